@@ -1,0 +1,272 @@
+// Package config holds termd's configuration: one TOML file, environment
+// overrides and command-line flags, each option documented on its field
+// with its default. Defaults() is the source of truth for defaults;
+// `termd -print-config` prints it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration struct{ time.Duration }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// D is shorthand for a Duration.
+func D(v time.Duration) Duration { return Duration{v} }
+
+// Config is the whole configuration.
+type Config struct {
+	Server    Server    `toml:"server" comment:"TGP listener and per-connection limits"`
+	Auth      Auth      `toml:"auth" comment:"HELLO authentication"`
+	Heartbeat Heartbeat `toml:"heartbeat" comment:"presence timing"`
+	Storage   Storage   `toml:"storage" comment:"embedded Badger store"`
+	Admin     Admin     `toml:"admin" comment:"operator HTTP API, /metrics, /healthz"`
+	Log       Log       `toml:"log" comment:"logging"`
+}
+
+// Server configures the TGP listener.
+type Server struct {
+	// Listen is the TGP address. Default "0.0.0.0:7000" (-dev: 127.0.0.1:7000).
+	Listen string `toml:"listen" comment:"TGP listen address"`
+	// EventLoops is the number of gnet event loops; 0 = one per CPU.
+	EventLoops int `toml:"event_loops" comment:"gnet event loops, 0 = one per CPU"`
+	// MaxConnections caps open TCP connections; beyond it accepted sockets
+	// are closed at once. 0 = the process's open-file limit minus
+	// FDReserve.
+	MaxConnections int `toml:"max_connections" comment:"hard cap on open connections, 0 = fd limit - fd_reserve"`
+	// FDReserve is what MaxConnections=0 leaves of the fd limit for Badger,
+	// the admin API and logs. Default 500.
+	FDReserve int `toml:"fd_reserve" comment:"file descriptors kept free when max_connections = 0"`
+	// MaxSessions caps authenticated sessions; a HELLO beyond it gets
+	// [7, "server full", retry_after_ms]. 0 = MaxConnections - 64, so a
+	// full server can still answer HELLOs instead of dropping sockets.
+	MaxSessions int `toml:"max_sessions" comment:"cap on authenticated sessions, 0 = max_connections - 64"`
+	// MaxPendingHello caps connections that have not completed HELLO.
+	// Default 4096.
+	MaxPendingHello int `toml:"max_pending_hello" comment:"cap on connections that have not completed HELLO"`
+	// HelloTimeout is how long a connection may take to send HELLO.
+	// Default 10s.
+	HelloTimeout Duration `toml:"hello_timeout" comment:"time allowed for HELLO after connect"`
+	// MaxFrame is announced in HELLO_OK; at least 4096. Default 4096.
+	MaxFrame int `toml:"max_frame" comment:"largest inbound frame length after HELLO_OK (>= 4096)"`
+	// MaxInFlight is the per-connection pipelining limit. Default 16.
+	MaxInFlight int `toml:"max_in_flight" comment:"outstanding requests per connection"`
+	// FrameRate and FrameBurst form the per-connection token bucket.
+	// Defaults 50 frames/s, burst 100.
+	FrameRate  float64 `toml:"frame_rate" comment:"per-connection frame rate limit, frames per second"`
+	FrameBurst int     `toml:"frame_burst" comment:"per-connection frame burst"`
+	// OutboundLimit closes a connection whose unsent bytes exceed it
+	// (reason slow_reader). Default 64 KiB.
+	OutboundLimit int `toml:"outbound_limit" comment:"unsent bytes after which a slow reader is closed"`
+	// Workers is the size of the domain worker pool; 0 = 4 × CPUs.
+	Workers int `toml:"workers" comment:"domain worker goroutines, 0 = 4 x CPUs"`
+	// WorkQueue bounds queued domain requests; beyond it requests get
+	// UNAVAILABLE. Default 4096.
+	WorkQueue int `toml:"work_queue" comment:"queued domain requests before UNAVAILABLE"`
+	// TickInterval is the timer wheel's resolution. Default 100ms.
+	TickInterval Duration `toml:"tick_interval" comment:"timer wheel resolution (timeouts fire within this)"`
+	// ListenBacklog is the accept queue length. Default 4096.
+	ListenBacklog int `toml:"listen_backlog" comment:"TCP accept backlog (also capped by net.core.somaxconn)"`
+	// ShutdownGrace spreads GOAWAY over this period at shutdown. Default 2s.
+	ShutdownGrace Duration `toml:"shutdown_grace" comment:"period over which shutdown GOAWAYs are spread"`
+}
+
+// Auth configures HELLO.
+type Auth struct {
+	// FleetSecret is the raw bytes of this string (≥16 bytes). Required
+	// outside -dev; env TERMD_FLEET_SECRET overrides it.
+	FleetSecret string `toml:"fleet_secret" comment:"fleet secret (raw string bytes, >= 16); env TERMD_FLEET_SECRET"`
+	// ClockWindow is the accepted |ts - server time|. Default 300s.
+	ClockWindow Duration `toml:"clock_window" comment:"accepted HELLO clock skew"`
+	// NonceRetention is how long a (device, nonce) pair is remembered.
+	// Default 610s (the spec's minimum).
+	NonceRetention Duration `toml:"nonce_retention" comment:"how long HELLO nonces are remembered"`
+	// NonceCapacity bounds the nonce cache; when full, HELLOs get
+	// UNAVAILABLE (never an early eviction). Default 500000 (~40 MB).
+	NonceCapacity int `toml:"nonce_capacity" comment:"remembered nonces; when full HELLO is answered UNAVAILABLE"`
+	// ReplaceLimit replacements of a device's session within
+	// ReplaceWindow start a cool-down of DuplicateCooldown. Defaults 5,
+	// 10m, 10m.
+	ReplaceLimit      int      `toml:"replace_limit" comment:"session replacements allowed per replace_window"`
+	ReplaceWindow     Duration `toml:"replace_window" comment:"window for replace_limit"`
+	DuplicateCooldown Duration `toml:"duplicate_cooldown" comment:"HELLO refusal period for a duplicated device id"`
+}
+
+// Heartbeat configures presence timing.
+type Heartbeat struct {
+	// Interval is hb_interval_s sent to terminals, whole seconds in
+	// 10s–600s on the wire (tests may go lower). Default 30s.
+	Interval Duration `toml:"interval" comment:"heartbeat interval announced to terminals"`
+	// MissFactor × Interval without a valid frame ends a session
+	// (reason timeout). Default 3.
+	MissFactor int `toml:"miss_factor" comment:"intervals without a frame before a session times out"`
+}
+
+// Storage configures the embedded store.
+type Storage struct {
+	// Dir is the data directory (Badger under Dir/db). Default "./var".
+	Dir string `toml:"dir" comment:"data directory; Badger lives in dir/db"`
+	// SyncWrites fsyncs every durable write (power-loss safety); without
+	// it acknowledged records survive kill -9 but not power loss.
+	SyncWrites bool `toml:"sync_writes" comment:"fsync durable writes (power-loss safety)"`
+	// FlushInterval is the presence write-behind period. Default 1s.
+	FlushInterval Duration `toml:"flush_interval" comment:"presence write-behind flush period"`
+	// AliveInterval is how often the node-alive mark is written. Default 1s.
+	AliveInterval Duration `toml:"alive_interval" comment:"node-alive mark period"`
+	// GCInterval runs Badger's value-log GC. Default 5m.
+	GCInterval Duration `toml:"gc_interval" comment:"value-log GC period"`
+}
+
+// Admin configures the operator HTTP listener.
+type Admin struct {
+	// Listen is the admin address. Default "127.0.0.1:7080".
+	Listen string `toml:"listen" comment:"admin HTTP listen address"`
+	// Token is the bearer token for /v1/*. Required outside -dev; env
+	// TERMD_ADMIN_TOKEN overrides it.
+	Token string `toml:"token" comment:"bearer token for /v1/*; env TERMD_ADMIN_TOKEN"`
+	// OpenProbes serves /healthz, /readyz and /metrics without a token
+	// when Listen is a loopback address. Default true.
+	OpenProbes bool `toml:"open_probes" comment:"serve /healthz, /readyz, /metrics without token on loopback"`
+	// EventBuffer is each event-stream subscriber's queue; a slower
+	// subscriber loses events (counted). Default 1024.
+	EventBuffer int `toml:"event_buffer" comment:"per-subscriber event queue before events are dropped"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `toml:"level" comment:"debug, info, warn, error"`
+	// Format is text or json. Default text.
+	Format string `toml:"format" comment:"text or json"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Server: Server{
+			Listen: "0.0.0.0:7000", FDReserve: 500, MaxPendingHello: 4096,
+			HelloTimeout: D(10 * time.Second), MaxFrame: 4096, MaxInFlight: 16,
+			FrameRate: 50, FrameBurst: 100, OutboundLimit: 64 << 10,
+			WorkQueue: 4096, TickInterval: D(100 * time.Millisecond),
+			ListenBacklog: 4096, ShutdownGrace: D(2 * time.Second),
+		},
+		Auth: Auth{
+			ClockWindow: D(300 * time.Second), NonceRetention: D(610 * time.Second),
+			NonceCapacity: 500000, ReplaceLimit: 5, ReplaceWindow: D(10 * time.Minute),
+			DuplicateCooldown: D(10 * time.Minute),
+		},
+		Heartbeat: Heartbeat{Interval: D(30 * time.Second), MissFactor: 3},
+		Storage: Storage{
+			Dir: "./var", FlushInterval: D(time.Second), AliveInterval: D(time.Second),
+			GCInterval: D(5 * time.Minute),
+		},
+		Admin: Admin{Listen: "127.0.0.1:7080", OpenProbes: true, EventBuffer: 1024},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads a TOML file over the defaults. Unknown keys are an error, so
+// a typo does not silently leave a default in force.
+func Load(path string) (Config, error) {
+	c := Defaults()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			return c, fmt.Errorf("%s: %s", path, sm.String())
+		}
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ApplyEnv applies the environment overrides.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if v := getenv("TERMD_FLEET_SECRET"); v != "" {
+		c.Auth.FleetSecret = v
+	}
+	if v := getenv("TERMD_ADMIN_TOKEN"); v != "" {
+		c.Admin.Token = v
+	}
+}
+
+// MinFleetSecret is the shortest accepted fleet secret, in bytes.
+const MinFleetSecret = 16
+
+// Validate checks the configuration and says exactly what is wrong.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if c.Auth.FleetSecret == "" {
+		add("auth.fleet_secret is not set (set it in the config file or TERMD_FLEET_SECRET, or run with -dev)")
+	} else if len(c.Auth.FleetSecret) < MinFleetSecret {
+		add("auth.fleet_secret is %d bytes; at least %d are required", len(c.Auth.FleetSecret), MinFleetSecret)
+	}
+	if c.Admin.Token == "" {
+		add("admin.token is not set (set it in the config file or TERMD_ADMIN_TOKEN, or run with -dev)")
+	}
+	if c.Server.MaxFrame < 4096 || c.Server.MaxFrame > 0xFFFF {
+		add("server.max_frame must be in 4096..65535")
+	}
+	if c.Server.MaxInFlight < 1 || c.Server.MaxInFlight > 16 {
+		add("server.max_in_flight must be in 1..16")
+	}
+	if c.Server.FrameRate <= 0 || c.Server.FrameBurst < 1 {
+		add("server.frame_rate and server.frame_burst must be positive")
+	}
+	if c.Heartbeat.Interval.Duration <= 0 || c.Heartbeat.MissFactor < 1 {
+		add("heartbeat.interval and heartbeat.miss_factor must be positive")
+	}
+	if c.Server.HelloTimeout.Duration <= 0 || c.Server.TickInterval.Duration <= 0 {
+		add("server.hello_timeout and server.tick_interval must be positive")
+	}
+	if c.Auth.NonceCapacity < 1 || c.Auth.NonceRetention.Duration <= 0 {
+		add("auth.nonce_capacity and auth.nonce_retention must be positive")
+	}
+	if c.Auth.ReplaceLimit < 1 {
+		add("auth.replace_limit must be at least 1")
+	}
+	if c.Admin.Listen == "" {
+		add("admin.listen is empty")
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// Marshal renders c as commented TOML.
+func (c Config) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := toml.NewEncoder(&buf)
+	enc.SetIndentTables(true)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

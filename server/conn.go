@@ -1,0 +1,297 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/termd/termd/codec"
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/presence"
+)
+
+// Connection states.
+const (
+	stateHello      uint8 = iota // waiting for HELLO
+	stateChallenged              // clock challenge sent, one retry allowed
+	stateLive                    // HELLO_OK sent, frames are tagged
+	stateClosing                 // an ERROR, GOAWAY or BYE_ACK was sent
+)
+
+// conn is the per-connection state, kept as small as the protocol
+// allows: no HMAC instance (the loop has one), no maps, no copies of what
+// the presence entry already holds.
+type conn struct {
+	gc    gnet.Conn
+	l     *loop
+	entry *presence.Entry // set once live
+
+	ks       protocol.Key
+	nIn      uint64 // tagged frames received
+	nOut     uint64 // tagged frames sent
+	deadline int64  // unix ms: HELLO deadline, then last valid frame + timeout
+	lastMs   int64  // unix ms of the token bucket's last refill
+	timeout  int32  // heartbeat timeout in ms
+	tokens   float32
+	pushSeq  uint16
+	state    uint8
+	closed   bool
+	reason   string // offline reason recorded before a close
+
+	challenge *[protocol.NonceSize]byte // only between a clock challenge and its retry
+	inflight  []uint16                  // seqs of requests handed to workers
+	wheelAt   int64                     // timer wheel tick
+	wheelGen  uint32                    // identifies the live wheel entry
+}
+
+// OnOpen implements gnet.EventHandler.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if s.shutting.Load() {
+		s.m.refused["shutdown"].Inc()
+		return nil, gnet.Close
+	}
+	if int(s.conns.Load()) >= s.maxConns {
+		// Above the fd-derived cap: close at once, before the process runs
+		// out of descriptors and accept fails.
+		s.m.refused["max_connections"].Inc()
+		return nil, gnet.Close
+	}
+	s.conns.Add(1)
+	s.pending.Add(1)
+	s.m.accepted.Inc()
+	l := s.loopOf(gc.EventLoop())
+	now := s.nowMs()
+	c := &conn{gc: gc, l: l, deadline: now + s.cfg.Server.HelloTimeout.Milliseconds()}
+	gc.SetContext(c)
+	l.wheel.add(c, c.deadline)
+	return nil, gnet.None
+}
+
+// OnClose implements gnet.EventHandler.
+func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok || c.closed {
+		return gnet.None
+	}
+	c.closed = true
+	s.conns.Add(-1)
+	if c.entry == nil {
+		s.pending.Add(-1)
+		return gnet.None
+	}
+	s.sessions.Add(-1)
+	e := c.entry
+	if c.reason == reasonReplaced || !s.Presence.Unregister(e.DeviceID, e.SessionID) {
+		return gnet.None // replaced: the device stays online
+	}
+	reason := c.reason
+	if reason == "" {
+		reason = ReasonClosed
+	}
+	now := s.nowMs()
+	s.m.offline[reason].Inc()
+	s.writer.Put(storageOffline(e, reason, now))
+	s.Bus.Publish(presence.Event{Kind: presence.KindOffline, DeviceID: e.DeviceID, SessionID: e.SessionID, At: now, Reason: reason})
+	return gnet.None
+}
+
+// OnTraffic implements gnet.EventHandler: it takes every whole frame out of
+// the inbound buffer, answers what it can from memory into the loop's
+// writer, and writes the replies with one call.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	l := c.l
+	l.out.Reset()
+	action := gnet.None
+	for action == gnet.None && !c.closed {
+		f, err := codec.Next(gc, c.limits(s))
+		if errors.Is(err, codec.ErrIncomplete) {
+			break
+		}
+		if err != nil {
+			action = c.framingFault(f.Header, err)
+			break
+		}
+		s.m.bytesIn.Add(f.Size())
+		action = c.handle(&f)
+		_, _ = gc.Discard(f.Size())
+	}
+	if c.flush() || c.state == stateClosing {
+		action = gnet.Close
+	}
+	return action
+}
+
+func (c *conn) limits(s *Server) codec.Limits {
+	if c.state == stateLive || c.state == stateClosing {
+		return codec.Limits{MaxLen: s.cfg.Server.MaxFrame, Tagged: true}
+	}
+	return codec.Limits{MaxLen: codec.MinMaxFrame}
+}
+
+// flush writes what the loop's writer holds for this connection. It
+// reports true when the connection must be closed because its unsent
+// bytes passed the bound: a terminal that does not read would otherwise
+// grow our memory without limit.
+func (c *conn) flush() (slow bool) {
+	out := c.l.out.Bytes()
+	if len(out) == 0 {
+		return false
+	}
+	_, _ = c.gc.Write(out)
+	c.l.s.m.bytesOut.Add(len(out))
+	c.l.out.Reset()
+	if c.gc.OutboundBuffered() > c.l.s.cfg.Server.OutboundLimit {
+		if c.reason == "" {
+			c.reason = ReasonSlowReader
+		}
+		return true
+	}
+	return false
+}
+
+// flushOrClose is flush outside OnTraffic (timers, worker results): it
+// closes a slow reader itself.
+func (c *conn) flushOrClose() {
+	if c.flush() && !c.closed {
+		_ = c.l.el.Close(c.gc)
+	}
+}
+
+// framingFault answers a header fault: ERROR with the spec's code, then
+// close. Authenticated connections get a tagged ERROR; a frame too short
+// for a tag closes silently.
+func (c *conn) framingFault(h codec.Header, err error) gnet.Action {
+	m := c.l.s.m
+	var code protocol.Code
+	var msg string
+	seq := h.Seq
+	switch {
+	case errors.Is(err, codec.ErrBadMagic):
+		m.decodeError(decBadMagic)
+		code, msg, seq = protocol.BadVersion, "supported: 1", 0
+	case errors.Is(err, codec.ErrEmpty):
+		m.decodeError(decEmpty)
+		code, msg = protocol.BadRequest, "empty frame"
+	case errors.Is(err, codec.ErrTooLarge):
+		m.decodeError(decTooLarge)
+		code, msg = protocol.FrameTooLarge, "frame too large"
+	default: // codec.ErrNoTag
+		m.decodeError(decBadTag)
+		c.reason = ReasonBadTag
+		return gnet.Close
+	}
+	c.sendError(seq, code, msg)
+	if c.reason == "" {
+		c.reason = ReasonProtocolError
+	}
+	return gnet.Close
+}
+
+// handle processes one whole frame.
+func (c *conn) handle(f *codec.Frame) gnet.Action {
+	s := c.l.s
+	t := f.Header.Type
+	s.m.framesIn[t].Inc()
+	switch c.state {
+	case stateHello, stateChallenged:
+		if t != protocol.TypeHello {
+			s.m.helloFail(helloNotHello)
+			c.sendError(f.Header.Seq, protocol.Unauthenticated, "HELLO required")
+			return gnet.Close
+		}
+		if !protocol.IsArrayStart(f.Body) {
+			s.m.decodeError(decNotArray)
+			c.sendError(f.Header.Seq, protocol.BadRequest, "body is not an array")
+			return gnet.Close
+		}
+		return c.hello(f)
+	case stateClosing:
+		return gnet.Close
+	}
+	// Live: verify the tag first; nothing about an unverified frame is
+	// trusted, and a bad one ends the session without a word.
+	if !c.l.mac.VerifyTag(&c.ks, protocol.DirTerminal, c.nIn, f.Signed(), f.Tag) {
+		s.m.decodeError(decBadTag)
+		c.reason = ReasonBadTag
+		return gnet.Close
+	}
+	c.nIn++
+	now := s.nowMs()
+	c.entry.Touch(now)
+	c.deadline = now + int64(c.timeout)
+	return c.dispatch(f, now)
+}
+
+// sendError queues an ERROR frame (tagged once live) and marks the
+// connection closing.
+func (c *conn) sendError(seq uint16, code protocol.Code, msg string) {
+	c.send(seq, &protocol.ErrorFrame{Code: code, Message: msg})
+	c.state = stateClosing
+}
+
+// send queues one frame for this connection in the loop's writer: tagged
+// with the next outbound counter once live. Frames are encoded and tagged
+// here, on the loop, in the order they go out.
+func (c *conn) send(seq uint16, m protocol.Message) {
+	w := c.l.out
+	if c.state == stateLive || (c.state == stateClosing && c.entry != nil) {
+		w.AppendTaggedFrame(c.l.mac, &c.ks, protocol.DirServer, c.nOut, seq, m)
+		c.nOut++
+	} else {
+		w.AppendFrame(seq, m)
+	}
+	c.l.s.m.framesOut[m.Type()].Inc()
+}
+
+// onTimer runs when the connection's wheel slot comes round: it enforces
+// the HELLO deadline and the heartbeat deadline, or waits again.
+func (c *conn) onTimer(now int64) {
+	if now < c.deadline {
+		c.l.wheel.add(c, c.deadline)
+		return
+	}
+	s := c.l.s
+	l := c.l
+	l.out.Reset()
+	switch c.state {
+	case stateHello, stateChallenged:
+		s.m.helloFail(helloTimeout)
+		c.sendError(0, protocol.Unauthenticated, "HELLO timeout")
+	case stateLive:
+		c.reason = ReasonTimeout
+		c.send(c.nextPushSeq(), &protocol.Goaway{Code: protocol.Expired, Message: "heartbeat timeout"})
+		c.state = stateClosing
+	}
+	c.flush()
+	if !c.closed {
+		_ = l.el.Close(c.gc)
+	}
+}
+
+func (c *conn) nextPushSeq() uint16 {
+	seq := c.pushSeq
+	c.pushSeq++
+	return seq
+}
+
+// Kick implements presence.Owner: it ends the session from any goroutine.
+func (c *conn) Kick(sessionID uint64, code uint8, message, reason string) {
+	c.l.post(func() { c.kickNow(sessionID, code, message, reason, 0) })
+}
+
+// kickNow sends GOAWAY and closes, on the loop, if the session is still
+// the one meant.
+func (c *conn) kickNow(sessionID uint64, code uint8, message, reason string, retryMs uint64) {
+	if c.closed || c.entry == nil || c.entry.SessionID != sessionID || c.state != stateLive {
+		return
+	}
+	c.l.out.Reset()
+	c.reason = reason
+	c.send(c.nextPushSeq(), &protocol.Goaway{Code: protocol.Code(code), Message: message, RetryAfterMs: retryMs})
+	c.state = stateClosing
+	c.flush()
+	if !c.closed {
+		_ = c.l.el.Close(c.gc)
+	}
+}

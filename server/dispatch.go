@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/termd/termd/codec"
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/storage"
+)
+
+// Request is one decoded domain request, handed to a worker. Msg was
+// decoded from a private copy of the body, so it may be kept.
+type Request struct {
+	DeviceID  string
+	SessionID uint64
+	Type      byte
+	Seq       uint16
+	Msg       protocol.Message
+}
+
+// Route serves one request type on the worker pool.
+type Route struct {
+	// New returns an empty request message to decode into.
+	New func() protocol.Message
+	// Serve runs on a worker and returns the response message, or an
+	// error (a protocol.Code or *protocol.Error; any other error is
+	// answered INTERNAL).
+	Serve func(ctx context.Context, req *Request) (protocol.Message, error)
+}
+
+// Handle routes request type t (0x01–0x3F) to r. Call it before Run.
+func (s *Server) Handle(t byte, r *Route) {
+	if !protocol.IsRequest(t) || t == protocol.TypeHello || t == protocol.TypeHeartbeat || t == protocol.TypeBye {
+		panic("server: cannot route request type")
+	}
+	s.routes[t] = r
+}
+
+// dispatch handles one verified frame of a live session, in the spec's
+// check order: forbidden type, unknown request type, then the body.
+func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
+	s := c.l.s
+	t, seq := f.Header.Type, f.Header.Seq
+	switch {
+	case protocol.IsPushAck(t):
+		if !protocol.IsArrayStart(f.Body) {
+			s.m.decodeError(decNotArray)
+			c.reason = ReasonProtocolError
+			c.sendError(seq, protocol.BadRequest, "body is not an array")
+			return gnet.Close
+		}
+		return gnet.None // no push needs an ack yet
+	case !protocol.IsRequest(t):
+		s.m.decodeError(decForbiddenType)
+		c.reason = ReasonProtocolError
+		c.sendError(seq, protocol.UnknownType, "frame type not allowed")
+		return gnet.Close
+	}
+	if c.isInflight(seq) {
+		s.m.decodeError(decSeqReuse)
+		c.reason = ReasonProtocolError
+		c.sendError(seq, protocol.BadRequest, "seq reused while outstanding")
+		return gnet.Close
+	}
+	if !c.takeToken(now) {
+		s.m.rateLimited.Inc()
+		c.refuse(t, seq, &protocol.Error{Code: protocol.RateLimited, Message: "frame rate limit", RetryAfterMs: c.tokenRetryMs()})
+		return gnet.None
+	}
+	if !protocol.KnownRequest(t) || (s.routes[t] == nil && t != protocol.TypeHello && t != protocol.TypeHeartbeat && t != protocol.TypeBye) {
+		s.m.decodeError(decUnknownType)
+		c.refuse(t, seq, &protocol.Error{Code: protocol.UnknownType, Message: "unknown request type"})
+		return gnet.None
+	}
+	if !protocol.IsArrayStart(f.Body) {
+		s.m.decodeError(decNotArray)
+		c.reason = ReasonProtocolError
+		c.sendError(seq, protocol.BadRequest, "body is not an array")
+		return gnet.Close
+	}
+	switch t {
+	case protocol.TypeHeartbeat:
+		c.heartbeat(f, now)
+		return gnet.None
+	case protocol.TypeBye:
+		var bye protocol.Bye
+		if err := protocol.DecodeBody(c.l.in, f.Body, &bye); err != nil {
+			c.badRequest(t, seq, err)
+			return gnet.None
+		}
+		c.send(seq, &protocol.Ack{AckType: protocol.Response(protocol.TypeBye)})
+		c.reason = ReasonBye
+		c.state = stateClosing
+		return gnet.Close
+	case protocol.TypeHello:
+		c.refuse(t, seq, &protocol.Error{Code: protocol.Conflict, Message: "session already established"})
+		return gnet.None
+	}
+	if len(c.inflight) >= s.cfg.Server.MaxInFlight {
+		s.m.rateLimited.Inc()
+		c.refuse(t, seq, &protocol.Error{Code: protocol.RateLimited, Message: "too many outstanding requests", RetryAfterMs: 100})
+		return gnet.None
+	}
+	c.request(f, now)
+	return gnet.None
+}
+
+// heartbeat answers HEARTBEAT from memory, on the loop (spec §4). It
+// allocates only when a status map must be kept.
+func (c *conn) heartbeat(f *codec.Frame, now int64) {
+	s, l := c.l.s, c.l
+	if err := protocol.DecodeBody(l.in, f.Body, &l.hb); err != nil {
+		c.badRequest(protocol.TypeHeartbeat, f.Header.Seq, err)
+		return
+	}
+	s.m.heartbeats.Inc()
+	var status []byte
+	if l.hb.Status != nil {
+		status = append([]byte(nil), l.hb.Status...)
+		c.entry.SetStatus(status)
+	}
+	s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: c.entry.DeviceID, At: now, Status: status})
+	l.ack = protocol.HeartbeatAck{ServerTimeMs: uint64(now), HBInterval: s.hbIntervalSeconds()}
+	c.send(f.Header.Seq, &l.ack)
+}
+
+// request decodes a domain request on the loop, from a private copy of the
+// body, and hands it to a worker; the worker's answer comes back to this
+// loop, which encodes and tags it in frame order.
+func (c *conn) request(f *codec.Frame, now int64) {
+	s := c.l.s
+	t, seq := f.Header.Type, f.Header.Seq
+	rt := s.routes[t]
+	msg := rt.New()
+	body := append([]byte(nil), f.Body...)
+	if err := protocol.DecodeBody(c.l.in, body, msg); err != nil {
+		c.badRequest(t, seq, err)
+		return
+	}
+	req := &Request{DeviceID: c.entry.DeviceID, SessionID: c.entry.SessionID, Type: t, Seq: seq, Msg: msg}
+	c.inflight = append(c.inflight, seq)
+	ok := s.work.submit(func(ctx context.Context) {
+		resp, err := rt.Serve(ctx, req)
+		c.l.post(func() { c.finish(req, resp, err) })
+	})
+	if !ok {
+		c.inflight = c.inflight[:len(c.inflight)-1]
+		s.m.workRejected.Inc()
+		c.refuse(t, seq, &protocol.Error{Code: protocol.Unavailable, Message: "server busy", RetryAfterMs: 1000})
+	}
+}
+
+// finish writes a worker's answer, on the loop, if the session is still
+// the one that asked.
+func (c *conn) finish(req *Request, resp protocol.Message, err error) {
+	if c.closed || c.entry == nil || c.entry.SessionID != req.SessionID || c.state != stateLive {
+		return
+	}
+	for i, q := range c.inflight {
+		if q == req.Seq {
+			c.inflight = append(c.inflight[:i], c.inflight[i+1:]...)
+			break
+		}
+	}
+	if len(c.inflight) == 0 {
+		c.inflight = nil
+	}
+	c.l.out.Reset()
+	if err != nil || resp == nil {
+		if err == nil {
+			err = protocol.Internal
+		}
+		c.refuse(req.Type, req.Seq, asError(err))
+	} else {
+		c.send(req.Seq, resp)
+	}
+	c.flushOrClose()
+}
+
+func (c *conn) refuse(t byte, seq uint16, e *protocol.Error) {
+	c.send(seq, &protocol.Refusal{RespType: protocol.Response(t), Err: e})
+}
+
+func (c *conn) badRequest(t byte, seq uint16, err error) {
+	c.l.s.m.decodeError(decBadField)
+	c.refuse(t, seq, asError(err))
+}
+
+func (c *conn) isInflight(seq uint16) bool {
+	for _, q := range c.inflight {
+		if q == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// takeToken applies the per-connection frame rate limit (token bucket).
+func (c *conn) takeToken(now int64) bool {
+	cfg := &c.l.s.cfg.Server
+	if el := now - c.lastMs; el > 0 {
+		c.tokens = min(float32(cfg.FrameBurst), c.tokens+float32(el)*float32(cfg.FrameRate)/1000)
+		c.lastMs = now
+	}
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+// tokenRetryMs is when the next token will be there.
+func (c *conn) tokenRetryMs() uint64 {
+	return uint64((1-c.tokens)*1000/float32(c.l.s.cfg.Server.FrameRate)) + 1
+}

@@ -1,0 +1,184 @@
+package server
+
+import (
+	"crypto/rand"
+	"errors"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/termd/termd/codec"
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/auth"
+	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/storage"
+)
+
+// serverFullRetryMs is the retry_after_ms of a HELLO refused for capacity.
+const serverFullRetryMs = 5000
+
+// hello authenticates the connection (spec §3.1, §3.2, §3.4). It runs on
+// the loop and never blocks: keys and blocked flags come from the
+// in-memory index, the MACs use the loop's scratch. The checks run in the
+// spec's order: shapes, ts, mac, replay, blocked, duplicate device,
+// capacity.
+func (c *conn) hello(f *codec.Frame) gnet.Action {
+	s, l := c.l.s, c.l
+	seq := f.Header.Seq
+	var h protocol.Hello
+	if err := protocol.DecodeBody(l.in, f.Body, &h); err != nil {
+		s.m.helloFail(helloBadRequest)
+		return c.refuseHello(seq, asError(err))
+	}
+	now := s.now()
+	nowMs, nowS := now.UnixMilli(), now.Unix()
+	if c.state == stateChallenged {
+		// The retry must carry the single-use challenge; it proves
+		// freshness, so its ts is not checked.
+		if !protocol.Equal(h.Nonce[:], c.challenge[:]) {
+			s.m.helloFail(helloBadChallenge)
+			return c.refuseHello(seq, &protocol.Error{Code: protocol.Unauthenticated, Message: "retry must use the challenge as nonce"})
+		}
+		c.challenge = nil
+	} else if c.tsRefused(h.TS, nowS, nowMs) {
+		s.m.helloFail(helloExpired)
+		ch := new([protocol.NonceSize]byte)
+		_, _ = rand.Read(ch[:])
+		c.challenge = ch
+		c.state = stateChallenged
+		c.send(seq, &protocol.ClockChallenge{Message: "clock out of range", ServerTimeMs: uint64(nowMs), Challenge: *ch})
+		return gnet.None // open until hello_timeout for one retry
+	}
+
+	cred := s.creds.Get(h.DeviceID)
+	var kdev protocol.Key
+	if cred.Key != nil {
+		kdev = *cred.Key
+	} else {
+		kdev = l.mac.DeviceKey(s.secret, h.DeviceID)
+	}
+	want := l.mac.HelloMAC(&kdev, h.DeviceID, h.TS, h.Nonce[:], h.FW, h.Model)
+	if !protocol.Equal(want[:], h.MAC[:]) {
+		s.m.helloFail(helloBadMAC)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unauthenticated, Message: "bad mac"})
+	}
+	// From here the nonce is remembered, whatever the outcome.
+	switch err := s.nonces.Add(h.DeviceID, h.Nonce[:], nowMs); {
+	case errors.Is(err, auth.ErrReplay):
+		s.m.helloFail(helloReplay)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unauthenticated, Message: "nonce replay"})
+	case errors.Is(err, auth.ErrNoncesFull):
+		s.m.helloFail(helloNoncesFull)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unavailable, Message: "busy", RetryAfterMs: uint64(s.nonces.RetryAfter(nowMs))})
+	}
+	if cred.Blocked {
+		s.m.helloFail(helloBlocked)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Forbidden, Message: "device blocked"})
+	}
+	if ms := s.dups.CoolingDown(h.DeviceID, nowMs); ms > 0 {
+		s.m.helloFail(helloDuplicate)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Conflict, Message: "duplicate device", RetryAfterMs: uint64(ms)})
+	}
+	old := s.Presence.Get(h.DeviceID)
+	if old != nil {
+		if ms, started := s.dups.Replace(h.DeviceID, nowMs); ms > 0 {
+			if started {
+				s.log.Warn("duplicate device: session replaced too often, cool-down started",
+					"device", h.DeviceID, "cooldown_ms", ms, "remote", c.gc.RemoteAddr().String())
+				s.Bus.Publish(presence.Event{Kind: presence.KindDuplicate, DeviceID: h.DeviceID, At: nowMs, Remote: c.gc.RemoteAddr().String()})
+			}
+			s.m.helloFail(helloDuplicate)
+			return c.refuseHello(seq, &protocol.Error{Code: protocol.Conflict, Message: "duplicate device", RetryAfterMs: uint64(ms)})
+		}
+	}
+	if old == nil && int(s.sessions.Load()) >= s.maxSessions {
+		s.m.helloFail(helloServerFull)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unavailable, Message: "server full", RetryAfterMs: serverFullRetryMs + uint64(randN(serverFullRetryMs))})
+	}
+	if int(s.pending.Load()) > s.cfg.Server.MaxPendingHello {
+		s.m.helloFail(helloPendingFull)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unavailable, Message: "too many connections in HELLO", RetryAfterMs: 1000 + uint64(randN(4000))})
+	}
+	c.establish(seq, &h, &kdev, nowMs)
+	return gnet.None
+}
+
+// tsRefused applies the clock window and the post-restart rule: for
+// NonceRetention after start, a HELLO older than the start could have been
+// captured before a restart emptied the nonce cache.
+func (c *conn) tsRefused(ts uint64, nowS, nowMs int64) bool {
+	s := c.l.s
+	window := int64(s.cfg.Auth.ClockWindow.Seconds())
+	if ts > 1<<62 {
+		return true
+	}
+	d := int64(ts) - nowS
+	if d > window || -d > window {
+		return true
+	}
+	return nowMs < s.startMs+s.nonceWindow && int64(ts) < s.startMs/1000
+}
+
+// establish sends HELLO_OK and makes the session live.
+func (c *conn) establish(seq uint16, h *protocol.Hello, kdev *protocol.Key, nowMs int64) {
+	s, l := c.l.s, c.l
+	sid := s.newSessionID()
+	hb := s.hbIntervalSeconds()
+	c.send(seq, &protocol.HelloOK{
+		SessionID: sid, ServerTimeMs: uint64(nowMs), HBInterval: hb,
+		MaxFrame: uint64(s.cfg.Server.MaxFrame), ServerMAC: l.mac.ServerMAC(kdev, h.MAC[:], sid, uint64(nowMs)),
+	})
+	c.ks = l.mac.SessionKey(kdev, h.Nonce[:], sid)
+	c.state = stateLive
+	c.timeout = int32(s.hbTimeout().Milliseconds())
+	c.deadline = nowMs + int64(c.timeout)
+	l.wheel.add(c, c.deadline)
+	c.tokens = float32(s.cfg.Server.FrameBurst)
+	c.lastMs = nowMs
+	var attrs []byte
+	if h.Attrs != nil {
+		attrs = append([]byte(nil), h.Attrs...)
+	}
+	e := &presence.Entry{
+		DeviceID: h.DeviceID, SessionID: sid, Since: nowMs, RemoteAddr: c.gc.RemoteAddr().String(),
+		FW: h.FW, Model: h.Model, Attrs: attrs, Owner: c,
+	}
+	c.entry = e
+	s.pending.Add(-1)
+	s.sessions.Add(1)
+	s.m.helloOK.Inc()
+	old := s.Presence.Register(e)
+	s.writer.Put(storage.PresenceUpdate{
+		Kind: storage.PresenceOnline, ID: e.DeviceID, At: nowMs, SessionID: sid,
+		RemoteAddr: e.RemoteAddr, FW: e.FW, Model: e.Model, Attrs: attrs,
+	})
+	if old != nil {
+		s.m.replaced.Inc()
+		old.Owner.Kick(old.SessionID, uint8(protocol.Conflict), "replaced", reasonReplaced)
+		s.Bus.Publish(presence.Event{Kind: presence.KindReplaced, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: e.RemoteAddr})
+		return
+	}
+	s.Bus.Publish(presence.Event{Kind: presence.KindOnline, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: e.RemoteAddr})
+}
+
+// refuseHello answers HELLO with a refusal and closes (spec §3.1).
+func (c *conn) refuseHello(seq uint16, e *protocol.Error) gnet.Action {
+	c.send(seq, &protocol.Refusal{RespType: protocol.Response(protocol.TypeHello), Err: e})
+	c.state = stateClosing
+	return gnet.Close
+}
+
+// hbIntervalSeconds is hb_interval_s as announced: whole seconds, at
+// least 1 (the spec's 10 s floor is the terminal's clamp; tests go lower).
+func (s *Server) hbIntervalSeconds() uint64 {
+	return uint64(max(int64(s.cfg.Heartbeat.Interval.Seconds()+0.5), 1))
+}
+
+// hbTimeout is miss_factor × the announced interval.
+func (s *Server) hbTimeout() time.Duration {
+	return time.Duration(s.hbIntervalSeconds()) * time.Second * time.Duration(s.cfg.Heartbeat.MissFactor)
+}
+
+func storageOffline(e *presence.Entry, reason string, at int64) storage.PresenceUpdate {
+	return storage.PresenceUpdate{Kind: storage.PresenceOffline, ID: e.DeviceID, At: at, SessionID: e.SessionID, Reason: reason}
+}

@@ -1,0 +1,97 @@
+package presence
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Kind is the kind of a presence event.
+type Kind string
+
+// Event kinds.
+const (
+	KindOnline   Kind = "online"
+	KindOffline  Kind = "offline"
+	KindReplaced Kind = "replaced"
+	// KindDuplicate: a device id started a duplicate-device cool-down
+	// (spec §3.4): two terminals probably share it.
+	KindDuplicate Kind = "duplicate"
+)
+
+// Event is one presence transition.
+type Event struct {
+	Kind      Kind   `json:"kind"`
+	DeviceID  string `json:"device_id"`
+	SessionID uint64 `json:"session_id"`
+	At        int64  `json:"at_ms"`
+	Reason    string `json:"reason,omitempty"`
+	Remote    string `json:"remote,omitempty"`
+}
+
+// Bus fans presence events out to subscribers. Publish never blocks: a
+// subscriber whose queue is full loses the event and the loss is counted,
+// because an event loop must not wait on a slow HTTP client.
+type Bus struct {
+	mu      sync.RWMutex
+	subs    map[*Subscription]struct{}
+	dropped atomic.Uint64
+}
+
+// NewBus returns a Bus with no subscribers.
+func NewBus() *Bus { return &Bus{subs: make(map[*Subscription]struct{})} }
+
+// Subscription receives events on C until Close.
+type Subscription struct {
+	C       <-chan Event
+	c       chan Event
+	bus     *Bus
+	dropped atomic.Uint64
+	once    sync.Once
+}
+
+// Subscribe returns a subscription with a queue of size events.
+func (b *Bus) Subscribe(size int) *Subscription {
+	c := make(chan Event, size)
+	s := &Subscription{C: c, c: c, bus: b}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Dropped is how many events this subscriber lost.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close ends the subscription and closes C.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		s.bus.mu.Lock()
+		delete(s.bus.subs, s)
+		s.bus.mu.Unlock()
+		close(s.c)
+	})
+}
+
+// Publish delivers ev to every subscriber that has room.
+func (b *Bus) Publish(ev Event) {
+	b.mu.RLock()
+	for s := range b.subs {
+		select {
+		case s.c <- ev:
+		default:
+			s.dropped.Add(1)
+			b.dropped.Add(1)
+		}
+	}
+	b.mu.RUnlock()
+}
+
+// Dropped is the number of events lost by all subscribers.
+func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
+
+// Subscribers is the number of live subscriptions.
+func (b *Bus) Subscribers() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.subs)
+}

@@ -1,0 +1,168 @@
+// Package presence keeps which terminals are online: a sharded in-memory
+// table keyed by device id, with one Entry per live session, and the event
+// bus that tells subscribers (the admin event stream, later features)
+// about online, offline and replaced transitions without ever blocking
+// the event loops that report them.
+package presence
+
+import (
+	"hash/maphash"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// shardCount spreads devices over independent locks so two event loops
+// registering different devices rarely meet on one mutex.
+const shardCount = 64
+
+// Owner is the connection that holds a session. Kick asks it to end the
+// session: send GOAWAY with code and message, then close, recording
+// reason as the offline reason (or no offline transition for
+// "replaced"). It must be safe to call from any goroutine.
+type Owner interface {
+	Kick(sessionID uint64, code uint8, message, reason string)
+}
+
+// Entry is one online device's session. Fields set at registration never
+// change; LastSeen and Status are updated atomically by the owning loop.
+type Entry struct {
+	DeviceID   string
+	SessionID  uint64
+	Since      int64 // unix ms of HELLO_OK
+	RemoteAddr string
+	FW, Model  string
+	Attrs      []byte // MessagePack attrs map, nil if none
+	Owner      Owner
+
+	lastSeen atomic.Int64           // unix ms of the last valid frame
+	status   atomic.Pointer[[]byte] // latest MessagePack status map
+}
+
+// LastSeen is the unix ms of the last valid frame of the session.
+func (e *Entry) LastSeen() int64 { return e.lastSeen.Load() }
+
+// Touch records a valid frame at ms.
+func (e *Entry) Touch(ms int64) { e.lastSeen.Store(ms) }
+
+// Status is the latest status map, or nil.
+func (e *Entry) Status() []byte {
+	if p := e.status.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// SetStatus stores a new status map (the caller gives up b).
+func (e *Entry) SetStatus(b []byte) { e.status.Store(&b) }
+
+type shard struct {
+	mu sync.Mutex
+	m  map[string]*Entry
+}
+
+// Table is the sharded map of online devices.
+type Table struct {
+	seed   maphash.Seed
+	shards [shardCount]shard
+	online atomic.Int64
+}
+
+// NewTable returns an empty Table.
+func NewTable() *Table {
+	t := &Table{seed: maphash.MakeSeed()}
+	for i := range t.shards {
+		t.shards[i].m = make(map[string]*Entry)
+	}
+	return t
+}
+
+func (t *Table) shard(id string) *shard {
+	return &t.shards[maphash.String(t.seed, id)%shardCount]
+}
+
+// Register makes e the device's session and returns the session it
+// replaces, if any (newest login wins, spec §3.4). A replacement is not an
+// offline transition: the device stays online throughout.
+func (t *Table) Register(e *Entry) (old *Entry) {
+	e.lastSeen.Store(e.Since)
+	s := t.shard(e.DeviceID)
+	s.mu.Lock()
+	old = s.m[e.DeviceID]
+	s.m[e.DeviceID] = e
+	s.mu.Unlock()
+	if old == nil {
+		t.online.Add(1)
+	}
+	return old
+}
+
+// Unregister removes the device's session if it is still sessionID and
+// reports whether it did. A session that was replaced is not removed, so
+// its late close cannot take the new session offline.
+func (t *Table) Unregister(deviceID string, sessionID uint64) bool {
+	s := t.shard(deviceID)
+	s.mu.Lock()
+	e := s.m[deviceID]
+	ok := e != nil && e.SessionID == sessionID
+	if ok {
+		delete(s.m, deviceID)
+	}
+	s.mu.Unlock()
+	if ok {
+		t.online.Add(-1)
+	}
+	return ok
+}
+
+// Get returns the device's live session, or nil when it is offline.
+func (t *Table) Get(deviceID string) *Entry {
+	s := t.shard(deviceID)
+	s.mu.Lock()
+	e := s.m[deviceID]
+	s.mu.Unlock()
+	return e
+}
+
+// Online is the number of devices online.
+func (t *Table) Online() int { return int(t.online.Load()) }
+
+// Page returns up to limit online entries with device ids greater than
+// after, in id order, for the admin API. It copies each shard's ids under
+// its lock, so it costs O(online) and is meant for operators, not loops.
+func (t *Table) Page(after string, limit int) []*Entry {
+	var all []*Entry
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for id, e := range s.m {
+			if id > after {
+				all = append(all, e)
+			}
+		}
+		s.mu.Unlock()
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].DeviceID < all[j].DeviceID })
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all
+}
+
+// Each calls fn for every online entry until fn returns false.
+func (t *Table) Each(fn func(*Entry) bool) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		entries := make([]*Entry, 0, len(s.m))
+		for _, e := range s.m {
+			entries = append(entries, e)
+		}
+		s.mu.Unlock()
+		for _, e := range entries {
+			if !fn(e) {
+				return
+			}
+		}
+	}
+}
