@@ -1,0 +1,231 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Badger tuning for a small footprint: termd's registry is a few hundred
+// bytes per device, so Badger's defaults (64 MiB memtables, 256 MiB block
+// cache, 1 GiB value logs) would dwarf the data.
+const (
+	badgerMemTableSize       = 8 << 20  // bytes per memtable
+	badgerNumMemtables       = 2        // memtables kept before writes stall
+	badgerValueThreshold     = 1 << 10  // bytes; larger values go to the value log
+	badgerBaseTableSize      = 2 << 20  // bytes per L0/L1 SSTable
+	badgerValueLogFileSize   = 64 << 20 // bytes per value log file
+	badgerNumLevelZeroTables = 2        // L0 tables that trigger compaction
+	badgerLevelZeroStall     = 4        // L0 tables that stall writes
+	badgerNumCompactors      = 2        // the minimum Badger accepts
+	// badgerInMemoryValueThreshold replaces badgerValueThreshold in
+	// InMemory mode: Badger keeps every value in the LSM tree there but still
+	// rejects values over the configured threshold, so raise it to Badger's
+	// maximum (1 MiB), which is then the largest record an InMemory store takes.
+	badgerInMemoryValueThreshold = 1 << 20
+	// With compression off Badger needs no block cache; index cache 0 keeps
+	// the (small) table indices in memory instead of re-reading them.
+	badgerBlockCacheSize = 0
+	badgerIndexCacheSize = 0
+)
+
+// Value-log GC and bulk-write tuning.
+const (
+	// DefaultGCInterval is how often value-log GC runs when
+	// BadgerOptions.GCInterval is 0.
+	DefaultGCInterval = 5 * time.Minute
+	// gcDiscardRatio rewrites a value log file once half of it is stale.
+	gcDiscardRatio = 0.5
+	// presenceChunk is how many updates ApplyPresence applies under one
+	// hold of the device mutex, so operator writes interleave with a big
+	// write-behind batch instead of waiting for all of it.
+	presenceChunk = 1024
+	// restorePendingWrites bounds Restore's in-flight write batches.
+	restorePendingWrites = 256
+	// ctxCheckEvery is how many records a scan reads between ctx checks.
+	ctxCheckEvery = 256
+)
+
+// Key layout. Device records live under devPrefix so a prefix scan walks
+// them in id order; node metadata lives under "m/".
+var (
+	devPrefix    = []byte("d/")
+	keyBootEpoch = []byte("m/boot_epoch") // uint32 big-endian
+	keyAliveMark = []byte("m/alive_mark") // int64 big-endian, unix ms
+)
+
+// BadgerOptions configures OpenBadger.
+type BadgerOptions struct {
+	// InMemory keeps everything in memory (tests); dir is then ignored.
+	InMemory bool
+	// SyncWrites fsyncs every write before it is acknowledged (Badger's own
+	// SyncWrites option, passed through). Without it acknowledged writes
+	// survive kill -9 (they are in the OS page cache) but not power loss.
+	// Default false.
+	SyncWrites bool
+	// Logger receives Badger's warnings and errors; nil = slog.Default().
+	Logger *slog.Logger
+	// GCInterval is how often value-log GC runs; 0 = DefaultGCInterval.
+	GCInterval time.Duration
+}
+
+// Badger is a Store on a Badger database. It is safe for concurrent use.
+type Badger struct {
+	db  *badger.DB
+	log *slog.Logger
+
+	// life guards closed: every call holds it for reading, Close for writing.
+	life   sync.RWMutex
+	closed bool
+
+	// mu serialises read-merge-write of device records, so presence and
+	// operator writes to one device never lose each other's fields. Badger's
+	// own conflict detection is off because of it.
+	mu sync.Mutex
+	// metaMu serialises read-modify-write of node metadata.
+	metaMu sync.Mutex
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+var _ Store = (*Badger)(nil)
+
+// OpenBadger opens (creating if needed) a Badger store in dir and starts
+// value-log GC in the background until Close.
+func OpenBadger(dir string, opt BadgerOptions) (*Badger, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "badger")
+	threshold := int64(badgerValueThreshold)
+	if opt.InMemory {
+		dir = ""
+		threshold = badgerInMemoryValueThreshold
+	}
+	o := badger.DefaultOptions(dir).
+		WithInMemory(opt.InMemory).
+		WithSyncWrites(opt.SyncWrites).
+		WithLogger(badgerLogger{log}).
+		WithMemTableSize(badgerMemTableSize).
+		WithNumMemtables(badgerNumMemtables).
+		WithValueThreshold(threshold).
+		WithBaseTableSize(badgerBaseTableSize).
+		WithValueLogFileSize(badgerValueLogFileSize).
+		WithNumLevelZeroTables(badgerNumLevelZeroTables).
+		WithNumLevelZeroTablesStall(badgerLevelZeroStall).
+		WithNumCompactors(badgerNumCompactors).
+		WithCompression(options.None).
+		WithBlockCacheSize(badgerBlockCacheSize).
+		WithIndexCacheSize(badgerIndexCacheSize).
+		WithDetectConflicts(false)
+	db, err := badger.Open(o)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open badger %q: %w", dir, err)
+	}
+	b := &Badger{db: db, log: log, stop: make(chan struct{})}
+	if !opt.InMemory {
+		interval := opt.GCInterval
+		if interval <= 0 {
+			interval = DefaultGCInterval
+		}
+		b.wg.Add(1)
+		go b.runGC(interval)
+	}
+	return b, nil
+}
+
+// runGC rewrites value-log files until none is worth it, every interval.
+func (b *Badger) runGC(interval time.Duration) {
+	defer b.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		for {
+			err := b.db.RunValueLogGC(gcDiscardRatio)
+			if err == nil {
+				select {
+				case <-b.stop:
+					return
+				default:
+					continue // a file was rewritten: another may be due
+				}
+			}
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				b.log.Warn("value log GC failed", "err", err)
+			}
+			break
+		}
+	}
+}
+
+// enter holds the store open for one call; the caller must call leave.
+func (b *Badger) enter() error {
+	b.life.RLock()
+	if b.closed {
+		b.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (b *Badger) leave() { b.life.RUnlock() }
+
+// Sizes returns the on-disk sizes in bytes of the LSM tree and the value
+// log, for metrics. Badger refreshes them about once a minute.
+func (b *Badger) Sizes() (lsm, vlog int64) {
+	if err := b.enter(); err != nil {
+		return 0, 0
+	}
+	defer b.leave()
+	return b.db.Size()
+}
+
+// DB returns the underlying Badger database, for tools and metrics. Writes
+// through it bypass the store's serialisation of device records.
+func (b *Badger) DB() *badger.DB { return b.db }
+
+// Close stops value-log GC and closes the database. It waits for calls in
+// progress; later calls fail with ErrClosed.
+func (b *Badger) Close() error {
+	b.life.Lock()
+	defer b.life.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	close(b.stop)
+	b.wg.Wait()
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("storage: close badger: %w", err)
+	}
+	return nil
+}
+
+// badgerLogger adapts Badger's printf logger to slog at warning level:
+// Badger logs every compaction and flush at info, which would drown
+// termd's own logs.
+type badgerLogger struct{ l *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
