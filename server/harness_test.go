@@ -121,20 +121,20 @@ func (ts *testServer) waitEvent(t testing.TB, device string, kind presence.Kind,
 // rawClient speaks TGP/1 byte by byte, from the spec, with no SDK: it is
 // the "independent client" of the tests.
 type rawClient struct {
-	t        testing.TB
-	nc       net.Conn
-	br       *bufio.Reader
-	w        *protocol.Writer
-	r        *protocol.Reader
-	mac      *protocol.MAC
-	ks       protocol.Key
-	nOut     uint64
-	nIn      uint64
-	tagged   bool
-	device   string
-	kdev     protocol.Key
-	mu       sync.Mutex
-	ok       protocol.HelloOK
+	t         testing.TB
+	nc        net.Conn
+	br        *bufio.Reader
+	w         *protocol.Writer
+	r         *protocol.Reader
+	mac       *protocol.MAC
+	ks        protocol.Key
+	nOut      uint64
+	nIn       uint64
+	tagged    bool
+	device    string
+	kdev      protocol.Key
+	mu        sync.Mutex
+	ok        protocol.HelloOK
 	lastNonce [protocol.NonceSize]byte
 	lastMAC   protocol.Key
 }

@@ -90,21 +90,21 @@ type serverMetrics struct {
 func newServerMetrics(s *Server) *serverMetrics {
 	set := metrics.NewSet()
 	m := &serverMetrics{
-		set:          set,
-		accepted:     set.NewCounter("termd_connections_accepted_total"),
-		refused:      map[string]*metrics.Counter{},
-		helloOK:      set.NewCounter("termd_hello_ok_total"),
-		helloFailed:  map[string]*metrics.Counter{},
-		heartbeats:   set.NewCounter("termd_heartbeats_total"),
-		bytesIn:      set.NewCounter("termd_bytes_in_total"),
-		bytesOut:     set.NewCounter("termd_bytes_out_total"),
-		decodeErrors: map[string]*metrics.Counter{},
-		offline:      map[string]*metrics.Counter{},
-		replaced:     set.NewCounter("termd_sessions_replaced_total"),
-		rateLimited:  set.NewCounter("termd_rate_limited_total"),
-		workRejected: set.NewCounter("termd_work_rejected_total"),
+		set:           set,
+		accepted:      set.NewCounter("termd_connections_accepted_total"),
+		refused:       map[string]*metrics.Counter{},
+		helloOK:       set.NewCounter("termd_hello_ok_total"),
+		helloFailed:   map[string]*metrics.Counter{},
+		heartbeats:    set.NewCounter("termd_heartbeats_total"),
+		bytesIn:       set.NewCounter("termd_bytes_in_total"),
+		bytesOut:      set.NewCounter("termd_bytes_out_total"),
+		decodeErrors:  map[string]*metrics.Counter{},
+		offline:       map[string]*metrics.Counter{},
+		replaced:      set.NewCounter("termd_sessions_replaced_total"),
+		rateLimited:   set.NewCounter("termd_rate_limited_total"),
+		workRejected:  set.NewCounter("termd_work_rejected_total"),
 		flushDuration: set.NewHistogram("termd_writebehind_flush_duration_seconds"),
-		flushErrors:  set.NewCounter("termd_writebehind_flush_errors_total"),
+		flushErrors:   set.NewCounter("termd_writebehind_flush_errors_total"),
 	}
 	for _, r := range []string{"max_connections", "shutdown"} {
 		m.refused[r] = set.NewCounter(fmt.Sprintf(`termd_connections_refused_total{reason=%q}`, r))

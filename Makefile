@@ -1,0 +1,39 @@
+# termd — the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+FUZZTIME ?= 10s
+
+.PHONY: run test build bench fuzz vet clean
+
+## run: build and start termd in dev mode (127.0.0.1:7000 TGP, 127.0.0.1:7080 admin, data in ./var)
+run: build
+	./$(BIN)/termd -dev
+
+## test: vet and run every test with the race detector
+test: vet
+	$(GO) test -race -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+## build: build termd and termctl into ./bin
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## bench: micro-benchmarks (codec, protocol, storage, server)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./protocol/... ./storage/ ./server/...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN)
