@@ -43,6 +43,11 @@ func (r *Reader) readStatus() (n int, err error) {
 	return n, r.refusal(n, code)
 }
 
+// Head reads a response's array header and status code, for response
+// types defined outside this package. On a non-OK status the caller
+// usually wants the refusal; see Refusal.
+func (r *Reader) Head() (n int, code Code, err error) { return r.readHead() }
+
 // readHead reads the array header and status code.
 func (r *Reader) readHead() (n int, code Code, err error) {
 	if n, err = r.Array(); err != nil {
@@ -55,13 +60,25 @@ func (r *Reader) readHead() (n int, code Code, err error) {
 	return n, Code(c), err
 }
 
-// refusal reads [_, message, retry_after_ms?, ...] after a non-OK status.
+// refusal reads [_, message, retry_after_ms?, ...] after a non-OK status
+// and returns the refusal, or the BAD_REQUEST of a malformed one.
 func (r *Reader) refusal(n int, code Code) error {
+	e, err := r.readRefusal(n, code)
+	if err != nil {
+		return err
+	}
+	return e
+}
+
+// readRefusal is refusal with the refusal and a malformed body kept
+// apart: both are *Error, and a malformed [3, 5] must not pass for a
+// refusal with status BAD_REQUEST.
+func (r *Reader) readRefusal(n int, code Code) (*Error, error) {
 	e := &Error{Code: code}
 	var err error
 	if n >= 2 {
 		if e.Message, err = r.OptStr(MaxMessage, "message"); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if n >= 3 && !r.Nil() {
@@ -70,16 +87,16 @@ func (r *Reader) refusal(n int, code Code) error {
 		c, _ := r.peek()
 		if isInt(c) {
 			if e.RetryAfterMs, err = r.Uint("retry_after_ms"); err != nil {
-				return err
+				return nil, err
 			}
 		} else if err = r.Skip(2); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err = r.SkipRest(min(n, 3), n); err != nil {
-		return err
+		return nil, err
 	}
-	return e
+	return e, nil
 }
 
 // Refusal is a response that carries only a non-OK status:
@@ -105,11 +122,7 @@ func (m *Refusal) Decode(r *Reader) error {
 	if code == OK {
 		return bad("status: OK in a refusal")
 	}
-	err = r.refusal(n, code)
-	if e, ok := err.(*Error); ok {
-		m.Err = e
-		return nil
-	}
+	m.Err, err = r.readRefusal(n, code)
 	return err
 }
 
@@ -517,8 +530,9 @@ func (m *ErrorFrame) Encode(w *Writer) { w.Status(&Error{Code: m.Code, Message: 
 
 // Decode implements Message.
 func (m *ErrorFrame) Decode(r *Reader) error {
-	var retry uint64
-	return decodeCodeMessage(r, &m.Code, &m.Message, &retry)
+	// ERROR defines no third element: whatever follows the message is an
+	// extension and is skipped, whatever its type.
+	return decodeCodeMessage(r, &m.Code, &m.Message, nil)
 }
 
 // Error implements error, so a received ERROR frame can be returned as is.
@@ -527,6 +541,8 @@ func (m *ErrorFrame) Error() string { return "ERROR " + m.Code.String() + ": " +
 // Unwrap lets errors.Is match the Code.
 func (m *ErrorFrame) Unwrap() error { return m.Code }
 
+// decodeCodeMessage reads [code, message, retry_after_ms?]; retry is nil
+// for ERROR, which defines no third element.
 func decodeCodeMessage(r *Reader, code *Code, msg *string, retry *uint64) error {
 	n, err := r.Array()
 	if err != nil {
@@ -542,6 +558,9 @@ func decodeCodeMessage(r *Reader, code *Code, msg *string, retry *uint64) error 
 	*code = Code(c)
 	if *msg, err = r.OptStr(MaxMessage, "message"); err != nil {
 		return err
+	}
+	if retry == nil {
+		return r.SkipRest(2, n)
 	}
 	*retry = 0
 	if n >= 3 && !r.Nil() {

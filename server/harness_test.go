@@ -60,6 +60,17 @@ func testConfig(t testing.TB) config.Config {
 
 func startServer(t testing.TB, cfg config.Config, store storage.Store) *testServer {
 	t.Helper()
+	return startServerOpts(t, cfg, store, nil)
+}
+
+// startServerWith lets a test install routes before Run.
+func startServerWith(t testing.TB, cfg config.Config, setup func(*Server)) *testServer {
+	t.Helper()
+	return startServerOpts(t, cfg, nil, setup)
+}
+
+func startServerOpts(t testing.TB, cfg config.Config, store storage.Store, setup func(*Server)) *testServer {
+	t.Helper()
 	if store == nil {
 		b, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
 		if err != nil {
@@ -75,6 +86,9 @@ func startServer(t testing.TB, cfg config.Config, store storage.Store) *testServ
 	s, err := Open(context.Background(), cfg, Options{Logger: log, Store: store})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{Server: s, addr: cfg.Server.Listen, store: store, cancel: cancel, done: make(chan error, 1)}

@@ -1,0 +1,230 @@
+// Package admin is termd's operator HTTP API: device queries and actions,
+// a presence event stream, backups, and the /healthz, /readyz and /metrics
+// probes. It serves on its own listener, apart from the TGP port, and
+// reaches the node only through the small Node interface.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/presence"
+)
+
+// Node is what the API needs of a termd node; *server.Server implements it.
+type Node interface {
+	Stats() server.Stats
+	Device(ctx context.Context, id string) (server.DeviceView, error)
+	Devices(ctx context.Context, online *bool, limit int, cursor string) ([]server.DeviceView, string, error)
+	Disconnect(id string) bool
+	Block(ctx context.Context, id string) error
+	Unblock(ctx context.Context, id string) error
+	SetKey(ctx context.Context, id string, key []byte) error
+	Ready() bool
+}
+
+// Options configure the API.
+type Options struct {
+	// Token is the bearer token every /v1 request must carry. Empty
+	// refuses every request that needs a token (config validation
+	// normally prevents that).
+	Token string
+	// OpenProbes serves /healthz, /readyz and /metrics without the token
+	// to requests that arrived on a loopback address.
+	OpenProbes bool
+	// EventBuffer is each /v1/events subscriber's queue, in events; a
+	// subscriber that falls further behind loses events (counted and
+	// reported in the stream). <= 0 means DefaultEventBuffer.
+	EventBuffer int
+	// Bus is the presence event bus; nil makes /v1/events unavailable.
+	Bus *presence.Bus
+	// Backup streams a full backup and returns the version it covers;
+	// nil makes /v1/backup unavailable.
+	Backup func(ctx context.Context, w io.Writer) (uint64, error)
+	// Metrics are the metric sets /metrics exposes, in order.
+	Metrics []*metrics.Set
+	// ExtraMetrics, if set, writes further Prometheus text after the sets
+	// (e.g. Badger sizes as gauges).
+	ExtraMetrics func(w io.Writer)
+	// Logger receives request failures and operator actions; nil → slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults and bounds of the API.
+const (
+	// DefaultEventBuffer is the per-subscriber event queue when
+	// Options.EventBuffer is not set (matches config.Admin's default).
+	DefaultEventBuffer = 1024
+	// DefaultPageSize and MaxPageSize bound GET /v1/devices?limit=.
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+	// BackupVersionHeader carries the backup's version. It is an HTTP
+	// trailer: the version is known only once the stream has been written.
+	BackupVersionHeader = "X-Termd-Backup-Version"
+	// keepaliveInterval is the period of the event stream's keepalive
+	// comment, which keeps proxies from timing the stream out and lets
+	// the handler notice a vanished client.
+	keepaliveInterval = 15 * time.Second
+	// streamWriteTimeout bounds one write to an event stream: a client
+	// that stops reading is dropped instead of holding a subscription.
+	streamWriteTimeout = 30 * time.Second
+	// maxBodyBytes bounds request bodies (the only one is a 64-hex key).
+	maxBodyBytes = 4 << 10
+)
+
+// handler is the API's http.Handler.
+type handler struct {
+	node      Node
+	opt       Options
+	log       *slog.Logger
+	tokenHash [sha256.Size]byte
+	mux       *http.ServeMux
+	keepalive time.Duration
+}
+
+// New returns the API's handler. Routes that need the token answer 401
+// before anything else, so an unauthenticated client learns nothing about
+// which paths exist.
+func New(node Node, opt Options) http.Handler {
+	h := &handler{node: node, opt: opt, log: opt.Logger, keepalive: keepaliveInterval}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.opt.EventBuffer <= 0 {
+		h.opt.EventBuffer = DefaultEventBuffer
+	}
+	h.tokenHash = sha256.Sum256([]byte(opt.Token))
+	m := http.NewServeMux()
+	m.HandleFunc("GET /healthz", h.healthz)
+	m.HandleFunc("GET /readyz", h.readyz)
+	m.HandleFunc("GET /metrics", h.metrics)
+	m.HandleFunc("GET /v1/stats", h.stats)
+	m.HandleFunc("GET /v1/devices", h.devices)
+	m.HandleFunc("GET /v1/devices/{id}", h.device)
+	m.HandleFunc("POST /v1/devices/{id}/block", h.block)
+	m.HandleFunc("POST /v1/devices/{id}/unblock", h.unblock)
+	m.HandleFunc("POST /v1/devices/{id}/disconnect", h.disconnect)
+	m.HandleFunc("PUT /v1/devices/{id}/key", h.setKey)
+	m.HandleFunc("GET /v1/events", h.events)
+	m.HandleFunc("GET /v1/backup", h.backup)
+	h.mux = m
+	return h
+}
+
+// ServeHTTP authorises, then routes; the mux's own 404 and 405 answers
+// are rewritten as JSON errors.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="termd"`)
+		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "missing or invalid bearer token")
+		return
+	}
+	route, pattern := h.mux.Handler(r)
+	if pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	// No pattern: the mux would answer 404 or 405 (with Allow) in plain
+	// text. Run it against a scratch writer to learn which.
+	var scratch headerOnly
+	route.ServeHTTP(&scratch, r)
+	if scratch.code == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", scratch.Header().Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+		return
+	}
+	writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.URL.Path)
+}
+
+// probePaths need no token when probes are open and the request came in
+// on a loopback address.
+var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+func (h *handler) authorized(r *http.Request) bool {
+	if probePaths[r.URL.Path] && h.opt.OpenProbes && arrivedOnLoopback(r) {
+		return true
+	}
+	if h.opt.Token == "" {
+		return false
+	}
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	// Hashing first makes the comparison constant-time in the length too.
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
+}
+
+// arrivedOnLoopback reports whether the connection's local address (the
+// address the client dialled) is a loopback address, which only a
+// process on this host can reach.
+func arrivedOnLoopback(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	return ap.Addr().Unmap().IsLoopback()
+}
+
+// headerOnly is a ResponseWriter that keeps the header and status and
+// discards the body.
+type headerOnly struct {
+	h    http.Header
+	code int
+}
+
+func (s *headerOnly) Header() http.Header {
+	if s.h == nil {
+		s.h = http.Header{}
+	}
+	return s.h
+}
+func (s *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *headerOnly) WriteHeader(code int)        { s.code = code }
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if !h.node.Ready() {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "node is not accepting terminals")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// metrics writes Prometheus text: the node's sets, the extras, then the
+// process_* and go_* metrics.
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	for _, s := range h.opt.Metrics {
+		s.WritePrometheus(w)
+	}
+	if h.opt.ExtraMetrics != nil {
+		h.opt.ExtraMetrics(w)
+	}
+	metrics.WriteProcessMetrics(w)
+}
+
+func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.node.Stats())
+}

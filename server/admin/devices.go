@@ -1,0 +1,235 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server"
+	"github.com/termd/termd/storage"
+)
+
+// deviceJSON is a device as the API shows it. The per-device key is never
+// shown, only whether there is one.
+type deviceJSON struct {
+	ID            string `json:"id"`
+	Online        bool   `json:"online"`
+	Live          bool   `json:"live"`
+	SessionID     uint64 `json:"session_id"`
+	FirstSeenMs   int64  `json:"first_seen_ms"`
+	LastSeenMs    int64  `json:"last_seen_ms"`
+	LastOnlineMs  int64  `json:"last_online_ms"`
+	LastOfflineMs int64  `json:"last_offline_ms"`
+	OfflineReason string `json:"offline_reason"`
+	RemoteAddr    string `json:"remote_addr"`
+	FW            string `json:"fw"`
+	Model         string `json:"model"`
+	Attrs         any    `json:"attrs"`
+	Status        any    `json:"status"`
+	Blocked       bool   `json:"blocked"`
+	HasKey        bool   `json:"has_key"`
+}
+
+// deviceList is one page of GET /v1/devices.
+type deviceList struct {
+	Devices    []deviceJSON `json:"devices"`
+	NextCursor string       `json:"next_cursor"`
+}
+
+func (h *handler) deviceJSON(v server.DeviceView) deviceJSON {
+	return deviceJSON{
+		ID: v.ID, Online: v.Online, Live: v.Live, SessionID: v.SessionID,
+		FirstSeenMs: v.FirstSeen, LastSeenMs: v.LastSeen, LastOnlineMs: v.LastOnline,
+		LastOfflineMs: v.LastOffline, OfflineReason: v.OfflineReason, RemoteAddr: v.RemoteAddr,
+		FW: v.FW, Model: v.Model,
+		Attrs: h.decodeMap(v.ID, "attrs", v.Attrs), Status: h.decodeMap(v.ID, "status", v.Status),
+		Blocked: v.Blocked, HasKey: len(v.Key) > 0,
+	}
+}
+
+// decodeMap turns a stored MessagePack map into a JSON-encodable value.
+// The bytes were validated by the server when they arrived, so a failure
+// here means a corrupt record: it is logged and shown as null rather than
+// failing the whole listing.
+func (h *handler) decodeMap(id, field string, b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if err := msgpack.NewDecoder(bytes.NewReader(b)).Decode(&m); err != nil {
+		h.log.Warn("stored map does not decode", "device_id", id, "field", field, "err", err)
+		return nil
+	}
+	return m
+}
+
+// deviceID returns the {id} path value, or writes 400 and returns false.
+func deviceID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !protocol.ValidDeviceID(id) {
+		writeError(w, http.StatusBadRequest, CodeBadRequest,
+			fmt.Sprintf("invalid device id %q: 1-%d bytes of [A-Za-z0-9._:-]", id, protocol.MaxID))
+		return "", false
+	}
+	return id, true
+}
+
+// devices serves GET /v1/devices?online=&limit=&cursor=.
+func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var online *bool
+	if s := q.Get("online"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "online must be true or false")
+			return
+		}
+		online = &b
+	}
+	limit := DefaultPageSize
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxPageSize {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("limit must be an integer in 1..%d", MaxPageSize))
+			return
+		}
+		limit = n
+	}
+	cursor := q.Get("cursor")
+	if len(cursor) > storage.MaxIDLen {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "cursor is too long")
+		return
+	}
+	devs, next, err := h.node.Devices(r.Context(), online, limit, cursor)
+	if err != nil {
+		h.writeNodeError(w, r, err)
+		return
+	}
+	out := deviceList{Devices: make([]deviceJSON, 0, len(devs)), NextCursor: next}
+	for _, d := range devs {
+		out.Devices = append(out.Devices, h.deviceJSON(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// device serves GET /v1/devices/{id}.
+func (h *handler) device(w http.ResponseWriter, r *http.Request) {
+	id, ok := deviceID(w, r)
+	if !ok {
+		return
+	}
+	d, err := h.node.Device(r.Context(), id)
+	if err != nil {
+		h.writeNodeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.deviceJSON(d))
+}
+
+// audit logs an operator action that changed something.
+func (h *handler) audit(r *http.Request, action, id string) {
+	h.log.Info("operator action", "action", action, "device_id", id, "remote", r.RemoteAddr)
+}
+
+func (h *handler) block(w http.ResponseWriter, r *http.Request) {
+	id, ok := deviceID(w, r)
+	if !ok {
+		return
+	}
+	if err := h.node.Block(r.Context(), id); err != nil {
+		h.writeNodeError(w, r, err)
+		return
+	}
+	h.audit(r, "block", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) unblock(w http.ResponseWriter, r *http.Request) {
+	id, ok := deviceID(w, r)
+	if !ok {
+		return
+	}
+	if err := h.node.Unblock(r.Context(), id); err != nil {
+		h.writeNodeError(w, r, err)
+		return
+	}
+	h.audit(r, "unblock", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) disconnect(w http.ResponseWriter, r *http.Request) {
+	id, ok := deviceID(w, r)
+	if !ok {
+		return
+	}
+	if !h.node.Disconnect(id) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "device is not online")
+		return
+	}
+	h.audit(r, "disconnect", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// setKeyRequest is PUT /v1/devices/{id}/key's body. Key is raw so that a
+// missing field (an error) differs from null (remove the key).
+type setKeyRequest struct {
+	Key json.RawMessage `json:"key"`
+}
+
+// setKey serves PUT /v1/devices/{id}/key: {"key":"<64 hex>"} or {"key":null}.
+func (h *handler) setKey(w http.ResponseWriter, r *http.Request) {
+	id, ok := deviceID(w, r)
+	if !ok {
+		return
+	}
+	key, err := parseKeyBody(w, r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	if err := h.node.SetKey(r.Context(), id, key); err != nil {
+		h.writeNodeError(w, r, err)
+		return
+	}
+	if key == nil {
+		h.audit(r, "remove key", id)
+	} else {
+		h.audit(r, "set key", id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseKeyBody returns the key, nil for {"key":null}, or why the body is bad.
+func parseKeyBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	var req setKeyRequest
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("body must be {\"key\": \"<%d hex digits>\"} or {\"key\": null}: %v", 2*storage.KeySize, err)
+	}
+	if dec.More() {
+		return nil, errors.New("body has data after the JSON object")
+	}
+	if len(req.Key) == 0 {
+		return nil, errors.New(`body has no "key" field (use {"key": null} to remove the key)`)
+	}
+	if string(req.Key) == "null" {
+		return nil, nil
+	}
+	var s string
+	if err := json.Unmarshal(req.Key, &s); err != nil {
+		return nil, errors.New("key must be a string of hex digits or null")
+	}
+	key, err := hex.DecodeString(s)
+	if err != nil || len(key) != storage.KeySize {
+		return nil, fmt.Errorf("key must be %d hex digits (%d bytes)", 2*storage.KeySize, storage.KeySize)
+	}
+	return key, nil
+}
