@@ -207,6 +207,9 @@ func (s *Server) Run(ctx context.Context) error {
 			gnet.WithMulticore(loops <= 0),
 			gnet.WithNumEventLoop(max(loops, 0)),
 			gnet.WithReusePort(false),
+			// A restart after a crash must rebind while the dead process's
+			// connections sit in TIME_WAIT.
+			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithReadBufferCap(4096),
 			gnet.WithWriteBufferCap(4096),

@@ -1,0 +1,244 @@
+// Command termd is the terminal fleet server: it keeps terminals connected
+// over TGP/1, tracks their presence in memory and in an embedded Badger
+// store, and serves the operator API.
+//
+//	termd -dev                 # local development: 127.0.0.1, ./var, generated secrets
+//	termd -config termd.toml   # production
+//	termd -print-config        # the full default configuration
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin"
+	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/storage"
+)
+
+// Dev-mode files under the data dir; termctl reads them too.
+const (
+	secretFile = "fleet-secret"
+	tokenFile  = "admin-token"
+	dbDir      = "db"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "termd:", err)
+		os.Exit(1)
+	}
+}
+
+type flags struct {
+	config, data, listen, admin, restore string
+	dev, printConfig                     bool
+}
+
+func run(args []string, getenv func(string) string, stdout io.Writer) error {
+	var f flags
+	fs := flag.NewFlagSet("termd", flag.ContinueOnError)
+	fs.StringVar(&f.config, "config", "", "TOML config file")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: loopback addresses, data in ./var, generated fleet secret and admin token")
+	fs.StringVar(&f.data, "data", "", "data directory (overrides storage.dir)")
+	fs.StringVar(&f.listen, "listen", "", "TGP listen address (overrides server.listen)")
+	fs.StringVar(&f.admin, "admin", "", "admin HTTP address (overrides admin.listen)")
+	fs.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (defaults if no -config) and exit")
+	fs.StringVar(&f.restore, "restore", "", "load a backup made by `termctl backup` into an empty data dir, then exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	cfg, err := loadConfig(f, getenv)
+	if err != nil {
+		return err
+	}
+	if f.printConfig {
+		b, err := cfg.Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
+	}
+	log := newLogger(cfg.Log)
+	if f.restore != "" {
+		return restore(cfg, f.restore, log)
+	}
+	if f.dev {
+		if err := devSecrets(&cfg, stdout); err != nil {
+			return err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return serve(cfg, log)
+}
+
+func loadConfig(f flags, getenv func(string) string) (config.Config, error) {
+	cfg := config.Defaults()
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config); err != nil {
+			return cfg, err
+		}
+	}
+	if f.dev {
+		cfg.Server.Listen = "127.0.0.1:7000"
+		cfg.Admin.Listen = "127.0.0.1:7080"
+		if f.config == "" {
+			cfg.Storage.Dir = "./var"
+		}
+	}
+	cfg.ApplyEnv(getenv)
+	if f.data != "" {
+		cfg.Storage.Dir = f.data
+	}
+	if f.listen != "" {
+		cfg.Server.Listen = f.listen
+	}
+	if f.admin != "" {
+		cfg.Admin.Listen = f.admin
+	}
+	return cfg, nil
+}
+
+// devSecrets loads, or creates on first start, the dev fleet secret and
+// admin token under the data dir, and prints them.
+func devSecrets(cfg *config.Config, out io.Writer) error {
+	if err := os.MkdirAll(cfg.Storage.Dir, 0o700); err != nil {
+		return err
+	}
+	load := func(name string, cur *string) (string, error) {
+		path := filepath.Join(cfg.Storage.Dir, name)
+		if *cur != "" {
+			return path + " (not used: set by config or environment)", nil
+		}
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			var raw [24]byte
+			_, _ = rand.Read(raw[:])
+			b = []byte(hex.EncodeToString(raw[:]))
+			if err = os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+				return "", err
+			}
+		} else if err != nil {
+			return "", err
+		}
+		*cur = strings.TrimSpace(string(b))
+		return path, nil
+	}
+	sp, err := load(secretFile, &cfg.Auth.FleetSecret)
+	if err != nil {
+		return err
+	}
+	tp, err := load(tokenFile, &cfg.Admin.Token)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "termd dev mode\n  fleet secret: %s   (%s)\n  admin token:  %s   (%s)\n  TGP:   %s\n  admin: http://%s\n",
+		cfg.Auth.FleetSecret, sp, cfg.Admin.Token, tp, cfg.Server.Listen, cfg.Admin.Listen)
+	return nil
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func openStore(cfg config.Config, log *slog.Logger) (*storage.Badger, error) {
+	return storage.OpenBadger(filepath.Join(cfg.Storage.Dir, dbDir), storage.BadgerOptions{
+		SyncWrites: cfg.Storage.SyncWrites,
+		Logger:     log,
+		GCInterval: cfg.Storage.GCInterval.Duration,
+	})
+}
+
+func serve(cfg config.Config, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, err := openStore(cfg, log)
+	if err != nil {
+		return fmt.Errorf("open store under %s: %w", cfg.Storage.Dir, err)
+	}
+	// Badger is closed only after the engine has stopped and presence is
+	// flushed: gnet's OnShutdown runs before connections close.
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+	srv, err := server.Open(ctx, cfg, server.Options{Logger: log, Store: store})
+	if err != nil {
+		return err
+	}
+	storeMetrics := metrics.NewSet()
+	storeMetrics.NewGauge("termd_badger_lsm_bytes", func() float64 { l, _ := store.Sizes(); return float64(l) })
+	storeMetrics.NewGauge("termd_badger_vlog_bytes", func() float64 { _, v := store.Sizes(); return float64(v) })
+	h := admin.New(srv, admin.Options{
+		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), storeMetrics}, Logger: log,
+	})
+	adminAddr, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	log.Info("admin API listening", "addr", adminAddr.String())
+	maxConns, maxSessions := srv.Limits()
+	log.Info("starting", "tgp", cfg.Server.Listen, "data", cfg.Storage.Dir, "max_connections", maxConns, "max_sessions", maxSessions)
+
+	runErr := srv.Run(ctx)
+	stop()
+	if err := <-adminErr; err != nil {
+		log.Warn("admin listener", "err", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// restore loads a backup into an empty data dir.
+func restore(cfg config.Config, file string, log *slog.Logger) error {
+	dir := filepath.Join(cfg.Storage.Dir, dbDir)
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("refusing to restore into %s: it is not empty (move it away first)", dir)
+	}
+	in, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	store, err := openStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := store.Restore(in); err != nil {
+		store.Close()
+		return fmt.Errorf("restore %s: %w", file, err)
+	}
+	if err := store.Close(); err != nil {
+		return err
+	}
+	log.Info("restored", "from", file, "into", dir)
+	return nil
+}
