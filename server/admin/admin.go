@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"time"
@@ -118,6 +119,13 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("PUT /v1/devices/{id}/key", h.setKey)
 	m.HandleFunc("GET /v1/events", h.events)
 	m.HandleFunc("GET /v1/backup", h.backup)
+	// Go's profiler, behind the token like /v1: operators profile a live
+	// node without a restart (`go tool pprof` with an Authorization header).
+	m.HandleFunc("GET /debug/pprof/", pprof.Index)
+	m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	h.mux = m
 	return h
 }
