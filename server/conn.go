@@ -8,6 +8,7 @@ import (
 	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/storage"
 )
 
 // Connection states.
@@ -31,6 +32,7 @@ type conn struct {
 	nOut     uint64 // tagged frames sent
 	deadline int64  // unix ms: HELLO deadline, then last valid frame + timeout
 	lastMs   int64  // unix ms of the token bucket's last refill
+	seenMs   int64  // unix ms last_seen was last handed to the write-behind
 	timeout  int32  // heartbeat timeout in ms
 	tokens   float32
 	pushSeq  uint16
@@ -90,6 +92,7 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	now := s.nowMs()
 	s.m.offline[reason].Inc()
+	s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: e.DeviceID, At: e.LastSeen()})
 	s.writer.Put(storageOffline(e, reason, now))
 	s.Bus.Publish(presence.Event{Kind: presence.KindOffline, DeviceID: e.DeviceID, SessionID: e.SessionID, At: now, Reason: reason})
 	return gnet.None

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/panjf2000/gnet/v2"
@@ -116,12 +117,18 @@ func (c *conn) heartbeat(f *codec.Frame, now int64) {
 		return
 	}
 	s.m.heartbeats.Inc()
+	// Persist a new status at once, but last_seen alone only every
+	// seen_interval: the live value is in memory, and one record write per
+	// heartbeat would dominate Badger's work at fleet scale.
 	var status []byte
-	if l.hb.Status != nil {
+	if l.hb.Status != nil && !bytes.Equal(l.hb.Status, c.entry.Status()) {
 		status = append([]byte(nil), l.hb.Status...)
 		c.entry.SetStatus(status)
 	}
-	s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: c.entry.DeviceID, At: now, Status: status})
+	if status != nil || now-c.seenMs >= s.seenIntervalMs {
+		c.seenMs = now
+		s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: c.entry.DeviceID, At: now, Status: status})
+	}
 	l.ack = protocol.HeartbeatAck{ServerTimeMs: uint64(now), HBInterval: s.hbIntervalSeconds()}
 	c.send(f.Header.Seq, &l.ack)
 }

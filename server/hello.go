@@ -135,6 +135,7 @@ func (c *conn) establish(seq uint16, h *protocol.Hello, kdev *protocol.Key, nowM
 	l.wheel.add(c, c.deadline)
 	c.tokens = float32(s.cfg.Server.FrameBurst)
 	c.lastMs = nowMs
+	c.seenMs = nowMs
 	var attrs []byte
 	if h.Attrs != nil {
 		attrs = append([]byte(nil), h.Attrs...)

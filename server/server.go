@@ -50,11 +50,12 @@ type Server struct {
 	eng   gnet.Engine
 	loops sync.Map // gnet.EventLoop → *loop
 
-	epoch       uint64 // boot epoch, high 32 bits of every session id
-	sessSeq     atomic.Uint32
-	startMs     int64 // server start, for the post-restart nonce rule
-	nonceWindow int64 // ms after start during which that rule applies
-	tickMs      int64
+	epoch          uint64 // boot epoch, high 32 bits of every session id
+	sessSeq        atomic.Uint32
+	startMs        int64 // server start, for the post-restart nonce rule
+	nonceWindow    int64 // ms after start during which that rule applies
+	tickMs         int64
+	seenIntervalMs int64
 
 	conns, pending, sessions atomic.Int64
 	maxConns, maxSessions    int
@@ -105,6 +106,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 		s.clock = time.Now
 	}
 	s.startMs = s.nowMs()
+	s.seenIntervalMs = cfg.Storage.SeenInterval.Milliseconds()
 	s.nonceWindow = cfg.Auth.NonceRetention.Milliseconds()
 	s.maxConns, s.maxSessions = connectionCaps(cfg.Server)
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -76,6 +77,9 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
+	if _, set := os.LookupEnv("GOGC"); !set && cfg.Server.GCPercent > 0 {
+		debug.SetGCPercent(cfg.Server.GCPercent)
+	}
 	if f.restore != "" {
 		return restore(cfg, f.restore, log)
 	}
@@ -200,11 +204,10 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
 		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), storeMetrics}, Logger: log,
 	})
-	adminAddr, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
+	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	log.Info("admin API listening", "addr", adminAddr.String())
 	maxConns, maxSessions := srv.Limits()
 	log.Info("starting", "tgp", cfg.Server.Listen, "data", cfg.Storage.Dir, "max_connections", maxConns, "max_sessions", maxSessions)
 

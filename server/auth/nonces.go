@@ -25,7 +25,9 @@ type nonceRec struct {
 // Nonces remembers (device_id, nonce) pairs for a fixed retention in a
 // cache of fixed capacity. Entries expire in insertion order (the
 // retention is constant), so a FIFO ring expires them in O(1) and the
-// memory bound is exact: capacity × ~56 bytes. When the ring is full of
+// memory bound is exact: capacity × ~80 bytes at most. The ring grows on
+// demand up to the capacity, so an idle node does not hold (or make the
+// garbage collector budget for) the whole bound. When the ring is full of
 // unexpired pairs the cache refuses new ones instead of evicting early,
 // which would reopen a replay window.
 type Nonces struct {
@@ -33,16 +35,30 @@ type Nonces struct {
 	seen      map[nonceKey]struct{}
 	ring      []nonceRec
 	head, n   int
+	capacity  int
 	retention int64 // ms
 }
+
+// nonceRingStart is the ring's first size; it doubles up to the capacity.
+const nonceRingStart = 1024
 
 // NewNonces returns a cache for capacity pairs kept retentionMs each.
 func NewNonces(capacity int, retentionMs int64) *Nonces {
 	return &Nonces{
-		seen:      make(map[nonceKey]struct{}, min(capacity, 1<<16)),
-		ring:      make([]nonceRec, capacity),
+		seen:      make(map[nonceKey]struct{}),
+		ring:      make([]nonceRec, min(capacity, nonceRingStart)),
+		capacity:  capacity,
 		retention: retentionMs,
 	}
+}
+
+// grow doubles the ring (up to the capacity), keeping FIFO order.
+func (c *Nonces) grow() {
+	next := make([]nonceRec, min(2*len(c.ring), c.capacity))
+	for i := 0; i < c.n; i++ {
+		next[i] = c.ring[(c.head+i)%len(c.ring)]
+	}
+	c.ring, c.head = next, 0
 }
 
 // key hashes the pair: a 128-bit digest makes accidental collisions
@@ -68,7 +84,10 @@ func (c *Nonces) Add(deviceID string, nonce []byte, now int64) error {
 		return ErrReplay
 	}
 	if c.n == len(c.ring) {
-		return ErrNoncesFull
+		if len(c.ring) == c.capacity {
+			return ErrNoncesFull
+		}
+		c.grow()
 	}
 	c.ring[(c.head+c.n)%len(c.ring)] = nonceRec{key: k, expires: now + c.retention}
 	c.n++

@@ -87,6 +87,11 @@ type Server struct {
 	TickInterval Duration `toml:"tick_interval" comment:"timer wheel resolution (timeouts fire within this)"`
 	// ListenBacklog is the accept queue length. Default 4096.
 	ListenBacklog int `toml:"listen_backlog" comment:"TCP accept backlog (also capped by net.core.somaxconn)"`
+	// GCPercent is the Go garbage collector's GOGC for termd. A node's
+	// heap is mostly long-lived session state and steady traffic allocates
+	// almost nothing, so a low value costs little CPU and keeps RSS close
+	// to the live heap. Default 25; the GOGC environment variable wins.
+	GCPercent int `toml:"gc_percent" comment:"garbage collector target percentage (GOGC); env GOGC wins"`
 	// ShutdownGrace spreads GOAWAY over this period at shutdown. Default 2s.
 	ShutdownGrace Duration `toml:"shutdown_grace" comment:"period over which shutdown GOAWAYs are spread"`
 }
@@ -131,6 +136,11 @@ type Storage struct {
 	SyncWrites bool `toml:"sync_writes" comment:"fsync durable writes (power-loss safety)"`
 	// FlushInterval is the presence write-behind period. Default 1s.
 	FlushInterval Duration `toml:"flush_interval" comment:"presence write-behind flush period"`
+	// SeenInterval is how often a device's last_seen is persisted while
+	// nothing else about it changes (a new status is written at once, and
+	// the exact last_seen is written at offline). Default 60s: one record
+	// write per device per minute instead of one per heartbeat.
+	SeenInterval Duration `toml:"seen_interval" comment:"persist last_seen at most this often unless the status changed"`
 	// AliveInterval is how often the node-alive mark is written. Default 1s.
 	AliveInterval Duration `toml:"alive_interval" comment:"node-alive mark period"`
 	// GCInterval runs Badger's value-log GC. Default 5m.
@@ -168,7 +178,7 @@ func Defaults() Config {
 			HelloTimeout: D(10 * time.Second), MaxFrame: 4096, MaxInFlight: 16,
 			FrameRate: 50, FrameBurst: 100, OutboundLimit: 64 << 10,
 			WorkQueue: 4096, TickInterval: D(100 * time.Millisecond),
-			ListenBacklog: 4096, ShutdownGrace: D(2 * time.Second),
+			ListenBacklog: 4096, ShutdownGrace: D(2 * time.Second), GCPercent: 25,
 		},
 		Auth: Auth{
 			ClockWindow: D(300 * time.Second), NonceRetention: D(610 * time.Second),
@@ -177,7 +187,7 @@ func Defaults() Config {
 		},
 		Heartbeat: Heartbeat{Interval: D(30 * time.Second), MissFactor: 3},
 		Storage: Storage{
-			Dir: "./var", FlushInterval: D(time.Second), AliveInterval: D(time.Second),
+			Dir: "./var", FlushInterval: D(time.Second), SeenInterval: D(time.Minute), AliveInterval: D(time.Second),
 			GCInterval: D(5 * time.Minute),
 		},
 		Admin: Admin{Listen: "127.0.0.1:7080", OpenProbes: true, EventBuffer: 1024},
