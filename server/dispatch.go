@@ -52,6 +52,9 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 			c.sendError(seq, protocol.BadRequest, "body is not an array")
 			return gnet.Close
 		}
+		if !c.takeToken(now) {
+			s.m.rateLimited.Inc() // an ack cannot be answered; it is dropped
+		}
 		return gnet.None // no push needs an ack yet
 	case !protocol.IsRequest(t):
 		s.m.decodeError(decForbiddenType)

@@ -171,9 +171,9 @@ func (c *conn) refuseHello(seq uint16, e *protocol.Error) gnet.Action {
 
 // hbIntervalSeconds is hb_interval_s as announced: whole seconds, at
 // least 1 (the spec's 10 s floor is the terminal's clamp; tests go lower).
-func (s *Server) hbIntervalSeconds() uint64 {
-	return uint64(max(int64(s.cfg.Heartbeat.Interval.Seconds()+0.5), 1))
-}
+func (s *Server) hbIntervalSeconds() uint64 { return s.hbSecs }
+
+func hbSeconds(d time.Duration) uint64 { return uint64(max(int64(d.Seconds()+0.5), 1)) }
 
 // hbTimeout is miss_factor × the announced interval.
 func (s *Server) hbTimeout() time.Duration {

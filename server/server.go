@@ -56,6 +56,7 @@ type Server struct {
 	nonceWindow    int64 // ms after start during which that rule applies
 	tickMs         int64
 	seenIntervalMs int64
+	hbSecs         uint64 // hb_interval_s announced to terminals
 
 	conns, pending, sessions atomic.Int64
 	maxConns, maxSessions    int
@@ -107,6 +108,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	}
 	s.startMs = s.nowMs()
 	s.seenIntervalMs = cfg.Storage.SeenInterval.Milliseconds()
+	s.hbSecs = hbSeconds(cfg.Heartbeat.Interval.Duration)
 	s.nonceWindow = cfg.Auth.NonceRetention.Milliseconds()
 	s.maxConns, s.maxSessions = connectionCaps(cfg.Server)
 
