@@ -145,6 +145,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	}
 	s.work = newWorkers(workers, max(cfg.Server.WorkQueue, 1))
 	s.m = newServerMetrics(s)
+	s.m.offline[ReasonRestart].Add(n)
 	s.writer = storage.NewPresenceWriter(s.store, cfg.Storage.FlushInterval.Duration, s.onFlush)
 	s.registerDefaultRoutes()
 	return s, nil

@@ -16,14 +16,17 @@ import (
 // bytes per device, so Badger's defaults (64 MiB memtables, 256 MiB block
 // cache, 1 GiB value logs) would dwarf the data.
 const (
-	badgerMemTableSize       = 8 << 20  // bytes per memtable
-	badgerNumMemtables       = 2        // memtables kept before writes stall
-	badgerValueThreshold     = 1 << 10  // bytes; larger values go to the value log
-	badgerBaseTableSize      = 2 << 20  // bytes per L0/L1 SSTable
-	badgerValueLogFileSize   = 64 << 20 // bytes per value log file
-	badgerNumLevelZeroTables = 2        // L0 tables that trigger compaction
-	badgerLevelZeroStall     = 4        // L0 tables that stall writes
-	badgerNumCompactors      = 2        // the minimum Badger accepts
+	badgerMemTableSize = 4 << 20 // bytes per memtable on disk; its arena and WAL pages are resident
+	// badgerInMemoryMemTableSize keeps InMemory mode's batches above its
+	// 1 MiB value threshold (a batch may be at most ~15% of a memtable).
+	badgerInMemoryMemTableSize = 8 << 20
+	badgerNumMemtables         = 2        // memtables kept before writes stall
+	badgerValueThreshold       = 1 << 10  // bytes; larger values go to the value log
+	badgerBaseTableSize        = 2 << 20  // bytes per L0/L1 SSTable
+	badgerValueLogFileSize     = 64 << 20 // bytes per value log file
+	badgerNumLevelZeroTables   = 2        // L0 tables that trigger compaction
+	badgerLevelZeroStall       = 4        // L0 tables that stall writes
+	badgerNumCompactors        = 2        // the minimum Badger accepts
 	// badgerInMemoryValueThreshold replaces badgerValueThreshold in
 	// InMemory mode: Badger keeps every value in the LSM tree there but still
 	// rejects values over the configured threshold, so raise it to Badger's
@@ -105,16 +108,16 @@ func OpenBadger(dir string, opt BadgerOptions) (*Badger, error) {
 		log = slog.Default()
 	}
 	log = log.With("component", "badger")
-	threshold := int64(badgerValueThreshold)
+	threshold, memtable := int64(badgerValueThreshold), int64(badgerMemTableSize)
 	if opt.InMemory {
 		dir = ""
-		threshold = badgerInMemoryValueThreshold
+		threshold, memtable = badgerInMemoryValueThreshold, badgerInMemoryMemTableSize
 	}
 	o := badger.DefaultOptions(dir).
 		WithInMemory(opt.InMemory).
 		WithSyncWrites(opt.SyncWrites).
 		WithLogger(badgerLogger{log}).
-		WithMemTableSize(badgerMemTableSize).
+		WithMemTableSize(memtable).
 		WithNumMemtables(badgerNumMemtables).
 		WithValueThreshold(threshold).
 		WithBaseTableSize(badgerBaseTableSize).

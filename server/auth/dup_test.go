@@ -1,0 +1,212 @@
+package auth
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// dupStep is one call on a Replacements and what it must answer.
+type dupStep struct {
+	call    string // "replace", "cooling", "sweep"
+	dev     string
+	now     int64
+	retry   int64 // replace: retryMs; cooling: ms left
+	started bool  // replace only
+}
+
+func TestReplacements(t *testing.T) {
+	const (
+		limit    = 3
+		window   = 1000
+		cooldown = 5000
+	)
+	r := func(dev string, now, retry int64, started bool) dupStep {
+		return dupStep{call: "replace", dev: dev, now: now, retry: retry, started: started}
+	}
+	cd := func(dev string, now, left int64) dupStep {
+		return dupStep{call: "cooling", dev: dev, now: now, retry: left}
+	}
+	sweep := func(now int64) dupStep { return dupStep{call: "sweep", now: now} }
+	tests := []struct {
+		name  string
+		steps []dupStep
+	}{
+		{
+			name: "limit allowed, the next starts a cool-down once",
+			steps: []dupStep{
+				cd("T-1", 0, 0),
+				r("T-1", 0, 0, false),
+				r("T-1", 10, 0, false),
+				r("T-1", 20, 0, false),
+				cd("T-1", 20, 0),
+				r("T-1", 30, cooldown, true),
+				cd("T-1", 30, cooldown),
+				cd("T-1", 1030, cooldown-1000),
+				r("T-1", 1030, cooldown-1000, false),
+				r("T-1", 30+cooldown-1, 1, false),
+				cd("T-1", 30+cooldown-1, 1),
+				// Cool-down over: the count starts afresh.
+				cd("T-1", 30+cooldown, 0),
+				r("T-1", 30+cooldown, 0, false),
+				r("T-1", 31+cooldown, 0, false),
+				r("T-1", 32+cooldown, 0, false),
+				r("T-1", 33+cooldown, cooldown, true),
+			},
+		},
+		{
+			name: "devices are counted separately",
+			steps: []dupStep{
+				r("T-1", 0, 0, false), r("T-1", 0, 0, false), r("T-1", 0, 0, false),
+				r("T-2", 0, 0, false), r("T-2", 0, 0, false), r("T-2", 0, 0, false),
+				r("T-1", 1, cooldown, true),
+				cd("T-2", 1, 0),
+				r("T-2", 2, cooldown, true),
+				cd("T-3", 2, 0),
+			},
+		},
+		{
+			name: "the window slides",
+			steps: []dupStep{
+				r("T-1", 0, 0, false),
+				r("T-1", 500, 0, false),
+				r("T-1", 900, 0, false),
+				// At 1000 the replacement at 0 is a full window old and no
+				// longer counts; 500 and 900 still do.
+				r("T-1", window, 0, false),
+				// Now 500, 900, 1000 count: the fourth within a window.
+				r("T-1", window+499, cooldown, true),
+			},
+		},
+		{
+			name: "the window slides past several",
+			steps: []dupStep{
+				r("T-1", 0, 0, false),
+				r("T-1", 1, 0, false),
+				r("T-1", 2, 0, false),
+				r("T-1", window+2, 0, false), // 0, 1, 2 all expired
+				r("T-1", window+3, 0, false),
+				r("T-1", window+4, 0, false),
+				r("T-1", window+5, cooldown, true),
+			},
+		},
+		{
+			name: "sweep keeps what still counts",
+			steps: []dupStep{
+				r("T-1", 0, 0, false), r("T-1", 100, 0, false), r("T-1", 200, 0, false),
+				sweep(300),
+				r("T-1", 300, cooldown, true),
+				sweep(400),
+				cd("T-1", 400, cooldown-100),
+				r("T-1", 400, cooldown-100, false),
+				sweep(300 + cooldown - 1),
+				cd("T-1", 300+cooldown-1, 1),
+			},
+		},
+		{
+			name: "sweep after the window forgets the count",
+			steps: []dupStep{
+				r("T-1", 0, 0, false), r("T-1", 100, 0, false), r("T-1", 200, 0, false),
+				sweep(200 + window),
+				r("T-1", 200+window, 0, false),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := NewReplacements(limit, window, cooldown)
+			for i, s := range tt.steps {
+				switch s.call {
+				case "replace":
+					retry, started := rp.Replace(s.dev, s.now)
+					if retry != s.retry || started != s.started {
+						t.Fatalf("step %d: Replace(%s, %d) = %d, %v; want %d, %v", i, s.dev, s.now, retry, started, s.retry, s.started)
+					}
+				case "cooling":
+					if got := rp.CoolingDown(s.dev, s.now); got != s.retry {
+						t.Fatalf("step %d: CoolingDown(%s, %d) = %d, want %d", i, s.dev, s.now, got, s.retry)
+					}
+				case "sweep":
+					rp.Sweep(s.now)
+				}
+			}
+		})
+	}
+}
+
+func (r *Replacements) tracked() int {
+	n := 0
+	for i := range r.shards {
+		r.shards[i].mu.Lock()
+		n += len(r.shards[i].m)
+		r.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+func TestReplacementsSweepDropsStaleState(t *testing.T) {
+	const window, cooldown = 1000, 5000
+	rp := NewReplacements(1, window, cooldown)
+	// T-old: one replacement at 0. T-recent: one at 900. T-cool: a
+	// cool-down from 100 to 5100.
+	rp.Replace("T-old", 0)
+	rp.Replace("T-recent", 900)
+	rp.Replace("T-cool", 0)
+	if retry, started := rp.Replace("T-cool", 100); retry != cooldown || !started {
+		t.Fatalf("cool-down not started: %d, %v", retry, started)
+	}
+	tests := []struct {
+		now  int64
+		want int
+	}{
+		{now: 999, want: 3},          // everything still matters
+		{now: window, want: 2},       // T-old's replacement left the window
+		{now: 900 + window, want: 1}, // T-recent's too; T-cool still cooling
+		{now: 100 + cooldown - 1, want: 1},
+		{now: 100 + cooldown, want: 0}, // cool-down over
+	}
+	for _, tt := range tests {
+		rp.Sweep(tt.now)
+		if got := rp.tracked(); got != tt.want {
+			t.Fatalf("after Sweep(%d): %d devices tracked, want %d", tt.now, got, tt.want)
+		}
+	}
+}
+
+func TestReplacementsConcurrent(t *testing.T) {
+	const limit, devices, workers = 5, 50, 4
+	rp := NewReplacements(limit, 1_000_000, 1_000_000)
+	var mu sync.Mutex
+	allowed := make(map[string]int)
+	startedN := make(map[string]int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range 4 * limit {
+				for d := range devices {
+					id := fmt.Sprintf("T-%d", d)
+					retry, started := rp.Replace(id, int64(i))
+					_ = rp.CoolingDown(id, int64(i))
+					mu.Lock()
+					if retry == 0 {
+						allowed[id]++
+					}
+					if started {
+						startedN[id]++
+					}
+					mu.Unlock()
+				}
+				if i%5 == 0 {
+					rp.Sweep(int64(i))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for d := range devices {
+		id := fmt.Sprintf("T-%d", d)
+		if allowed[id] != limit || startedN[id] != 1 {
+			t.Fatalf("%s: %d allowed, %d cool-downs started; want %d, 1", id, allowed[id], startedN[id], limit)
+		}
+	}
+}
