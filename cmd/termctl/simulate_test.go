@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,7 +12,7 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/presence"
-	"github.com/termd/termd/storage"
+	"github.com/termd/termd/server/servertest"
 )
 
 const simSecret = "simulate-fleet-secret"
@@ -23,51 +21,14 @@ const simSecret = "simulate-fleet-secret"
 // Badger) until the test ends.
 func startTGP(t *testing.T, mod func(*config.Config)) (*server.Server, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := config.Defaults()
-	cfg.Server.Listen = addr
-	cfg.Server.EventLoops = 2
-	cfg.Server.TickInterval = config.D(20 * time.Millisecond)
+	cfg := servertest.Config(t)
 	cfg.Auth.FleetSecret = simSecret
 	cfg.Admin.Token = testToken
-	cfg.Storage.FlushInterval = config.D(50 * time.Millisecond)
-	cfg.Storage.AliveInterval = config.D(100 * time.Millisecond)
 	if mod != nil {
 		mod(&cfg)
 	}
-	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	srv, err := server.Open(context.Background(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	select {
-	case <-srv.Started():
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return srv, addr
+	node := servertest.Start(t, cfg, nil)
+	return node.Server, node.Addr
 }
 
 // collect gathers presence events of a subscription until want of kind

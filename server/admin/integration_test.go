@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,63 +16,19 @@ import (
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server"
-	"github.com/termd/termd/server/config"
-	"github.com/termd/termd/storage"
+	"github.com/termd/termd/server/servertest"
 )
 
-const itSecret = "integration-fleet-secret"
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+const itSecret = servertest.FleetSecret
 
 // startNode runs a real termd front end (in-memory Badger) and its admin
 // API, both on loopback ports, until the test ends.
 func startNode(t *testing.T) (srv *server.Server, tgpAddr, adminURL string) {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.Server.Listen = freePort(t)
-	cfg.Server.EventLoops = 2
-	cfg.Server.TickInterval = config.D(20 * time.Millisecond)
-	cfg.Auth.FleetSecret = itSecret
+	cfg := servertest.Config(t)
 	cfg.Admin.Token = testToken
-	cfg.Storage.FlushInterval = config.D(50 * time.Millisecond)
-	cfg.Storage.AliveInterval = config.D(100 * time.Millisecond)
-
-	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() }) // runs last: after the server stopped
-	srv, err = server.Open(context.Background(), cfg, server.Options{Logger: quietLog, Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	select {
-	case <-srv.Started():
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("server did not start")
-	}
-
+	node := servertest.Start(t, cfg, nil)
+	srv = node.Server
 	h := New(srv, Options{
 		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
 		Bus: srv.Bus, Backup: srv.Store().Backup, Metrics: []*metrics.Set{srv.Metrics()}, Logger: quietLog,
