@@ -106,12 +106,7 @@ func (g *gate) route() *Route {
 }
 
 func TestWorkerPathPipelining(t *testing.T) {
-	ts := startServerWith(t, gateConfig(t), func(s *Server) {
-		g := newGate()
-		s.Handle(protocol.TypeGroupList, g.route())
-		testGates.Store(s, g)
-	})
-	g := gateOf(ts)
+	ts, g := startGated(t)
 	cfg := sdkConfig(ts, "T-pipe")
 	cfg.NoHeartbeat = true
 	c, err := client.Dial(t.Context(), cfg)
@@ -158,12 +153,7 @@ func TestWorkerPathPipelining(t *testing.T) {
 }
 
 func TestInFlightLimitAndSeqReuse(t *testing.T) {
-	ts := startServerWith(t, gateConfig(t), func(s *Server) {
-		g := newGate()
-		s.Handle(protocol.TypeGroupList, g.route())
-		testGates.Store(s, g)
-	})
-	g := gateOf(ts)
+	ts, g := startGated(t)
 	c := dialRaw(t, ts.addr)
 	c.login("T-inflight")
 	for seq := uint16(1); seq <= 16; seq++ {
@@ -182,22 +172,17 @@ func TestInFlightLimitAndSeqReuse(t *testing.T) {
 	}
 }
 
-var testGates sync.Map
-
-func gateOf(ts *testServer) *gate {
-	g, _ := testGates.Load(ts.Server)
-	return g.(*gate)
+// startGated starts a server whose GROUP_LIST route is a gate.
+func startGated(t *testing.T) (*testServer, *gate) {
+	g := newGate()
+	ts := startServerWith(t, gateConfig(t), func(s *Server) { s.Handle(protocol.TypeGroupList, g.route()) })
+	return ts, g
 }
 
 // A disconnected terminal's late worker result is dropped, not written to
 // a closed or reused connection.
 func TestLateResultAfterDisconnect(t *testing.T) {
-	ts := startServerWith(t, gateConfig(t), func(s *Server) {
-		g := newGate()
-		s.Handle(protocol.TypeGroupList, g.route())
-		testGates.Store(s, g)
-	})
-	g := gateOf(ts)
+	ts, g := startGated(t)
 	c := dialRaw(t, ts.addr)
 	c.login("T-late")
 	c.send(1, &echo{n: 1})
