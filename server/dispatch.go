@@ -84,6 +84,13 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 		c.sendError(seq, protocol.BadRequest, "body is not an array")
 		return gnet.Close
 	}
+	// The pipelining limit applies to every request, the loop-local ones
+	// too (spec §1.1); the Go SDK keeps a slot free for heartbeats.
+	if len(c.inflight) >= s.cfg.Server.MaxInFlight {
+		s.m.rateLimited.Inc()
+		c.refuse(t, seq, &protocol.Error{Code: protocol.RateLimited, Message: "too many outstanding requests", RetryAfterMs: 100})
+		return gnet.None
+	}
 	switch t {
 	case protocol.TypeHeartbeat:
 		c.heartbeat(f, now)
@@ -100,11 +107,6 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 		return gnet.Close
 	case protocol.TypeHello:
 		c.refuse(t, seq, &protocol.Error{Code: protocol.Conflict, Message: "session already established"})
-		return gnet.None
-	}
-	if len(c.inflight) >= s.cfg.Server.MaxInFlight {
-		s.m.rateLimited.Inc()
-		c.refuse(t, seq, &protocol.Error{Code: protocol.RateLimited, Message: "too many outstanding requests", RetryAfterMs: 100})
 		return gnet.None
 	}
 	c.request(f, now)

@@ -164,6 +164,8 @@ func TestInFlightLimitAndSeqReuse(t *testing.T) {
 	}
 	c.send(17, &echo{n: 17})
 	c.expectRefusal(protocol.Response(protocol.TypeGroupList), protocol.RateLimited)
+	c.send(18, &protocol.Heartbeat{}) // every request type counts
+	c.expectRefusal(protocol.Response(protocol.TypeHeartbeat), protocol.RateLimited)
 	c.send(5, &echo{n: 5}) // seq 5 is still outstanding
 	c.expectError(protocol.BadRequest, 5)
 	close(g.release)

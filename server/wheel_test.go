@@ -273,24 +273,27 @@ func TestWheelAddDuringFire(t *testing.T) {
 
 // TestWheelAddOthersDuringFire: the callback supersedes a conn that is
 // later in the same slot's list, and adds a new conn to the slot being
-// processed (one revolution on).
+// processed (one revolution on) while that slot also keeps an entry for a
+// later round: neither may be lost.
 func TestWheelAddOthersDuringFire(t *testing.T) {
 	f := newWheelFixture(t)
-	a, b, newcomer := &conn{}, &conn{}, &conn{}
+	a, b, newcomer, far := &conn{}, &conn{}, &conn{}, &conn{}
 	at := (wheelBaseTick + 5) * wheelTestTick
 	f.w.add(a, at)
 	f.w.add(b, at)
+	f.w.add(far, at+2*wheelRevMs) // same slot, kept for a later round
 	f.onFire = func(c *conn, now int64) {
 		if c == a && now == at {
 			f.w.add(b, at+3*wheelTestTick)   // b moves later
 			f.w.add(newcomer, at+wheelRevMs) // the same slot index, next round
 		}
 	}
-	f.tickWalk(at + 2*wheelRevMs)
+	f.tickWalk(at + 3*wheelRevMs)
 	want := map[*conn][]int64{
 		a:        {at},
 		b:        {at + 3*wheelTestTick},
 		newcomer: {at + wheelRevMs},
+		far:      {at + 2*wheelRevMs},
 	}
 	for c, w := range want {
 		if !slices.Equal(f.fired[c], w) {
@@ -317,9 +320,9 @@ func TestWheelStall(t *testing.T) {
 			stallEnd := wheelTestBase + tt.stall
 			var due, later []*conn
 			var laterAt []int64
-			// Deadlines every 333 ms from now to well past the stall,
-			// covering every slot and several rounds.
-			for at := wheelTestBase; at <= stallEnd+2*wheelRevMs; at += 333 {
+			// Deadlines every 97 ms (so every tick has some) from now to
+			// well past the stall: every slot, several rounds.
+			for at := wheelTestBase; at <= stallEnd+2*wheelRevMs; at += 97 {
 				c := &conn{}
 				f.w.add(c, at)
 				// Due at stallEnd iff its tick is processed by advance(stallEnd).

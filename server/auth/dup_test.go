@@ -104,6 +104,16 @@ func TestReplacements(t *testing.T) {
 			},
 		},
 		{
+			name: "sweep keeps a device whose newest replacement still counts",
+			steps: []dupStep{
+				r("T-1", 0, 0, false), r("T-1", 900, 0, false),
+				sweep(window), // 0 has left the window, 900 has not
+				r("T-1", window, 0, false),
+				r("T-1", window+1, 0, false),
+				r("T-1", window+2, cooldown, true), // 900, 1000, 1001 count
+			},
+		},
+		{
 			name: "sweep after the window forgets the count",
 			steps: []dupStep{
 				r("T-1", 0, 0, false), r("T-1", 100, 0, false), r("T-1", 200, 0, false),
@@ -131,6 +141,33 @@ func TestReplacements(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReplacementsCooldownShorterThanWindow: when a cool-down ends, the
+// device starts with a clean count even if the replacements that led to it
+// are still inside the window.
+func TestReplacementsCooldownShorterThanWindow(t *testing.T) {
+	const limit, window, cooldown = 2, 10_000, 1000
+	rp := NewReplacements(limit, window, cooldown)
+	steps := []struct {
+		now     int64
+		retry   int64
+		started bool
+	}{
+		{0, 0, false},
+		{1, 0, false},
+		{2, cooldown, true},
+		{2 + cooldown - 1, 1, false},
+		{2 + cooldown, 0, false}, // 0 and 1 are still in the window, but forgiven
+		{3 + cooldown, 0, false},
+		{4 + cooldown, cooldown, true},
+	}
+	for i, s := range steps {
+		retry, started := rp.Replace("T-1", s.now)
+		if retry != s.retry || started != s.started {
+			t.Fatalf("step %d: Replace(%d) = %d, %v; want %d, %v", i, s.now, retry, started, s.retry, s.started)
+		}
 	}
 }
 
