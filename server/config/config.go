@@ -258,6 +258,12 @@ func (c *Config) Validate() error {
 	if c.Auth.NonceCapacity < 1 || c.Auth.NonceRetention.Duration <= 0 {
 		add("auth.nonce_capacity and auth.nonce_retention must be positive")
 	}
+	if c.Storage.AliveInterval.Duration <= 0 || c.Storage.FlushInterval.Duration <= 0 {
+		add("storage.alive_interval and storage.flush_interval must be positive")
+	}
+	if c.Auth.ClockWindow.Duration <= 0 {
+		add("auth.clock_window must be positive")
+	}
 	if c.Auth.ReplaceLimit < 1 {
 		add("auth.replace_limit must be at least 1")
 	}

@@ -79,6 +79,9 @@ func TestValidate(t *testing.T) {
 		{name: "nonce_capacity 0", mod: func(c *Config) { c.Auth.NonceCapacity = 0 }, want: []string{"auth.nonce_capacity"}},
 		{name: "nonce_retention 0", mod: func(c *Config) { c.Auth.NonceRetention = D(0) }, want: []string{"auth.nonce_retention"}},
 		{name: "replace_limit 0", mod: func(c *Config) { c.Auth.ReplaceLimit = 0 }, want: []string{"auth.replace_limit"}},
+		{name: "alive_interval 0", mod: func(c *Config) { c.Storage.AliveInterval = D(0) }, want: []string{"storage.alive_interval"}},
+		{name: "flush_interval negative", mod: func(c *Config) { c.Storage.FlushInterval = D(-time.Second) }, want: []string{"storage.flush_interval"}},
+		{name: "clock_window 0", mod: func(c *Config) { c.Auth.ClockWindow = D(0) }, want: []string{"auth.clock_window"}},
 		{name: "admin listen empty", mod: func(c *Config) { c.Admin.Listen = "" }, want: []string{"admin.listen is empty"}},
 		{
 			name: "every problem in one error",

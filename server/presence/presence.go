@@ -143,6 +143,9 @@ func (t *Table) Page(after string, limit int) []*Entry {
 		s.mu.Unlock()
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].DeviceID < all[j].DeviceID })
+	if limit < 0 {
+		limit = 0
+	}
 	if len(all) > limit {
 		all = all[:limit]
 	}
