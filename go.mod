@@ -3,6 +3,7 @@ module github.com/termd/termd
 go 1.26.8
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/VictoriaMetrics/metrics v1.35.1
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/panjf2000/gnet/v2 v2.10.0

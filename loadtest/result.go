@@ -1,0 +1,61 @@
+package loadtest
+
+import "time"
+
+// Result is what one termload run (or one worker process of it) measured.
+// Worker results are merged into one with Merge; reports and plots read
+// only this type.
+type Result struct {
+	Scenario  string        `json:"scenario"`
+	Proto     string        `json:"proto"`
+	Target    string        `json:"target"`
+	Terminals int           `json:"terminals"`
+	Procs     int           `json:"procs"`
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"duration_ns"`
+	// Counts: "connect_ok", "connect_failed", "sent", "answered",
+	// "skipped" (open-loop slots that could not be sent in time),
+	// "refused", "reconnects", "takeovers", ...
+	Counts map[string]uint64 `json:"counts"`
+	// Errors by kind ("dial", "refused:UNAVAILABLE", "timeout", "closed", ...).
+	Errors map[string]uint64 `json:"errors"`
+	// Latency by message type ("hello", "heartbeat", "upgrade_query", ...),
+	// microseconds.
+	Latency map[string]*Histogram `json:"latency"`
+	// Steps of a -saturate run: offered and achieved rate per step.
+	Steps []Step `json:"steps,omitempty"`
+	// Knee is the highest offered rate whose achieved/offered ≥ 95 %.
+	Knee float64 `json:"knee,omitempty"`
+	// Server is the target's process metrics, sampled over the run.
+	Server []ServerSample `json:"server,omitempty"`
+	// ClientCPU is the load generator's own CPU seconds (all processes).
+	ClientCPU float64 `json:"client_cpu_s"`
+	// Timeline has one point per second: for plots of latency over time.
+	Timeline []Point `json:"timeline,omitempty"`
+}
+
+// Step is one rate step of a -saturate run.
+type Step struct {
+	Offered  float64 `json:"offered_per_s"`
+	Achieved float64 `json:"achieved_per_s"`
+	P99us    int64   `json:"p99_us"`
+}
+
+// ServerSample is one scrape of the server's /metrics.
+type ServerSample struct {
+	At        time.Time `json:"at"`
+	RSS       float64   `json:"rss_bytes"`
+	CPU       float64   `json:"cpu_s"`
+	Connected float64   `json:"connected"` // termd_online, or the generator's count for peers
+}
+
+// Point is one second of the run.
+type Point struct {
+	At        time.Time `json:"at"`
+	Connected int       `json:"connected"`
+	Sent      uint64    `json:"sent"`
+	Answered  uint64    `json:"answered"`
+	P50us     int64     `json:"p50_us"`
+	P99us     int64     `json:"p99_us"`
+	P999us    int64     `json:"p999_us"`
+}
