@@ -37,3 +37,13 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+.PHONY: bench-load bench-peer
+
+## bench-load: termload's standard set against the termd `make run` started; JSON, charts and a table in ./var/bench
+bench-load: build
+	./loadtest/scripts/bench-load.sh
+
+## bench-peer: the same load against mosquitto (installed if missing) and termd back to back, side by side
+bench-peer: build
+	./loadtest/scripts/bench-peer.sh

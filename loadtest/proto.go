@@ -5,7 +5,10 @@
 // session and heartbeat; the engine, scenarios and reports are shared.
 package loadtest
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // EventKind says what a Proto recognised in inbound bytes.
 type EventKind uint8
@@ -22,13 +25,31 @@ const (
 	EvRefused
 	// EvAnswer: the answer to a non-heartbeat request Seq arrived (mixed).
 	EvAnswer
+	// EvClosed: the server is ending an established session (TGP GOAWAY
+	// or ERROR); Err says why (ErrReplaced for a takeover); close.
+	EvClosed
 )
+
+// ErrReplaced is the Err of an EvClosed event when a newer login of the
+// same device id replaced the session (TGP GOAWAY [5, "replaced"]).
+var ErrReplaced = errors.New("session replaced by a newer login")
 
 // Event is one thing a Proto recognised.
 type Event struct {
 	Kind EventKind
 	Seq  uint16
 	Err  error
+	// Status names the answer's status for EvPong and EvAnswer ("OK",
+	// "NOT_FOUND", ...; "" is read as "OK") and the code of EvRefused and
+	// EvClosed. It is a constant string: counting by it allocates nothing.
+	Status string
+	// Interval is, on EvOpened, the heartbeat interval the server asks
+	// for (TGP hb_interval_s); 0 when the protocol leaves it to the client.
+	Interval time.Duration
+	// Reply holds bytes the engine must send at once, before anything
+	// else, with any Kind: a HELLO retry after a clock challenge, a push
+	// ack. It aliases the Proto's scratch: valid until its next call.
+	Reply []byte
 }
 
 // Term is one simulated terminal. The engine owns it; a Proto keeps its
@@ -40,6 +61,20 @@ type Term struct {
 	ID string
 	// State is the Proto's per-session state.
 	State any
+	// Scratch is the per-event-loop scratch of a Proto that implements
+	// Scratcher (encoder, decoder, MAC state), set by the engine before
+	// the first call for this Term. All calls for one Term run on the
+	// same event loop, so the Proto may use it without locking.
+	Scratch any
+}
+
+// Scratcher is implemented by protocols that keep reusable encoding state
+// per event loop rather than per terminal or per call (TGP: a Writer, a
+// Reader and a MAC), so the heartbeat path allocates nothing.
+type Scratcher interface {
+	// NewScratch returns the state for one event loop; the engine puts
+	// it in Term.Scratch of every terminal on that loop.
+	NewScratch() any
 }
 
 // Proto is one wire protocol as the load generator needs it.

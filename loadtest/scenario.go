@@ -1,0 +1,349 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Scenario names.
+const (
+	ScenarioConnect   = "connect"
+	ScenarioIdle      = "idle"
+	ScenarioHeartbeat = "heartbeat"
+	ScenarioMixed     = "mixed"
+	ScenarioChurn     = "churn"
+)
+
+// Scenario bounds and defaults.
+const (
+	// MaxTerminalsPerProc: a process may hold 20000 file descriptors;
+	// this leaves room for the rest. Use -procs for more.
+	MaxTerminalsPerProc = 19500
+	// kneeRatio is achieved/offered below which a saturation step no
+	// longer keeps up.
+	kneeRatio = 0.95
+	// maxRatePerTerminal bounds -rate and -max-rate (per terminal per
+	// second): far above any server's per-connection frame limit, low
+	// enough to catch a total rate given by mistake.
+	maxRatePerTerminal = 1000
+	// maxSteps bounds a -saturate run's steps.
+	maxSteps = 64
+	// settlePoll is how often a ramp checks whether every connect ended.
+	settlePoll = 10 * time.Millisecond
+	// churnTick is how often the churn driver catches up with its rate.
+	churnTick = 5 * time.Millisecond
+	// maxChurnBurst bounds the churn events one driver tick performs.
+	maxChurnBurst = 1000
+	// replaceWindow and replacesPerWindow: termd allows 5 replacements of
+	// a device's session in 10 minutes; churn stays at 4 per id.
+	replaceWindow     = 10 * time.Minute
+	replacesPerWindow = 4
+	// idDigits: device ids are PREFIX + index, zero-padded to this many digits.
+	idDigits = 7
+	// defaultInterval is the idle/churn heartbeat interval when the
+	// protocol announces none (MQTT).
+	defaultInterval = 30 * time.Second
+	// timeoutSlack is what the default -timeout adds to the run's own
+	// length, for the ramp and the report.
+	timeoutSlack = 2 * time.Minute
+	// fdReserve is the file descriptors a process keeps for other uses
+	// (event loop pollers, the sampler's HTTP connection, stdio).
+	fdReserve = 64
+	// sampleEvery is the server sampler's period.
+	sampleEvery = time.Second
+	// firstSampleWait bounds the wait for the baseline sample.
+	firstSampleWait = 3 * time.Second
+)
+
+// errStopped is returned with the partial result of a run whose context
+// ended (interrupted, or -timeout).
+var errStopped = errors.New("loadtest: stopped")
+
+// newProto returns the protocol driver of cfg.
+func newProto(cfg *Config) Proto {
+	if cfg.Proto == "mqtt" {
+		return NewMQTT()
+	}
+	return NewTGP(cfg.Secret)
+}
+
+// Run runs one scenario in this process and returns what it measured.
+// progress, if not nil, is called once a second. The run ends after its
+// duration, or at cfg.Timeout, or when ctx ends (then the partial result
+// is returned with ctx's error).
+func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := checkFDs(cfg.N, cfg.Concurrency); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	src, err := ParseSource(cfg.Src, cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	var mix *Mix
+	if cfg.Scenario == ScenarioMixed {
+		if mix, err = ParseMix(cfg.Mix); err != nil {
+			return nil, err
+		}
+	}
+	ids := make([]string, cfg.N)
+	for i := range ids {
+		ids[i] = deviceID(cfg.IDPrefix, cfg.IDOffset+i)
+	}
+	pipeline := 1
+	if cfg.Saturate || cfg.Scenario == ScenarioMixed {
+		pipeline = cfg.Pipeline
+	}
+	r := &runner{cfg: cfg, progress: progress}
+	r.e = newEngine(engineConfig{
+		Target: cfg.Target, Src: src, Concurrency: cfg.Concurrency,
+		DialTimeout: cfg.DialTimeout, HelloTimeout: cfg.HelloTimeout, AckTimeout: cfg.AckTimeout,
+		Pipeline: pipeline, Loops: cfg.Loops, Mix: mix, DefaultInterval: defaultInterval,
+	}, newProto(&cfg), ids)
+	r.res = &Result{
+		Scenario: cfg.Scenario, Proto: cfg.Proto, Target: cfg.Target, Terminals: cfg.N, Procs: 1,
+		Counts: map[string]uint64{}, Errors: map[string]uint64{}, Latency: map[string]*Histogram{},
+	}
+	return r.run(ctx)
+}
+
+// runner is one Run in progress.
+type runner struct {
+	cfg      Config
+	e        *engine
+	res      *Result
+	progress func(Progress)
+	sampler  *Sampler
+	extra    []ServerSample // samples taken at the ramp's end and the run's
+
+	mu       sync.Mutex
+	phase    string
+	timeline []Point
+}
+
+func (r *runner) setPhase(p string) {
+	r.mu.Lock()
+	r.phase = p
+	r.mu.Unlock()
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
+	cpu0 := SelfCPUSeconds()
+	stopSampler := r.startSampler(ctx)
+	r.res.Started = time.Now()
+	if err := r.e.start(ctx); err != nil {
+		stopSampler()
+		return nil, err
+	}
+	reportCtx, stopReport := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.report(reportCtx) })
+
+	err := r.scenario(ctx)
+
+	r.sample(ctx)
+	stopReport()
+	wg.Wait()
+	r.e.stop()
+	stopSampler()
+	r.collect()
+	r.res.ClientCPU = SelfCPUSeconds() - cpu0
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", errStopped, context.Cause(ctx))
+	}
+	return r.res, err
+}
+
+// scenario runs the scenario's phases.
+func (r *runner) scenario(ctx context.Context) error {
+	e, cfg := r.e, r.cfg
+	switch cfg.Scenario {
+	case ScenarioConnect:
+		r.setPhase("connect")
+		rampEnd := time.Now().Add(cfg.Duration)
+		if cfg.Duration <= 0 {
+			rampEnd = time.Now().Add(cfg.Timeout)
+		}
+		took := r.ramp(ctx, rampEnd)
+		r.res.Duration = took
+		if s := took.Seconds(); s > 0 {
+			r.res.Counts["connects_per_s"] = uint64(math.Round(float64(e.connected.Load()) / s))
+		}
+		return nil
+	case ScenarioIdle, ScenarioChurn:
+		e.setSchedule(schedServer, 0, 0, 1)
+	}
+	r.setPhase("ramp")
+	r.ramp(ctx, time.Now().Add(cfg.Timeout))
+	r.sample(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	start := time.Now()
+	defer func() { r.res.Duration = time.Since(start) }()
+	switch cfg.Scenario {
+	case ScenarioIdle:
+		r.setPhase("idle")
+		sleepCtx(ctx, cfg.Duration)
+	case ScenarioChurn:
+		r.setPhase("churn")
+		r.churn(ctx, cfg.Duration)
+		r.setPhase("settle")
+		r.drain(ctx, time.Now().Add(cfg.HelloTimeout))
+	default: // heartbeat, mixed
+		if cfg.Saturate {
+			r.saturate(ctx)
+			return nil
+		}
+		r.setPhase(cfg.Scenario)
+		e.setSchedule(schedFixed, e.now(), periodOf(cfg.Rate), cfg.Pipeline)
+		sleepCtx(ctx, cfg.Duration)
+	}
+	return nil
+}
+
+// periodOf is the slot period of rate requests per second.
+func periodOf(rate float64) time.Duration {
+	return max(time.Duration(float64(time.Second)/rate), time.Microsecond)
+}
+
+// ramp connects every terminal and waits until each attempt has ended
+// (session up or failed) or until `until`; it returns how long it took.
+func (r *runner) ramp(ctx context.Context, until time.Time) time.Duration {
+	e := r.e
+	start := time.Now()
+	e.connect(0, len(e.ids))
+	for e.settled.Load() < int64(len(e.ids)) && time.Now().Before(until) {
+		if !sleepCtx(ctx, settlePoll) {
+			break
+		}
+	}
+	took := time.Since(start)
+	if left := int64(len(e.ids)) - e.settled.Load(); left > 0 {
+		e.dial.count("connect_incomplete", uint64(left))
+	}
+	return took
+}
+
+// saturate raises the offered rate step by step until the server no
+// longer keeps up, and records the knee.
+func (r *runner) saturate(ctx context.Context) {
+	e, cfg := r.e, r.cfg
+	rate := cfg.Rate
+	for step := 0; step < maxSteps && ctx.Err() == nil; step++ {
+		terms := float64(e.connected.Load())
+		if terms == 0 {
+			return
+		}
+		offered := rate * terms
+		r.setPhase(fmt.Sprintf("step %d: %.0f/s", step+1, offered))
+		a0 := r.answeredOK()
+		stepHist := NewHistogram()
+		for _, l := range e.loopList() {
+			l.step.drainInto(NewHistogram()) // forget the previous step's
+		}
+		e.setSchedule(schedFixed, e.now(), periodOf(rate), cfg.Pipeline)
+		t0 := time.Now()
+		sleepCtx(ctx, cfg.StepDuration)
+		secs := time.Since(t0).Seconds()
+		achieved := float64(r.answeredOK()-a0) / secs
+		for _, l := range e.loopList() {
+			l.step.drainInto(stepHist)
+		}
+		r.res.Steps = append(r.res.Steps, Step{Offered: offered, Achieved: achieved, P99us: stepHist.Quantile(99)})
+		if achieved/offered < kneeRatio || ctx.Err() != nil {
+			break
+		}
+		r.res.Knee = offered
+		if rate*cfg.StepFactor > cfg.MaxRate {
+			break
+		}
+		rate *= cfg.StepFactor
+	}
+}
+
+// churn disconnects and reconnects terminals, and takes over some, at
+// cfg.Rate events per second, device ids round-robin.
+func (r *runner) churn(ctx context.Context, d time.Duration) {
+	e, cfg := r.e, r.cfg
+	t := time.NewTicker(churnTick)
+	defer t.Stop()
+	start := time.Now()
+	end := start.Add(d)
+	var events, next int
+	var share float64
+	n := len(e.ids)
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		due := int(now.Sub(start).Seconds()*cfg.Rate) - events
+		for i := 0; i < min(due, maxChurnBurst); i++ {
+			events++
+			idx := next
+			next = (next + 1) % n
+			tc := e.live[idx].Load()
+			if tc == nil {
+				e.dial.count("churn_skipped_not_live", 1)
+				continue
+			}
+			share += cfg.TakeoverShare
+			if share >= 1 {
+				share--
+				e.enqueue(dialJob{idx: idx, takeover: true})
+				continue
+			}
+			e.dial.count("disconnects", 1)
+			tc.reconnect.Store(true)
+			_ = tc.gc.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// answeredOK is the answers with status OK counted so far.
+func (r *runner) answeredOK() uint64 {
+	var n uint64
+	for _, l := range r.e.loopList() {
+		n += l.ctr.answered.Load() - l.ctr.refusals.Load()
+	}
+	return n
+}
+
+// drain waits until no connect is queued or in flight, or until `until`:
+// the end of churn, so the last takeovers are seen through.
+func (r *runner) drain(ctx context.Context, until time.Time) {
+	for (len(r.e.jobs) > 0 || len(r.e.sem) > 0) && time.Now().Before(until) {
+		if !sleepCtx(ctx, settlePoll) {
+			return
+		}
+	}
+}
+
+// sleepCtx sleeps for d or until ctx ends; false if ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
