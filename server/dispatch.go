@@ -73,7 +73,7 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 		c.refuse(t, seq, &protocol.Error{Code: protocol.RateLimited, Message: "frame rate limit", RetryAfterMs: c.tokenRetryMs()})
 		return gnet.None
 	}
-	if !protocol.KnownRequest(t) || (s.routes[t] == nil && t != protocol.TypeHello && t != protocol.TypeHeartbeat && t != protocol.TypeBye) {
+	if !protocol.KnownRequest(t) {
 		s.m.decodeError(decUnknownType)
 		c.refuse(t, seq, &protocol.Error{Code: protocol.UnknownType, Message: "unknown request type"})
 		return gnet.None
@@ -145,6 +145,10 @@ func (c *conn) request(f *codec.Frame, now int64) {
 	s := c.l.s
 	t, seq := f.Header.Type, f.Header.Seq
 	rt := s.routes[t]
+	if rt == nil { // every request type has a route; kept as a guard
+		c.refuse(t, seq, &protocol.Error{Code: protocol.UnknownType, Message: "unknown request type"})
+		return
+	}
 	msg := rt.New()
 	body := append([]byte(nil), f.Body...)
 	if err := protocol.DecodeBody(c.l.in, body, msg); err != nil {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/termd/termd/server/auth"
@@ -183,7 +184,7 @@ func (s *Server) now() time.Time { return s.clock() }
 func (s *Server) nowMs() int64   { return s.clock().UnixMilli() }
 
 // Metrics is the TGP layer's metric set, for the /metrics endpoint.
-func (s *Server) Metrics() *metricsSet { return s.m.set }
+func (s *Server) Metrics() *metrics.Set { return s.m.set }
 
 // Ready reports whether the TGP listener is accepting.
 func (s *Server) Ready() bool { return s.ready.Load() && !s.shutting.Load() }

@@ -5,13 +5,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 
 	"github.com/termd/termd/protocol"
 )
-
-type metricsSet = metrics.Set
 
 // asError turns any error into the *protocol.Error a terminal is sent.
 func asError(err error) *protocol.Error {
