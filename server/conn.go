@@ -25,7 +25,8 @@ const (
 type conn struct {
 	gc    gnet.Conn
 	l     *loop
-	entry *presence.Entry // set once live
+	entry *presence.Entry // &live once live, nil before
+	live  presence.Entry  // the session's presence entry, in the same allocation
 
 	ks       protocol.Key
 	nIn      uint64 // tagged frames received
@@ -65,7 +66,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	now := s.nowMs()
 	c := &conn{gc: gc, l: l, deadline: now + s.cfg.Server.HelloTimeout.Milliseconds()}
 	gc.SetContext(c)
-	l.wheel.add(c, c.deadline)
+	l.schedule(c, c.deadline)
 	return nil, gnet.None
 }
 
@@ -122,6 +123,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.flush() || c.state == stateClosing {
 		action = gnet.Close
 	}
+	l.maybeAdvance(c)
 	return action
 }
 
@@ -251,7 +253,7 @@ func (c *conn) send(seq uint16, m protocol.Message) {
 // the HELLO deadline and the heartbeat deadline, or waits again.
 func (c *conn) onTimer(now int64) {
 	if now < c.deadline {
-		c.l.wheel.add(c, c.deadline)
+		c.l.schedule(c, c.deadline)
 		return
 	}
 	s := c.l.s

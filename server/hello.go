@@ -132,7 +132,7 @@ func (c *conn) establish(seq uint16, h *protocol.Hello, kdev *protocol.Key, nowM
 	c.state = stateLive
 	c.timeout = int32(s.hbTimeout().Milliseconds())
 	c.deadline = nowMs + int64(c.timeout)
-	l.wheel.add(c, c.deadline)
+	l.schedule(c, c.deadline)
 	c.tokens = float32(s.cfg.Server.FrameBurst)
 	c.lastMs = nowMs
 	c.seenMs = nowMs
@@ -140,10 +140,11 @@ func (c *conn) establish(seq uint16, h *protocol.Hello, kdev *protocol.Key, nowM
 	if h.Attrs != nil {
 		attrs = append([]byte(nil), h.Attrs...)
 	}
-	e := &presence.Entry{
+	c.live = presence.Entry{
 		DeviceID: h.DeviceID, SessionID: sid, Since: nowMs, RemoteAddr: c.gc.RemoteAddr().String(),
-		FW: h.FW, Model: h.Model, Attrs: attrs, Owner: c,
+		FW: l.intern(h.FW), Model: l.intern(h.Model), Attrs: attrs, Owner: c,
 	}
+	e := &c.live
 	c.entry = e
 	s.pending.Add(-1)
 	s.sessions.Add(1)

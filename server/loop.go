@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -22,6 +23,14 @@ type loop struct {
 	wheel wheel
 	hb    protocol.Heartbeat    // decode scratch for the heartbeat path
 	ack   protocol.HeartbeatAck // encode scratch for the heartbeat path
+
+	strs map[string]string // interned firmware versions and models
+
+	// tickDone mirrors wheel.cur and armed whether the wheel holds
+	// entries, for the ticker goroutine: it posts a tick only to a loop
+	// that has entries and that traffic has not advanced lately.
+	tickDone atomic.Int64
+	armed    atomic.Bool
 
 	mu        sync.Mutex
 	queue     []func()
@@ -77,9 +86,44 @@ func (l *loop) Run(context.Context) error {
 // onTick advances the timer wheel; it runs on the loop, posted by the
 // server's ticker (gnet's Schedule is unsupported and OnTick runs on its
 // own goroutine).
-func (l *loop) onTick() {
-	now := l.s.nowMs()
-	l.wheel.advance(now, func(c *conn) { c.onTimer(now) })
+func (l *loop) onTick() { l.advance(l.s.nowMs(), nil) }
+
+// advance fires the wheel's due entries. A connection in the middle of
+// its own callback (busy) is not fired now but looked at next tick: its
+// callback is about to return an action of its own.
+func (l *loop) advance(now int64, busy *conn) {
+	l.wheel.advance(now, func(c *conn) {
+		if c == busy {
+			l.schedule(c, now+l.wheel.tickMs)
+			return
+		}
+		c.onTimer(now)
+	})
+	l.tickDone.Store(l.wheel.cur)
+	l.armed.Store(l.wheel.n > 0)
+}
+
+// maybeAdvance advances the wheel from a traffic callback when a tick is
+// due, so a busy loop needs no wake-ups from the ticker.
+func (l *loop) maybeAdvance(busy *conn) {
+	if now := l.s.nowMs(); now/l.wheel.tickMs > l.wheel.cur {
+		l.advance(now, busy)
+	}
+}
+
+// needsTick reports, from the ticker goroutine, whether the loop should
+// be woken for tick t: it has entries and traffic has not advanced it to
+// t yet.
+func (l *loop) needsTick(t int64) bool {
+	return l.armed.Load() && l.tickDone.Load() < t
+}
+
+// schedule puts c on the wheel for atMs (see wheel.add), on the loop.
+func (l *loop) schedule(c *conn, atMs int64) {
+	l.wheel.add(c, atMs)
+	if !l.armed.Load() {
+		l.armed.Store(true)
+	}
 }
 
 // wheelSlots × tick is one revolution; later deadlines wait for their
@@ -95,6 +139,7 @@ const wheelSlots = 4096
 type wheel struct {
 	tickMs int64
 	cur    int64 // last processed tick
+	n      int   // entries held, superseded ones included
 	slots  [wheelSlots][]wheelEntry
 }
 
@@ -118,6 +163,7 @@ func (w *wheel) add(c *conn, atMs int64) {
 	c.wheelGen++
 	i := t % wheelSlots
 	w.slots[i] = append(w.slots[i], wheelEntry{c: c, gen: c.wheelGen})
+	w.n++
 }
 
 // advance processes every tick up to nowMs.
@@ -132,6 +178,7 @@ func (w *wheel) advance(nowMs int64, fire func(*conn)) {
 		i := w.cur % wheelSlots
 		list := w.slots[i]
 		w.slots[i] = nil
+		w.n -= len(list)
 		var keep []wheelEntry
 		for _, e := range list {
 			switch {
@@ -146,6 +193,27 @@ func (w *wheel) advance(nowMs int64, fire func(*conn)) {
 		clear(list)
 		if len(keep) > 0 {
 			w.slots[i] = append(w.slots[i], keep...)
+			w.n += len(keep)
 		}
 	}
+}
+
+// maxInterned bounds a loop's table of interned strings.
+const maxInterned = 1024
+
+// intern returns a shared copy of v. A fleet reports few distinct
+// firmware versions and models, so sessions share one copy per loop
+// instead of holding their own; past maxInterned distinct values (a
+// fleet reporting nonsense) new ones are kept as they are.
+func (l *loop) intern(v string) string {
+	if p, ok := l.strs[v]; ok {
+		return p
+	}
+	if len(l.strs) < maxInterned {
+		if l.strs == nil {
+			l.strs = make(map[string]string)
+		}
+		l.strs[v] = v
+	}
+	return v
 }

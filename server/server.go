@@ -290,9 +290,11 @@ func (s *Server) tickLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		tick := s.nowMs() / s.tickMs
 		s.loops.Range(func(_, v any) bool {
-			l := v.(*loop)
-			l.post(l.tickFn)
+			if l := v.(*loop); l.needsTick(tick) {
+				l.post(l.tickFn)
+			}
 			return true
 		})
 		if sweep++; sweep%600 == 0 {
