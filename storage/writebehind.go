@@ -17,6 +17,11 @@ const (
 	maxCondOfflines = 8
 	// finalFlushTimeout bounds the flush Run does after its context ends.
 	finalFlushTimeout = 10 * time.Second
+	// flushChunk is about how many updates reach the registry per
+	// ApplyPresence call.
+	flushChunk = 1024
+	// maxSpareDevices is the largest per-shard map a flush keeps for reuse.
+	maxSpareDevices = 256
 	// DefaultPresenceInterval is the flush interval NewPresenceWriter uses
 	// when given one <= 0.
 	DefaultPresenceInterval = time.Second
@@ -45,6 +50,13 @@ type PresenceWriter struct {
 	// registry in the order their updates were Put.
 	flushMu sync.Mutex
 	batch   []PresenceUpdate // reused between flushes, guarded by flushMu
+	chunk   []chunkMember    // likewise
+}
+
+// chunkMember names a device of the chunk a flush is building.
+type chunkMember struct {
+	shard int
+	id    string
 }
 
 // presenceShard holds the pending state of the devices hashing to it.
@@ -154,31 +166,70 @@ func (w *PresenceWriter) Flush(ctx context.Context) error {
 	}
 	w.pending.Add(-int64(devices))
 
-	batch := w.batch[:0]
-	for _, m := range taken {
-		for _, p := range m {
+	// The registry gets the updates in chunks of about flushChunk, so the
+	// batch buffer stays small whatever the fleet did in one interval (a
+	// connect storm puts every device in one flush). A device's updates
+	// stay in one chunk and in order.
+	var (
+		err     error
+		elapsed time.Duration
+		batch   = w.batch[:0]
+		inChunk = w.chunk[:0] // devices of the chunk being built
+	)
+	apply := func() {
+		start := time.Now()
+		err = w.reg.ApplyPresence(ctx, batch)
+		elapsed += time.Since(start)
+		clear(batch) // pin no flushed bytes
+		batch = batch[:0]
+		if err == nil {
+			// Applied: a failure later must not merge these back, as
+			// replaying them would not be a no-op (an offline kept for a
+			// session the registry did not hold yet would now match it).
+			for _, d := range inChunk {
+				delete(taken[d.shard], d.id)
+			}
+		}
+		clear(inChunk)
+		inChunk = inChunk[:0]
+	}
+	for i, m := range taken {
+		for id, p := range m {
 			batch = p.appendUpdates(batch)
+			inChunk = append(inChunk, chunkMember{shard: i, id: id})
+			if len(batch) >= flushChunk {
+				if apply(); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			break
 		}
 	}
-	start := time.Now()
-	err := w.reg.ApplyPresence(ctx, batch)
+	if err == nil && len(batch) > 0 {
+		apply()
+	}
 	if w.onFlush != nil {
-		w.onFlush(devices, time.Since(start), err)
+		w.onFlush(devices, elapsed, err)
 	}
 	if err != nil {
+		// What is left in taken was not applied: it is retried.
 		w.mergeBack(taken)
 	}
-	// Drop references to flushed bytes so the reused batch pins nothing.
-	clear(batch)
-	w.batch = batch[:0]
+	w.batch, w.chunk = batch[:0], inChunk[:0]
 	for i, m := range taken {
 		if m == nil {
 			continue
 		}
+		keep := len(m) <= maxSpareDevices
 		clear(m)
 		s := &w.shards[i]
 		s.mu.Lock()
-		if s.spare == nil {
+		if s.spare == nil && keep {
+			// A map that grew in a storm is left to the collector: Go maps
+			// never shrink, and a spare sized for the whole fleet would be
+			// held for good.
 			s.spare = m
 		}
 		s.mu.Unlock()

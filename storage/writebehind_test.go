@@ -45,8 +45,16 @@ func snapshot(t *testing.T, reg Registry) []Device {
 func sameRegistry(t *testing.T, got, want Registry, context string) {
 	t.Helper()
 	g, w := snapshot(t, got), snapshot(t, want)
-	if !reflect.DeepEqual(g, w) {
-		t.Fatalf("%s:\n got %+v\nwant %+v", context, g, w)
+	if reflect.DeepEqual(g, w) {
+		return
+	}
+	if len(g) != len(w) {
+		t.Fatalf("%s: %d devices, want %d:\n got %+v\nwant %+v", context, len(g), len(w), g, w)
+	}
+	for i := range g {
+		if !reflect.DeepEqual(g[i], w[i]) {
+			t.Fatalf("%s: first difference at %s:\n got %+v\nwant %+v", context, w[i].ID, g[i], w[i])
+		}
 	}
 }
 
@@ -451,4 +459,51 @@ func BenchmarkPresenceWriterPut(b *testing.B) {
 		w.Put(PresenceUpdate{Kind: PresenceSeen, ID: ids[i%devices], At: int64(i), Status: status})
 		i++
 	}
+}
+
+// TestPresenceWriterChunkFailure flushes more devices than one chunk holds
+// and fails a later chunk: the retry applies the earlier chunks again,
+// which must leave the same registry as applying every update in order.
+func TestPresenceWriterChunkFailure(t *testing.T) {
+	const devices = 3 * flushChunk
+	r := rand.New(rand.NewPCG(7, 11))
+	var updates []PresenceUpdate
+	for i := range devices {
+		id := fmt.Sprintf("c%05d", i)
+		for range 1 + r.IntN(4) {
+			u := randomUpdate(r)
+			u.ID = id
+			updates = append(updates, u)
+		}
+	}
+	mem := NewMemory()
+	reg := &flakyRegistry{Registry: mem}
+	reg.fail = func() bool { return reg.calls.Load() == 2 } // the second chunk
+	var calls []int
+	w := NewPresenceWriter(reg, time.Hour, func(n int, _ time.Duration, err error) {
+		if err != nil {
+			calls = append(calls, -n)
+		} else {
+			calls = append(calls, n)
+		}
+	})
+	for _, u := range updates {
+		w.Put(u)
+	}
+	if err := w.Flush(context.Background()); err == nil {
+		t.Fatal("flush with a failing chunk succeeded")
+	}
+	if p := w.Pending(); p <= 0 || p >= devices {
+		t.Fatalf("after the failure %d devices pending, want those of the failed chunk and later (0 < n < %d)", p, devices)
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || calls[0] != -devices || calls[1] <= 0 || calls[1] >= devices {
+		t.Fatalf("onFlush saw %v, want [-%d, the rest]", calls, devices)
+	}
+	if n := reg.calls.Load(); n < 2+3 {
+		t.Fatalf("%d ApplyPresence calls: the flush was not chunked", n)
+	}
+	sameRegistry(t, mem, sequential(t, updates), "chunked retry vs sequential")
 }
