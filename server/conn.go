@@ -25,8 +25,7 @@ const (
 type conn struct {
 	gc    gnet.Conn
 	l     *loop
-	entry *presence.Entry // &live once live, nil before
-	live  presence.Entry  // the session's presence entry, in the same allocation
+	live  presence.Entry // the session's presence entry (registered once authed)
 
 	ks       protocol.Key
 	nIn      uint64 // tagged frames received
@@ -39,7 +38,8 @@ type conn struct {
 	pushSeq  uint16
 	state    uint8
 	closed   bool
-	reason   string // offline reason recorded before a close
+	authed   bool  // HELLO_OK sent: live is the session's entry
+	reason   uint8 // offline reason recorded before a close (reason* index, 0 = none)
 
 	challenge *[protocol.NonceSize]byte // only between a clock challenge and its retry
 	inflight  []uint16                  // seqs of requests handed to workers
@@ -78,16 +78,16 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	c.closed = true
 	s.conns.Add(-1)
-	if c.entry == nil {
+	if !c.authed {
 		s.pending.Add(-1)
 		return gnet.None
 	}
 	s.sessions.Add(-1)
-	e := c.entry
-	if c.reason == reasonReplaced || !s.Presence.Unregister(e.DeviceID, e.SessionID) {
+	e := &c.live
+	if c.reason == reasonCode(reasonReplaced) || !s.Presence.Unregister(e.DeviceID, e.SessionID) {
 		return gnet.None // replaced: the device stays online
 	}
-	reason := c.reason
+	reason := connReasons[c.reason]
 	if reason == "" {
 		reason = ReasonClosed
 	}
@@ -147,8 +147,8 @@ func (c *conn) flush() (slow bool) {
 	c.l.s.m.bytesOut.Add(len(out))
 	c.l.out.Reset()
 	if c.gc.OutboundBuffered() > c.l.s.cfg.Server.OutboundLimit {
-		if c.reason == "" {
-			c.reason = ReasonSlowReader
+		if c.reason == 0 {
+			c.reason = reasonCode(ReasonSlowReader)
 		}
 		return true
 	}
@@ -183,12 +183,12 @@ func (c *conn) framingFault(h codec.Header, err error) gnet.Action {
 		code, msg = protocol.FrameTooLarge, "frame too large"
 	default: // codec.ErrNoTag
 		m.decodeError(decBadTag)
-		c.reason = ReasonBadTag
+		c.reason = reasonCode(ReasonBadTag)
 		return gnet.Close
 	}
 	c.sendError(seq, code, msg)
-	if c.reason == "" {
-		c.reason = ReasonProtocolError
+	if c.reason == 0 {
+		c.reason = reasonCode(ReasonProtocolError)
 	}
 	return gnet.Close
 }
@@ -218,12 +218,12 @@ func (c *conn) handle(f *codec.Frame) gnet.Action {
 	// trusted, and a bad one ends the session without a word.
 	if !c.l.mac.VerifyTag(&c.ks, protocol.DirTerminal, c.nIn, f.Signed(), f.Tag) {
 		s.m.decodeError(decBadTag)
-		c.reason = ReasonBadTag
+		c.reason = reasonCode(ReasonBadTag)
 		return gnet.Close
 	}
 	c.nIn++
 	now := s.nowMs()
-	c.entry.Touch(now)
+	c.live.Touch(now)
 	c.deadline = now + int64(c.timeout)
 	return c.dispatch(f, now)
 }
@@ -240,7 +240,7 @@ func (c *conn) sendError(seq uint16, code protocol.Code, msg string) {
 // here, on the loop, in the order they go out.
 func (c *conn) send(seq uint16, m protocol.Message) {
 	w := c.l.out
-	if c.state == stateLive || (c.state == stateClosing && c.entry != nil) {
+	if c.state == stateLive || (c.state == stateClosing && c.authed) {
 		w.AppendTaggedFrame(c.l.mac, &c.ks, protocol.DirServer, c.nOut, seq, m)
 		c.nOut++
 	} else {
@@ -264,7 +264,7 @@ func (c *conn) onTimer(now int64) {
 		s.m.helloFail(helloTimeout)
 		c.sendError(0, protocol.Unauthenticated, "HELLO timeout")
 	case stateLive:
-		c.reason = ReasonTimeout
+		c.reason = reasonCode(ReasonTimeout)
 		c.send(c.nextPushSeq(), &protocol.Goaway{Code: protocol.Expired, Message: "heartbeat timeout"})
 		c.state = stateClosing
 	}
@@ -288,11 +288,11 @@ func (c *conn) Kick(sessionID uint64, code uint8, message, reason string) {
 // kickNow sends GOAWAY and closes, on the loop, if the session is still
 // the one meant.
 func (c *conn) kickNow(sessionID uint64, code uint8, message, reason string, retryMs uint64) {
-	if c.closed || c.entry == nil || c.entry.SessionID != sessionID || c.state != stateLive {
+	if c.closed || !c.authed || c.live.SessionID != sessionID || c.state != stateLive {
 		return
 	}
 	c.l.out.Reset()
-	c.reason = reason
+	c.reason = reasonCode(reason)
 	c.send(c.nextPushSeq(), &protocol.Goaway{Code: protocol.Code(code), Message: message, RetryAfterMs: retryMs})
 	c.state = stateClosing
 	c.flush()

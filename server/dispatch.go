@@ -48,7 +48,7 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 	case protocol.IsPushAck(t):
 		if !protocol.IsArrayStart(f.Body) {
 			s.m.decodeError(decNotArray)
-			c.reason = ReasonProtocolError
+			c.reason = reasonCode(ReasonProtocolError)
 			c.sendError(seq, protocol.BadRequest, "body is not an array")
 			return gnet.Close
 		}
@@ -58,13 +58,13 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 		return gnet.None // no push needs an ack yet
 	case !protocol.IsRequest(t):
 		s.m.decodeError(decForbiddenType)
-		c.reason = ReasonProtocolError
+		c.reason = reasonCode(ReasonProtocolError)
 		c.sendError(seq, protocol.UnknownType, "frame type not allowed")
 		return gnet.Close
 	}
 	if c.isInflight(seq) {
 		s.m.decodeError(decSeqReuse)
-		c.reason = ReasonProtocolError
+		c.reason = reasonCode(ReasonProtocolError)
 		c.sendError(seq, protocol.BadRequest, "seq reused while outstanding")
 		return gnet.Close
 	}
@@ -80,7 +80,7 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 	}
 	if !protocol.IsArrayStart(f.Body) {
 		s.m.decodeError(decNotArray)
-		c.reason = ReasonProtocolError
+		c.reason = reasonCode(ReasonProtocolError)
 		c.sendError(seq, protocol.BadRequest, "body is not an array")
 		return gnet.Close
 	}
@@ -102,7 +102,7 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 			return gnet.None
 		}
 		c.send(seq, &protocol.Ack{AckType: protocol.Response(protocol.TypeBye)})
-		c.reason = ReasonBye
+		c.reason = reasonCode(ReasonBye)
 		c.state = stateClosing
 		return gnet.Close
 	case protocol.TypeHello:
@@ -126,13 +126,13 @@ func (c *conn) heartbeat(f *codec.Frame, now int64) {
 	// seen_interval: the live value is in memory, and one record write per
 	// heartbeat would dominate Badger's work at fleet scale.
 	var status []byte
-	if l.hb.Status != nil && !bytes.Equal(l.hb.Status, c.entry.Status()) {
+	if l.hb.Status != nil && !bytes.Equal(l.hb.Status, c.live.Status()) {
 		status = append([]byte(nil), l.hb.Status...)
-		c.entry.SetStatus(status)
+		c.live.SetStatus(status)
 	}
 	if status != nil || now-c.seenMs >= s.seenIntervalMs {
 		c.seenMs = now
-		s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: c.entry.DeviceID, At: now, Status: status})
+		s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: c.live.DeviceID, At: now, Status: status})
 	}
 	l.ack = protocol.HeartbeatAck{ServerTimeMs: uint64(now), HBInterval: s.hbIntervalSeconds()}
 	c.send(f.Header.Seq, &l.ack)
@@ -155,7 +155,7 @@ func (c *conn) request(f *codec.Frame, now int64) {
 		c.badRequest(t, seq, err)
 		return
 	}
-	req := &Request{DeviceID: c.entry.DeviceID, SessionID: c.entry.SessionID, Type: t, Seq: seq, Msg: msg}
+	req := &Request{DeviceID: c.live.DeviceID, SessionID: c.live.SessionID, Type: t, Seq: seq, Msg: msg}
 	c.inflight = append(c.inflight, seq)
 	ok := s.work.submit(func(ctx context.Context) {
 		resp, err := rt.Serve(ctx, req)
@@ -171,7 +171,7 @@ func (c *conn) request(f *codec.Frame, now int64) {
 // finish writes a worker's answer, on the loop, if the session is still
 // the one that asked.
 func (c *conn) finish(req *Request, resp protocol.Message, err error) {
-	if c.closed || c.entry == nil || c.entry.SessionID != req.SessionID || c.state != stateLive {
+	if c.closed || !c.authed || c.live.SessionID != req.SessionID || c.state != stateLive {
 		return
 	}
 	for i, q := range c.inflight {

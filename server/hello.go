@@ -3,6 +3,8 @@ package server
 import (
 	"crypto/rand"
 	"errors"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -136,31 +138,28 @@ func (c *conn) establish(seq uint16, h *protocol.Hello, kdev *protocol.Key, nowM
 	c.tokens = float32(s.cfg.Server.FrameBurst)
 	c.lastMs = nowMs
 	c.seenMs = nowMs
-	var attrs []byte
-	if h.Attrs != nil {
-		attrs = append([]byte(nil), h.Attrs...)
-	}
 	c.live = presence.Entry{
-		DeviceID: h.DeviceID, SessionID: sid, Since: nowMs, RemoteAddr: c.gc.RemoteAddr().String(),
-		FW: l.intern(h.FW), Model: l.intern(h.Model), Attrs: attrs, Owner: c,
+		DeviceID: h.DeviceID, SessionID: sid, Since: nowMs, Remote: remoteOf(c.gc),
+		FW: l.intern(h.FW), Model: l.intern(h.Model), Attrs: string(h.Attrs), Owner: c,
 	}
 	e := &c.live
-	c.entry = e
+	c.authed = true
+	remote := e.RemoteAddr()
 	s.pending.Add(-1)
 	s.sessions.Add(1)
 	s.m.helloOK.Inc()
 	old := s.Presence.Register(e)
 	s.writer.Put(storage.PresenceUpdate{
 		Kind: storage.PresenceOnline, ID: e.DeviceID, At: nowMs, SessionID: sid,
-		RemoteAddr: e.RemoteAddr, FW: e.FW, Model: e.Model, Attrs: attrs,
+		RemoteAddr: remote, FW: e.FW, Model: e.Model, Attrs: h.Attrs,
 	})
 	if old != nil {
 		s.m.replaced.Inc()
 		old.Owner.Kick(old.SessionID, uint8(protocol.Conflict), "replaced", reasonReplaced)
-		s.Bus.Publish(presence.Event{Kind: presence.KindReplaced, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: e.RemoteAddr})
+		s.Bus.Publish(presence.Event{Kind: presence.KindReplaced, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: remote})
 		return
 	}
-	s.Bus.Publish(presence.Event{Kind: presence.KindOnline, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: e.RemoteAddr})
+	s.Bus.Publish(presence.Event{Kind: presence.KindOnline, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: remote})
 }
 
 // refuseHello answers HELLO with a refusal and closes (spec §3.1).
@@ -183,4 +182,15 @@ func (s *Server) hbTimeout() time.Duration {
 
 func storageOffline(e *presence.Entry, reason string, at int64) storage.PresenceUpdate {
 	return storage.PresenceUpdate{Kind: storage.PresenceOffline, ID: e.DeviceID, At: at, SessionID: e.SessionID, Reason: reason}
+}
+
+// remoteOf is the peer address of gc, safe to keep after gnet releases
+// the connection: gnet drops its reference then (and pools an IPv6 zone's
+// bytes, so a zone is copied) but never changes the address itself.
+func remoteOf(gc gnet.Conn) net.Addr {
+	a := gc.RemoteAddr()
+	if ta, ok := a.(*net.TCPAddr); ok && ta.Zone != "" {
+		return &net.TCPAddr{IP: ta.IP, Port: ta.Port, Zone: strings.Clone(ta.Zone)}
+	}
+	return a
 }

@@ -29,6 +29,22 @@ var offlineReasons = []string{
 	ReasonDisconnected, ReasonBlocked, ReasonRestart, ReasonSlowReader, ReasonProtocolError,
 }
 
+// connReasons are the values a conn's reason indexes; 0 is none yet.
+var connReasons = [...]string{
+	"", ReasonClosed, ReasonBye, ReasonTimeout, ReasonBadTag, ReasonShutdown,
+	ReasonDisconnected, ReasonBlocked, ReasonRestart, ReasonSlowReader, ReasonProtocolError, reasonReplaced,
+}
+
+// reasonCode is name's index in connReasons (ReasonClosed's if unknown).
+func reasonCode(name string) uint8 {
+	for i, r := range connReasons {
+		if r == name {
+			return uint8(i)
+		}
+	}
+	return 1
+}
+
 // HELLO failure reasons, as metric labels.
 const (
 	helloBadRequest   = "bad_request"

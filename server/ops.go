@@ -65,9 +65,9 @@ func overlay(d storage.Device, e *presence.Entry) DeviceView {
 	v.Live, v.Online = true, true
 	v.ID = e.DeviceID
 	v.SessionID, v.LastOnline, v.LastSeen = e.SessionID, e.Since, max(d.LastSeen, e.LastSeen())
-	v.RemoteAddr, v.FW, v.Model = e.RemoteAddr, e.FW, e.Model
-	if e.Attrs != nil {
-		v.Attrs = e.Attrs
+	v.RemoteAddr, v.FW, v.Model = e.RemoteAddr(), e.FW, e.Model
+	if e.Attrs != "" {
+		v.Attrs = []byte(e.Attrs)
 	}
 	if st := e.Status(); st != nil {
 		v.Status = st

@@ -7,6 +7,7 @@ package presence
 
 import (
 	"hash/maphash"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -30,13 +31,21 @@ type Entry struct {
 	DeviceID   string
 	SessionID  uint64
 	Since      int64 // unix ms of HELLO_OK
-	RemoteAddr string
+	Remote     net.Addr // the peer's address (never changed once set)
 	FW, Model  string
-	Attrs      []byte // MessagePack attrs map, nil if none
+	Attrs      string // MessagePack attrs map, "" if none
 	Owner      Owner
 
 	lastSeen atomic.Int64           // unix ms of the last valid frame
 	status   atomic.Pointer[[]byte] // latest MessagePack status map
+}
+
+// RemoteAddr is the peer's address as text ("" if unknown).
+func (e *Entry) RemoteAddr() string {
+	if e.Remote == nil {
+		return ""
+	}
+	return e.Remote.String()
 }
 
 // LastSeen is the unix ms of the last valid frame of the session.
