@@ -32,13 +32,63 @@ const (
 
 // worker is one running worker process as the parent sees it.
 type worker struct {
-	i   int
-	cmd *exec.Cmd
+	i     int
+	cmd   *exec.Cmd
+	marks *markSampler
 
 	mu     sync.Mutex
 	last   *Progress
 	result *Result
 	errMsg string
+}
+
+// markSampler takes the parent's server samples at the merged marks of
+// its workers (see Result.Merge): at the ramp's end once the last worker
+// has ended its ramp (until then one is still connecting), and at the
+// measured phase's end as soon as the first worker has ended its phase
+// (next, that one closes its connections; it holds still for markHold
+// first). Between the two samples every worker is in its measured phase.
+type markSampler struct {
+	r   *runner
+	ctx context.Context
+	n   int // workers
+
+	mu     sync.Mutex
+	done   map[int]bool // workers past their ramp, or whose output ended
+	ramped bool         // some worker reported the ramp's end
+	at     map[string]time.Time
+}
+
+func newMarkSampler(ctx context.Context, r *runner, n int) *markSampler {
+	return &markSampler{r: r, ctx: ctx, n: n, done: map[int]bool{}, at: map[string]time.Time{}}
+}
+
+// note records that worker i reached mark, or with mark "" that its
+// output ended (it will report nothing more), and samples the server if
+// that completes a merged mark.
+func (m *markSampler) note(i int, mark string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch mark {
+	case MarkMeasureEnd:
+		if m.at[mark].IsZero() {
+			m.at[mark] = m.r.sample(m.ctx)
+		}
+		return
+	case MarkRampEnd:
+		m.ramped = true
+	}
+	m.done[i] = true
+	if len(m.done) == m.n && m.ramped && m.at[MarkRampEnd].IsZero() {
+		m.at[MarkRampEnd] = m.r.sample(m.ctx)
+	}
+}
+
+// moment is when the parent sampled at mark; zero if it did not.
+func (m *markSampler) moment(mark string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.at[mark]
 }
 
 // runParent runs -procs workers (this program re-executed with -worker i
@@ -65,13 +115,14 @@ func (c *CLI) runParent(ctx context.Context, f *cliFlags, args []string) (*Resul
 
 	r := &runner{cfg: cfg}
 	stopSampler := r.startSampler(ctx)
+	marks := newMarkSampler(ctx, r, f.procs)
 	started := time.Now()
 
 	workers := make([]*worker, f.procs)
 	var wg sync.WaitGroup
 	var startErr error
 	for i := range workers {
-		w := &worker{i: i}
+		w := &worker{i: i, marks: marks}
 		w.cmd = exec.CommandContext(ctx, self, append(append([]string(nil), args...), "-"+hiddenWorkerFlag, strconv.Itoa(i))...)
 		w.cmd.Env = append(os.Environ(), c.WorkerEnv...)
 		w.cmd.Stderr = c.Stderr
@@ -91,6 +142,11 @@ func (c *CLI) runParent(ctx context.Context, f *cliFlags, args []string) (*Resul
 	}
 	if startErr != nil {
 		cancel()
+		for i, w := range workers {
+			if w == nil {
+				marks.note(i, "") // never started: nothing to wait for
+			}
+		}
 	}
 
 	done := make(chan struct{})
@@ -131,18 +187,34 @@ func (c *CLI) runParent(ctx context.Context, f *cliFlags, args []string) (*Resul
 	}
 	if res != nil && r.sampler != nil {
 		res.Server = mergeSamples(r.sampler.Samples(), r.extra)
+		// The merged marks are the workers' moments; the server samples
+		// are the parent's, taken a moment later: the marks move to them.
+		for _, m := range []struct {
+			name string
+			t    *time.Time
+		}{{MarkRampEnd, &res.RampEnd}, {MarkMeasureEnd, &res.MeasureEnd}} {
+			if at := marks.moment(m.name); !at.IsZero() && !m.t.IsZero() {
+				*m.t = at
+			}
+		}
 	}
 	return res, errors.Join(errs...)
 }
 
-// read consumes a worker's JSON lines until EOF.
+// read consumes a worker's JSON lines until EOF. A mark goes to the
+// mark sampler at once.
 func (w *worker) read(out io.Reader) {
+	defer w.marks.note(w.i, "")
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 0, 64<<10), maxWorkerLine)
 	for sc.Scan() {
 		var line workerLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			continue // not ours (a stray print); the result line decides
+		}
+		if p := line.Progress; p != nil && p.Mark != "" {
+			w.marks.note(w.i, p.Mark)
+			continue
 		}
 		w.mu.Lock()
 		if line.Progress != nil {

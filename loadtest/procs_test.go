@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/termd/termd/server/servertest"
 )
@@ -39,7 +41,7 @@ func TestProcsMergesWorkers(t *testing.T) {
 	err := cli.Run(context.Background(), []string{
 		"-scenario", "heartbeat", "-n", "41", "-procs", "2", "-rate", "5", "-duration", "2s",
 		"-addr", node.Addr, "-secret", servertest.FleetSecret, "-metrics", "off", "-src", "off",
-		"-loops", "1", "-json", out,
+		"-loops", "1", "-json", out, "-server-pid", strconv.Itoa(os.Getpid()), // the node runs here
 	})
 	if err != nil {
 		t.Fatalf("%v\nstderr:\n%s", err, stderr.String())
@@ -62,6 +64,12 @@ func TestProcsMergesWorkers(t *testing.T) {
 	if res.ClientCPU <= 0 || len(res.Timeline) == 0 {
 		t.Errorf("client cpu %v, timeline %d points", res.ClientCPU, len(res.Timeline))
 	}
+	// The parent sampled the server at the merged marks and moved them
+	// onto those samples.
+	if !res.RampEnd.After(res.Started) || !res.MeasureEnd.After(res.RampEnd) ||
+		!sampledAt(res, res.RampEnd) || !sampledAt(res, res.MeasureEnd) {
+		t.Errorf("started %v, ramp end %v, measure end %v; samples %+v", res.Started, res.RampEnd, res.MeasureEnd, res.Server)
+	}
 	if !strings.Contains(stdout.String(), "answered") {
 		t.Errorf("no table on stdout:\n%s", stdout.String())
 	}
@@ -82,5 +90,49 @@ func TestShare(t *testing.T) {
 	}
 	if next != 10 {
 		t.Errorf("shares add to %d", next)
+	}
+}
+
+func TestMarkSampler(t *testing.T) {
+	r := &runner{sampler: NewSampler("", os.Getpid(), time.Second)}
+	m := newMarkSampler(context.Background(), r, 3)
+	count := func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.extra)
+	}
+	m.note(0, MarkRampEnd)
+	m.note(1, MarkRampEnd)
+	if count() != 0 || !m.moment(MarkRampEnd).IsZero() {
+		t.Fatal("sampled before the last worker's ramp ended")
+	}
+	// The first worker's phase ends: sample at once.
+	m.note(0, MarkMeasureEnd)
+	if count() != 1 || m.moment(MarkMeasureEnd).IsZero() {
+		t.Fatal("no sample at the first phase end")
+	}
+	// A worker that is gone does not hold the ramp's end back.
+	m.note(2, "")
+	if count() != 2 || m.moment(MarkRampEnd).IsZero() {
+		t.Fatal("no sample once every worker was past its ramp")
+	}
+	m.note(1, MarkMeasureEnd)
+	m.note(1, "")
+	m.note(0, "")
+	if count() != 2 {
+		t.Errorf("%d samples, want 2: one per merged mark", count())
+	}
+	r.mu.Lock()
+	extra := r.extra
+	r.mu.Unlock()
+	if !extra[0].At.Equal(m.moment(MarkMeasureEnd)) || !extra[1].At.Equal(m.moment(MarkRampEnd)) {
+		t.Errorf("samples %+v, moments %v %v", extra, m.moment(MarkRampEnd), m.moment(MarkMeasureEnd))
+	}
+	// Workers that all ended without a ramp: no ramp sample.
+	m = newMarkSampler(context.Background(), r, 2)
+	m.note(0, "")
+	m.note(1, "")
+	if !m.moment(MarkRampEnd).IsZero() {
+		t.Error("ramp sample without any ramp")
 	}
 }

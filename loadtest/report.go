@@ -27,8 +27,12 @@ const kneeShare = 0.95
 // bound of the true merged percentile (the per-second histograms are not
 // kept). Steps are merged by index: rates add, p99 is the larger; the knee
 // is then recomputed from the merged steps. Duration is the longer one,
-// Started the earlier one. Server samples are the receiver's if it has
-// any, else o's: only one process samples the server.
+// Started the earlier one. RampEnd is the later one and MeasureEnd the
+// earlier one (each only if set): between them every process is in its
+// measured phase, none still connecting, none closing yet. Server samples
+// are the receiver's if it has any, else o's: only one process samples
+// the server, and if it is not one of those merged (the -procs parent),
+// it moves the merged marks onto its own samples taken at those moments.
 func (r *Result) Merge(o *Result) {
 	if o == nil {
 		return
@@ -44,6 +48,12 @@ func (r *Result) Merge(o *Result) {
 	}
 	if r.Started.IsZero() || (!o.Started.IsZero() && o.Started.Before(r.Started)) {
 		r.Started = o.Started
+	}
+	if r.RampEnd.IsZero() || o.RampEnd.After(r.RampEnd) {
+		r.RampEnd = o.RampEnd
+	}
+	if r.MeasureEnd.IsZero() || (!o.MeasureEnd.IsZero() && o.MeasureEnd.Before(r.MeasureEnd)) {
+		r.MeasureEnd = o.MeasureEnd
 	}
 	r.Terminals += o.Terminals
 	r.Procs += o.Procs
@@ -135,26 +145,54 @@ func (r *Result) mergeSteps(o []Step) {
 
 // Derived are the figures computed from a Result for reports.
 //
-// Server figures use two samples: the baseline, the last sample taken no
-// later than Started (the first connect; the first sample if none is
-// that early), and the last sample. RSSPeak is the largest RSS sampled
-// from the baseline on, so BytesPerTerminal is (peak − baseline) /
-// Terminals: the end of the ramp or the peak of the hold, whichever is
-// higher. ServerCPU is the CPU time between the baseline and the last
-// sample. Figures whose inputs are missing are 0.
+// Server figures use the samples at these moments: the baseline, the
+// last sample taken no later than Started (the first connect; the first
+// sample if none is that early); the ramp's end, the last sample no later
+// than RampEnd; the measured phase's start, the first sample no earlier
+// than RampEnd; its end, the last sample no later than MeasureEnd; and
+// the last sample. The run samples the server at RampEnd and MeasureEnd
+// exactly, so these are the samples taken then (a failed one gives way to
+// the nearest periodic sample inside the window). The CPU windows are:
+//
+//   - ServerCPURamp, baseline → ramp's end: the connects. Connects per
+//     server CPU-second are the sessions opened in the ramp (connect_ok
+//     less connect_ok_after_ramp) ÷ ServerCPURamp.
+//   - ServerCPUPhase, phase start → phase end: the measured phase, from
+//     the ramp's end (before its first request) to its end (before
+//     termload closes anything). Requests per server CPU-second are the
+//     requests answered in it (answered less answered_in_ramp) ÷
+//     ServerCPUPhase; Rate is the same requests ÷ Duration. Zero for
+//     connect, which has no phase after the ramp.
+//   - ServerCPU, baseline → last sample: the whole run, teardown too.
+//
+// A result without RampEnd (saved before the marks existed) has no
+// windows: ServerCPURamp and ServerCPUPhase are then the whole run's, and
+// the figures are what they were. RSSPeak is the largest RSS sampled from
+// the baseline on, so BytesPerTerminal is (peak − baseline) / Terminals:
+// the end of the ramp or the peak of the hold, whichever is higher.
+// Figures whose inputs are missing are 0.
 type Derived struct {
 	// BytesPerTerminal is server RSS growth per terminal, bytes.
 	BytesPerTerminal float64 `json:"bytes_per_terminal"`
-	// RequestsPerServerCPUSecond is answered requests per server CPU-second.
+	// RequestsPerServerCPUSecond is requests answered in the measured
+	// phase per server CPU-second of it.
 	RequestsPerServerCPUSecond float64 `json:"requests_per_server_cpu_s"`
-	// ConnectsPerServerCPUSecond is successful connects per server CPU-second.
+	// ConnectsPerServerCPUSecond is sessions opened in the ramp per server
+	// CPU-second of it.
 	ConnectsPerServerCPUSecond float64 `json:"connects_per_server_cpu_s"`
-	// ClientCPUPerRequestUs is the generator's CPU per answered request, µs.
+	// ClientCPUPerRequestUs is the generator's CPU (whole run) per
+	// answered request, µs.
 	ClientCPUPerRequestUs float64 `json:"client_cpu_per_request_us"`
-	// Rate is answered requests per second of the run.
+	// Rate is requests answered in the measured phase per second of it.
 	Rate float64 `json:"rate_per_s"`
-	// ServerCPU is the server's CPU time over the run, seconds.
+	// ServerCPU is the server's CPU time over the whole run, seconds.
 	ServerCPU float64 `json:"server_cpu_s"`
+	// ServerCPURamp is the server's CPU time from the baseline to the
+	// ramp's end, seconds.
+	ServerCPURamp float64 `json:"server_cpu_ramp_s"`
+	// ServerCPUPhase is the server's CPU time in the measured phase,
+	// seconds.
+	ServerCPUPhase float64 `json:"server_cpu_phase_s"`
 	// RSSBefore, RSSPeak and RSSAfter are server RSS at the baseline, at
 	// its largest and at the last sample, bytes.
 	RSSBefore float64 `json:"rss_before_bytes"`
@@ -162,39 +200,83 @@ type Derived struct {
 	RSSAfter  float64 `json:"rss_after_bytes"`
 }
 
+// phaseAnswered is the requests answered in the measured phase.
+func (r *Result) phaseAnswered() uint64 {
+	return r.Counts["answered"] - min(r.Counts["answered_in_ramp"], r.Counts["answered"])
+}
+
+// rampConnects is the sessions opened in the ramp.
+func (r *Result) rampConnects() uint64 {
+	return r.Counts["connect_ok"] - min(r.Counts["connect_ok_after_ramp"], r.Counts["connect_ok"])
+}
+
 // Derived computes the report figures; see the Derived type.
 func (r *Result) Derived() Derived {
 	var d Derived
-	answered := float64(r.Counts["answered"])
+	answered := float64(r.phaseAnswered())
 	if secs := r.Duration.Seconds(); secs > 0 {
 		d.Rate = answered / secs
 	}
-	if answered > 0 {
-		d.ClientCPUPerRequestUs = r.ClientCPU / answered * 1e6
+	if all := float64(r.Counts["answered"]); all > 0 {
+		d.ClientCPUPerRequestUs = r.ClientCPU / all * 1e6
 	}
 	if len(r.Server) == 0 {
 		return d
 	}
-	base := 0
-	for i, s := range r.Server {
-		if s.At.After(r.Started) {
-			break
+	ss := r.Server
+	// lastAt is the index of the last sample no later than t, or -1;
+	// firstAt that of the first no earlier than t, or len(ss).
+	lastAt := func(t time.Time) int {
+		i := -1
+		for j, s := range ss {
+			if s.At.After(t) {
+				break
+			}
+			i = j
 		}
-		base = i
+		return i
 	}
-	last := r.Server[len(r.Server)-1]
-	d.RSSBefore = r.Server[base].RSS
-	d.RSSAfter = last.RSS
-	for _, s := range r.Server[base:] {
+	firstAt := func(t time.Time) int {
+		for j, s := range ss {
+			if !s.At.Before(t) {
+				return j
+			}
+		}
+		return len(ss)
+	}
+	base := max(lastAt(r.Started), 0)
+	last := len(ss) - 1
+	d.RSSBefore = ss[base].RSS
+	d.RSSAfter = ss[last].RSS
+	for _, s := range ss[base:] {
 		d.RSSPeak = max(d.RSSPeak, s.RSS)
 	}
 	if r.Terminals > 0 && d.RSSPeak > d.RSSBefore {
 		d.BytesPerTerminal = (d.RSSPeak - d.RSSBefore) / float64(r.Terminals)
 	}
-	d.ServerCPU = last.CPU - r.Server[base].CPU
-	if d.ServerCPU > 0 {
-		d.RequestsPerServerCPUSecond = answered / d.ServerCPU
-		d.ConnectsPerServerCPUSecond = float64(r.Counts["connect_ok"]) / d.ServerCPU
+	// cpu is the CPU time between samples from and to; 0 if the window
+	// holds no two samples.
+	cpu := func(from, to int) float64 {
+		if from < 0 || from >= len(ss) || to <= from {
+			return 0
+		}
+		return ss[to].CPU - ss[from].CPU
+	}
+	d.ServerCPU = cpu(base, last)
+	switch {
+	case r.RampEnd.IsZero(): // saved before the marks: the whole run
+		d.ServerCPURamp, d.ServerCPUPhase = d.ServerCPU, d.ServerCPU
+	case r.MeasureEnd.IsZero(): // connect, or stopped in the ramp
+		d.ServerCPURamp = cpu(base, lastAt(r.RampEnd))
+	default:
+		d.ServerCPURamp = cpu(base, lastAt(r.RampEnd))
+		d.ServerCPUPhase = cpu(firstAt(r.RampEnd), lastAt(r.MeasureEnd))
+	}
+	if d.ServerCPURamp > 0 {
+		d.ConnectsPerServerCPUSecond = float64(r.rampConnects()) / d.ServerCPURamp
+	}
+	if d.ServerCPUPhase > 0 {
+		d.RequestsPerServerCPUSecond = answered / d.ServerCPUPhase
 	}
 	return d
 }
@@ -253,7 +335,10 @@ var latencyQuantiles = []struct {
 // errors by kind, latency per message type, server memory and CPU, and
 // client CPU. With exactly two results it adds ratio rows, first ÷
 // second (e.g. termd ÷ mosquitto: below 1 means the first costs less or
-// answers faster). A "—" marks a figure a result does not have.
+// answers faster). A "—" marks a figure a result does not have. Server
+// CPU is shown over the whole run and over Derived's two windows, the
+// ramp and the measured phase; the per-CPU figures of a result saved
+// without the windows are over the whole run and say so.
 func WriteTable(w io.Writer, rs ...*Result) {
 	if len(rs) == 0 {
 		return
@@ -287,6 +372,18 @@ func WriteTable(w io.Writer, rs ...*Result) {
 		return row
 	}
 	hasServer := func(i int) bool { return len(rs[i].Server) > 0 }
+	// marked: the result has the CPU windows (see Derived).
+	marked := func(i int) bool { return !rs[i].RampEnd.IsZero() }
+	// windowed notes, in a per-CPU row, the cells of results saved
+	// before the windows, whose figure is over the whole run.
+	windowed := func(row tableRow) tableRow {
+		for i := range rs {
+			if !marked(i) && row.cells[i] != "—" {
+				row.cells[i] += " (whole run)"
+			}
+		}
+		return row
+	}
 
 	rows := []tableRow{
 		text("scenario", func(r *Result) string { return r.Scenario }),
@@ -343,16 +440,22 @@ func WriteTable(w io.Writer, rs ...*Result) {
 		num("server RSS before MB", "%.1f", true, func(i int) (float64, bool) { return ds[i].RSSBefore / 1e6, hasServer(i) }),
 		num("server RSS peak MB", "%.1f", true, func(i int) (float64, bool) { return ds[i].RSSPeak / 1e6, hasServer(i) }),
 		num("server RSS after MB", "%.1f", true, func(i int) (float64, bool) { return ds[i].RSSAfter / 1e6, hasServer(i) }),
-		num("server CPU s", "%.2f", true, func(i int) (float64, bool) { return ds[i].ServerCPU, hasServer(i) }),
+		num("server CPU s (whole run)", "%.2f", true, func(i int) (float64, bool) { return ds[i].ServerCPU, hasServer(i) }),
+		num("server CPU s (ramp)", "%.2f", true, func(i int) (float64, bool) {
+			return ds[i].ServerCPURamp, hasServer(i) && marked(i)
+		}),
+		num("server CPU s (measured phase)", "%.2f", true, func(i int) (float64, bool) {
+			return ds[i].ServerCPUPhase, hasServer(i) && marked(i) && !rs[i].MeasureEnd.IsZero()
+		}),
 		num("bytes/terminal", "%.0f", true, func(i int) (float64, bool) {
 			return ds[i].BytesPerTerminal, hasServer(i) && rs[i].Terminals > 0
 		}),
-		num("requests/server CPU-s", "%.0f", true, func(i int) (float64, bool) {
-			return ds[i].RequestsPerServerCPUSecond, ds[i].ServerCPU > 0 && rs[i].Counts["answered"] > 0
-		}),
-		num("connects/server CPU-s", "%.0f", true, func(i int) (float64, bool) {
-			return ds[i].ConnectsPerServerCPUSecond, ds[i].ServerCPU > 0 && rs[i].Counts["connect_ok"] > 0
-		}),
+		windowed(num("requests/server CPU-s (measured phase)", "%.0f", true, func(i int) (float64, bool) {
+			return ds[i].RequestsPerServerCPUSecond, ds[i].ServerCPUPhase > 0 && rs[i].phaseAnswered() > 0
+		})),
+		windowed(num("connects/server CPU-s (ramp)", "%.0f", true, func(i int) (float64, bool) {
+			return ds[i].ConnectsPerServerCPUSecond, ds[i].ServerCPURamp > 0 && rs[i].rampConnects() > 0
+		})),
 		num("client CPU s", "%.2f", true, func(i int) (float64, bool) { return rs[i].ClientCPU, true }),
 		num("client CPU/request µs", "%.1f", true, func(i int) (float64, bool) {
 			return ds[i].ClientCPUPerRequestUs, rs[i].Counts["answered"] > 0

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,10 @@ func TestDerived(t *testing.T) {
 	if !derivedNear(d, want) {
 		t.Errorf("Derived = %+v\nwant      %+v", d, want)
 	}
+	// Saved before the marks: both windows are the whole run.
+	if d.ServerCPURamp != 4 || d.ServerCPUPhase != 4 {
+		t.Errorf("unmarked windows: ramp %v phase %v, want the whole run's 4", d.ServerCPURamp, d.ServerCPUPhase)
+	}
 	// No server samples, nothing answered: zeros, never NaN or Inf.
 	empty := (&Result{Terminals: 5}).Derived()
 	if empty != (Derived{}) {
@@ -81,12 +86,17 @@ func TestDerived(t *testing.T) {
 	}
 }
 
-// derivedNear compares field by field to a relative 1e-9.
+// derivedNear compares field by field to a relative 1e-9; b's
+// ServerCPURamp and ServerCPUPhase are compared only if set.
 func derivedNear(a, b Derived) bool {
 	x := []float64{a.BytesPerTerminal, a.RequestsPerServerCPUSecond, a.ConnectsPerServerCPUSecond,
 		a.ClientCPUPerRequestUs, a.Rate, a.ServerCPU, a.RSSBefore, a.RSSPeak, a.RSSAfter}
 	y := []float64{b.BytesPerTerminal, b.RequestsPerServerCPUSecond, b.ConnectsPerServerCPUSecond,
 		b.ClientCPUPerRequestUs, b.Rate, b.ServerCPU, b.RSSBefore, b.RSSPeak, b.RSSAfter}
+	if b.ServerCPURamp != 0 || b.ServerCPUPhase != 0 {
+		x = append(x, a.ServerCPURamp, a.ServerCPUPhase)
+		y = append(y, b.ServerCPURamp, b.ServerCPUPhase)
+	}
 	for i := range x {
 		if math.Abs(x[i]-y[i]) > 1e-9*math.Max(1, math.Abs(y[i])) {
 			return false
@@ -185,13 +195,13 @@ func TestWriteTable(t *testing.T) {
 		`(?m)^hello p50 ms\s+0\.80\s+—\s*$`,
 		`(?m)^bytes/terminal\s+4000\s+8000\s*$`,
 		`(?m)^server RSS peak MB\s+50\.0\s+90\.0\s*$`,
-		`(?m)^requests/server CPU-s\s+2000\s+2000\s*$`,
+		`(?m)^requests/server CPU-s \(measured phase\)\s+2000 \(whole run\)\s+2000 \(whole run\)\s*$`,
 		`(?m)^client CPU/request µs\s+50\.0\s+50\.0\s*$`,
 		`(?m)^ratios \[1\] ÷ \[2\]:`,
 		`(?m)^ratio bytes/terminal\s+×0\.5\s*$`,
 		`(?m)^ratio heartbeat p99 ms\s+×0\.5\s*$`,
 		`(?m)^ratio hello p50 ms\s+—\s*$`,
-		`(?m)^ratio requests/server CPU-s\s+×1\s*$`,
+		`(?m)^ratio requests/server CPU-s \(measured phase\)\s+×1\s*$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("table lacks %s:\n%s", re, out)
@@ -270,5 +280,178 @@ func TestJSONRoundTrip(t *testing.T) {
 	_ = os.WriteFile(bad, []byte("{"), 0o644)
 	if _, err := ReadResult(bad); err == nil {
 		t.Error("bad JSON: no error")
+	}
+}
+
+// markedResult is a heartbeat run with its phase marks: the ramp from t0
+// to t0+2s (3 CPU-s), the measured phase to t0+6s (4 CPU-s, 8,000
+// answered), then the teardown (2 CPU-s more).
+func markedResult() *Result {
+	r := syntheticResult()
+	r.RampEnd = t0.Add(2 * time.Second)
+	r.MeasureEnd = t0.Add(6 * time.Second)
+	r.Server = []ServerSample{
+		{At: t0.Add(-time.Second), RSS: 10e6, CPU: 1}, // baseline
+		{At: t0.Add(time.Second), RSS: 30e6, CPU: 2},
+		{At: r.RampEnd, RSS: 50e6, CPU: 4}, // the ramp's end
+		{At: t0.Add(3 * time.Second), RSS: 50e6, CPU: 5},
+		{At: t0.Add(4 * time.Second), RSS: 50e6, CPU: 6},
+		{At: r.MeasureEnd, RSS: 50e6, CPU: 8}, // the phase's end
+		{At: t0.Add(6500 * time.Millisecond), RSS: 45e6, CPU: 9.5},
+		{At: t0.Add(7 * time.Second), RSS: 40e6, CPU: 10}, // after the teardown
+	}
+	return r
+}
+
+func TestDerivedWindows(t *testing.T) {
+	d := markedResult().Derived()
+	want := Derived{
+		BytesPerTerminal:           4000,        // (50 MB − 10 MB) / 10,000
+		RequestsPerServerCPUSecond: 2000,        // 8,000 / (8 − 4): not the ramp, not the teardown
+		ConnectsPerServerCPUSecond: 10000.0 / 3, // 10,000 / (4 − 1): baseline to the ramp's end
+		ClientCPUPerRequestUs:      50,
+		Rate:                       2000,
+		ServerCPU:                  9, // 10 − 1
+		ServerCPURamp:              3,
+		ServerCPUPhase:             4,
+		RSSBefore:                  10e6, RSSPeak: 50e6, RSSAfter: 40e6,
+	}
+	if !derivedNear(d, want) {
+		t.Errorf("Derived = %+v\nwant      %+v", d, want)
+	}
+
+	// Work outside the windows is left out: heartbeats answered in the
+	// ramp (idle, churn), sessions opened after it (churn).
+	r := markedResult()
+	r.Counts["answered_in_ramp"] = 800
+	r.Counts["connect_ok_after_ramp"] = 1000
+	d = r.Derived()
+	if !near(d.RequestsPerServerCPUSecond, 1800) || !near(d.Rate, 1800) || // 7,200 / 4, 7,200 / 4 s
+		!near(d.ConnectsPerServerCPUSecond, 3000) || !near(d.ClientCPUPerRequestUs, 50) { // 9,000 / 3
+		t.Errorf("with work outside the windows: %+v", d)
+	}
+
+	// The samples at the marks failed: the nearest ones inside each window.
+	r = markedResult()
+	r.Server = slices.DeleteFunc(r.Server, func(s ServerSample) bool {
+		return s.At.Equal(r.RampEnd) || s.At.Equal(r.MeasureEnd)
+	})
+	if d := r.Derived(); d.ServerCPURamp != 1 || d.ServerCPUPhase != 1 || d.ServerCPU != 9 { // 2 − 1; 6 − 5
+		t.Errorf("without the mark samples: %+v", d)
+	}
+
+	// connect: the ramp is what it measures; there is no phase after it.
+	r = markedResult()
+	r.Scenario, r.MeasureEnd, r.Counts = ScenarioConnect, time.Time{}, map[string]uint64{"connect_ok": 9000}
+	r.Server = slices.Delete(r.Server, 3, 6) // the ramp's end, then the teardown
+	d = r.Derived()
+	if d.ServerCPURamp != 3 || d.ServerCPUPhase != 0 || d.ServerCPU != 9 ||
+		!near(d.ConnectsPerServerCPUSecond, 3000) || d.RequestsPerServerCPUSecond != 0 || d.Rate != 0 {
+		t.Errorf("connect: %+v", d)
+	}
+
+	// Merged workers whose phases never overlapped: no phase window.
+	r = markedResult()
+	r.RampEnd, r.MeasureEnd = r.MeasureEnd, r.RampEnd
+	if d := r.Derived(); d.ServerCPUPhase != 0 || d.RequestsPerServerCPUSecond != 0 {
+		t.Errorf("empty phase: %+v", d)
+	}
+}
+
+// near compares to a relative 1e-9.
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestOldResultFileKeepsItsFigures(t *testing.T) {
+	// A file saved before ramp_end and measure_end existed.
+	old := `{"scenario":"heartbeat","proto":"tgp","target":"127.0.0.1:7000","terminals":10000,"procs":1,
+	"started":"2026-01-02T03:04:05Z","duration_ns":4000000000,
+	"counts":{"connect_ok":10000,"answered":8000},"errors":{},"latency":{},
+	"server":[{"at":"2026-01-02T03:04:04Z","rss_bytes":1e7,"cpu_s":1,"connected":0},
+	          {"at":"2026-01-02T03:04:07Z","rss_bytes":5e7,"cpu_s":3,"connected":10000},
+	          {"at":"2026-01-02T03:04:10Z","rss_bytes":4e7,"cpu_s":5,"connected":10000}],
+	"client_cpu_s":0.4,
+	"derived":{"requests_per_server_cpu_s":2000,"server_cpu_s":4}}`
+	path := filepath.Join(t.TempDir(), "old.json")
+	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadResult(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.RampEnd.IsZero() || !r.MeasureEnd.IsZero() {
+		t.Fatalf("marks from nowhere: %v %v", r.RampEnd, r.MeasureEnd)
+	}
+	want := Derived{ // the whole run, as before
+		BytesPerTerminal: 4000, RequestsPerServerCPUSecond: 2000, ConnectsPerServerCPUSecond: 2500,
+		ClientCPUPerRequestUs: 50, Rate: 2000, ServerCPU: 4, ServerCPURamp: 4, ServerCPUPhase: 4,
+		RSSBefore: 1e7, RSSPeak: 5e7, RSSAfter: 4e7,
+	}
+	if d := r.Derived(); !derivedNear(d, want) {
+		t.Errorf("old file: %+v\nwant     %+v", d, want)
+	}
+	// Saved again, it still has no marks.
+	if err := r.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(path); bytes.Contains(raw, []byte("ramp_end")) || bytes.Contains(raw, []byte("measure_end")) {
+		t.Errorf("zero marks written:\n%s", raw[:min(len(raw), 400)])
+	}
+}
+
+func TestMarksRoundTrip(t *testing.T) {
+	r := markedResult()
+	path := filepath.Join(t.TempDir(), "run.json")
+	if err := r.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadResult(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.RampEnd.Equal(r.RampEnd) || !got.MeasureEnd.Equal(r.MeasureEnd) || got.Derived() != r.Derived() {
+		t.Errorf("marks %v %v, derived %+v", got.RampEnd, got.MeasureEnd, got.Derived())
+	}
+}
+
+func TestMergeMarks(t *testing.T) {
+	a, b := markedResult(), markedResult()
+	b.RampEnd = b.RampEnd.Add(300 * time.Millisecond)
+	b.MeasureEnd = b.MeasureEnd.Add(200 * time.Millisecond)
+	a.Merge(b)
+	// The span when both were in their phase: the later ramp's end, the
+	// earlier phase's end.
+	if !a.RampEnd.Equal(b.RampEnd) || !a.MeasureEnd.Equal(t0.Add(6*time.Second)) {
+		t.Errorf("merged marks %v %v", a.RampEnd, a.MeasureEnd)
+	}
+	// A result without marks (stopped early, or connect without a phase)
+	// leaves them as they are; into an empty result they are taken over.
+	a.Merge(syntheticResult())
+	var total Result
+	total.Merge(syntheticResult())
+	total.Merge(markedResult())
+	if !a.RampEnd.Equal(b.RampEnd) || !a.MeasureEnd.Equal(t0.Add(6*time.Second)) ||
+		!total.RampEnd.Equal(t0.Add(2*time.Second)) || !total.MeasureEnd.Equal(t0.Add(6*time.Second)) {
+		t.Errorf("zero marks: %v %v; into zero: %v %v", a.RampEnd, a.MeasureEnd, total.RampEnd, total.MeasureEnd)
+	}
+}
+
+func TestWriteTableWindows(t *testing.T) {
+	hb := markedResult()
+	conn := markedResult()
+	conn.Scenario, conn.MeasureEnd, conn.Counts = ScenarioConnect, time.Time{}, map[string]uint64{"connect_ok": 9000}
+	var buf bytes.Buffer
+	WriteTable(&buf, hb, conn, syntheticResult())
+	out := buf.String()
+	for _, re := range []string{
+		`(?m)^server CPU s \(whole run\)\s+9\.00\s+9\.00\s+4\.00\s*$`,
+		`(?m)^server CPU s \(ramp\)\s+3\.00\s+3\.00\s+—\s*$`,
+		`(?m)^server CPU s \(measured phase\)\s+4\.00\s+—\s+—\s*$`,
+		`(?m)^requests/server CPU-s \(measured phase\)\s+2000\s+—\s+2000 \(whole run\)\s*$`,
+		`(?m)^connects/server CPU-s \(ramp\)\s+3333\s+3000\s+2500 \(whole run\)\s*$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("table lacks %s:\n%s", re, out)
+		}
 	}
 }

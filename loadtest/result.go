@@ -6,16 +6,31 @@ import "time"
 // Worker results are merged into one with Merge; reports and plots read
 // only this type.
 type Result struct {
-	Scenario  string        `json:"scenario"`
-	Proto     string        `json:"proto"`
-	Target    string        `json:"target"`
-	Terminals int           `json:"terminals"`
-	Procs     int           `json:"procs"`
-	Started   time.Time     `json:"started"`
-	Duration  time.Duration `json:"duration_ns"`
+	Scenario  string    `json:"scenario"`
+	Proto     string    `json:"proto"`
+	Target    string    `json:"target"`
+	Terminals int       `json:"terminals"`
+	Procs     int       `json:"procs"`
+	Started   time.Time `json:"started"`
+	// Duration is the measured phase's length (connect: the ramp's).
+	Duration time.Duration `json:"duration_ns"`
+	// RampEnd is when the ramp ended (every connect succeeded or failed,
+	// or its time ran out): the end of what connect measures, and for the
+	// other scenarios the start of the measured phase (idle, heartbeat,
+	// mixed, the saturation steps, churn). MeasureEnd is when that phase
+	// ended, before any connection was closed; zero for connect. The
+	// server is sampled at both moments; Derived takes its CPU windows
+	// from them. Both are zero in results saved before they existed: the
+	// CPU figures then span the whole run, as they did.
+	RampEnd    time.Time `json:"ramp_end,omitzero"`
+	MeasureEnd time.Time `json:"measure_end,omitzero"`
 	// Counts: "connect_ok", "connect_failed", "sent", "answered",
 	// "skipped" (open-loop slots that could not be sent in time),
-	// "refused", "reconnects", "takeovers", ...
+	// "refused", "reconnects", "takeovers", ... Two, present only when
+	// not zero, tell the server figures which work fell outside their
+	// windows: "answered_in_ramp" (idle and churn heartbeats answered
+	// before the ramp ended) and "connect_ok_after_ramp" (sessions opened
+	// after it: churn's reconnects and takeovers).
 	Counts map[string]uint64 `json:"counts"`
 	// Errors by kind ("dial", "refused:UNAVAILABLE", "timeout", "closed", ...).
 	Errors map[string]uint64 `json:"errors"`

@@ -57,6 +57,10 @@ const (
 	sampleEvery = time.Second
 	// firstSampleWait bounds the wait for the baseline sample.
 	firstSampleWait = 3 * time.Second
+	// markHold is how long a worker holds still after reporting a mark
+	// (Progress.Mark) before it closes its connections: time for the
+	// parent to sample the server first.
+	markHold = 200 * time.Millisecond
 )
 
 // errStopped is returned with the partial result of a run whose context
@@ -122,11 +126,15 @@ type runner struct {
 	res      *Result
 	progress func(Progress)
 	sampler  *Sampler
-	extra    []ServerSample // samples taken at the ramp's end and the run's
+	// rampConnects and rampAnswered are the tallies at the ramp's end.
+	rampConnects, rampAnswered uint64
 
 	mu       sync.Mutex
 	phase    string
 	timeline []Point
+	extra    []ServerSample // samples taken at the marks and at the run's end
+
+	progressMu sync.Mutex // one progress call at a time (report, mark)
 }
 
 func (r *runner) setPhase(p string) {
@@ -149,10 +157,10 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 
 	err := r.scenario(ctx)
 
-	r.sample(ctx)
 	stopReport()
 	wg.Wait()
 	r.e.stop()
+	r.sample(ctx) // after the teardown: the whole run's CPU
 	stopSampler()
 	r.collect()
 	r.res.ClientCPU = SelfCPUSeconds() - cpu0
@@ -162,7 +170,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	return r.res, err
 }
 
-// scenario runs the scenario's phases.
+// scenario runs the scenario's phases. It marks the ramp's end and the
+// measured phase's end (Result.RampEnd, MeasureEnd), each with a server
+// sample taken before the run goes on: heartbeat and mixed requests (and
+// the saturation steps) start after the first, and the second is taken
+// once the phase stopped sending and before anything is closed.
 func (r *runner) scenario(ctx context.Context) error {
 	e, cfg := r.e, r.cfg
 	switch cfg.Scenario {
@@ -173,6 +185,8 @@ func (r *runner) scenario(ctx context.Context) error {
 			rampEnd = time.Now().Add(cfg.Timeout)
 		}
 		took := r.ramp(ctx, rampEnd)
+		r.rampConnects, r.rampAnswered = r.tally()
+		r.res.RampEnd = r.mark(ctx, MarkRampEnd)
 		r.res.Duration = took
 		if s := took.Seconds(); s > 0 {
 			r.res.Counts["connects_per_s"] = uint64(math.Round(float64(e.connected.Load()) / s))
@@ -183,12 +197,12 @@ func (r *runner) scenario(ctx context.Context) error {
 	}
 	r.setPhase("ramp")
 	r.ramp(ctx, time.Now().Add(cfg.Timeout))
-	r.sample(ctx)
+	r.rampConnects, r.rampAnswered = r.tally()
+	r.res.RampEnd = r.mark(ctx, MarkRampEnd)
 	if ctx.Err() != nil {
 		return nil
 	}
 	start := time.Now()
-	defer func() { r.res.Duration = time.Since(start) }()
 	switch cfg.Scenario {
 	case ScenarioIdle:
 		r.setPhase("idle")
@@ -201,13 +215,29 @@ func (r *runner) scenario(ctx context.Context) error {
 	default: // heartbeat, mixed
 		if cfg.Saturate {
 			r.saturate(ctx)
-			return nil
+			break
 		}
 		r.setPhase(cfg.Scenario)
 		e.setSchedule(schedFixed, e.now(), periodOf(cfg.Rate), cfg.Pipeline)
 		sleepCtx(ctx, cfg.Duration)
 	}
+	// The phase is over: no more requests (those in flight are still
+	// answered and counted), nothing closed yet.
+	e.setSchedule(schedNone, 0, 0, 1)
+	r.res.Duration = time.Since(start)
+	r.res.MeasureEnd = r.mark(ctx, MarkMeasureEnd)
 	return nil
+}
+
+// tally is the sessions opened and the requests answered so far.
+func (r *runner) tally() (connects, answered uint64) {
+	for _, l := range r.e.loopList() {
+		answered += l.ctr.answered.Load()
+		l.ctr.mu.Lock()
+		connects += l.ctr.counts["connect_ok"]
+		l.ctr.mu.Unlock()
+	}
+	return connects, answered
 }
 
 // periodOf is the slot period of rate requests per second.

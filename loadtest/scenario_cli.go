@@ -208,6 +208,9 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "report" {
 		return c.report(args[1:])
 	}
+	if len(args) > 0 && args[0] == "floor" {
+		return c.floor(ctx, args[1:])
+	}
 	f, err := c.parse(args)
 	if err != nil {
 		return err
@@ -255,6 +258,18 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		}
 	}
 	return err
+}
+
+// floor runs the bare gnet reference server (see Floor) until ctx ends.
+func (c *CLI) floor(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("termload floor", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	listen := fs.String("listen", "127.0.0.1:1884", "address to serve MQTT 3.1.1 CONNECT/PINGREQ on (loopback only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stderr, "termload floor: bare gnet MQTT responder on %s (pid %d)\n", *listen, os.Getpid())
+	return (&Floor{}).Run(ctx, *listen)
 }
 
 // report prints saved results side by side.

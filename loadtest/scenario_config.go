@@ -66,7 +66,9 @@ type Config struct {
 	DialTimeout  time.Duration
 	// Loops is the number of event loops, 0 for one per CPU.
 	Loops int
-	// NoSampler: a worker leaves sampling to the parent.
+	// NoSampler: a worker leaves sampling to the parent, and reports the
+	// moments the parent must sample the server at to progress, as
+	// Progress.Mark lines.
 	NoSampler bool
 }
 
@@ -81,6 +83,10 @@ type Progress struct {
 	Errors   uint64 `json:"errors"`
 	Skipped  uint64 `json:"skipped"`
 	P99us    int64  `json:"p99_us"`
+	// Mark, when set, makes this no second's progress but a moment of the
+	// run (MarkRampEnd, MarkMeasureEnd) at At; only runs with NoSampler
+	// report marks, for their parent to sample the server then.
+	Mark string `json:"mark,omitempty"`
 }
 
 // validate checks cfg and fills derived defaults.

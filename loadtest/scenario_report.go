@@ -38,12 +38,10 @@ func (r *runner) report(ctx context.Context) {
 		r.timeline = append(r.timeline, pt)
 		phase := r.phase
 		r.mu.Unlock()
-		if r.progress != nil {
-			r.progress(Progress{
-				At: now, Phase: phase, Connected: pt.Connected, Sent: pt.Sent, Answered: pt.Answered,
-				Errors: errs, Skipped: skipped, P99us: pt.P99us,
-			})
-		}
+		r.emit(Progress{
+			At: now, Phase: phase, Connected: pt.Connected, Sent: pt.Sent, Answered: pt.Answered,
+			Errors: errs, Skipped: skipped, P99us: pt.P99us,
+		})
 	}
 }
 
@@ -68,12 +66,32 @@ func (r *runner) collect() {
 	if lag.Count() > 0 {
 		res.Latency["send_lag"] = lag
 	}
+	if !res.RampEnd.IsZero() {
+		// What the server figures' windows leave out (see Result.Counts).
+		if r.rampAnswered > 0 {
+			res.Counts["answered_in_ramp"] = r.rampAnswered
+		}
+		if n := res.Counts["connect_ok"]; n > r.rampConnects {
+			res.Counts["connect_ok_after_ramp"] = n - r.rampConnects
+		}
+	}
 	r.mu.Lock()
 	res.Timeline = r.timeline
+	extra := r.extra
 	r.mu.Unlock()
 	if r.sampler != nil {
-		res.Server = mergeSamples(r.sampler.Samples(), r.extra)
+		res.Server = mergeSamples(r.sampler.Samples(), extra)
 	}
+}
+
+// emit passes p to the progress function, if any, one call at a time.
+func (r *runner) emit(p Progress) {
+	if r.progress == nil {
+		return
+	}
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
+	r.progress(p)
 }
 
 // startSampler starts sampling the server, if the run has a metrics URL
@@ -101,16 +119,56 @@ func (r *runner) startSampler(ctx context.Context) (stop func()) {
 	}
 }
 
-// sample takes one extra server sample now (ramp end, run end).
-func (r *runner) sample(ctx context.Context) {
+// Marks: the moments of a run the server is sampled at for the CPU
+// windows (Result.RampEnd, Result.MeasureEnd). A worker, which leaves
+// sampling to its parent, reports them as Progress.Mark.
+const (
+	MarkRampEnd    = "ramp_end"
+	MarkMeasureEnd = "measure_end"
+)
+
+// mark notes that the run reached mark now and returns the moment: it
+// takes a server sample stamped with it. A run without a sampler of its
+// own (a worker) reports the mark to progress instead, and if it is
+// about to close its connections (the measured phase's end, connect's
+// ramp's end) it first holds still for markHold, so that the parent's
+// sample is in before the teardown starts. (At a ramp's end it goes on
+// at once: the parent samples when the last worker's ramp ends, and a
+// few milliseconds of requests before that sample are noise, while a
+// hold would put idle time into the measured phase.)
+func (r *runner) mark(ctx context.Context, mark string) time.Time {
+	at := r.sample(ctx)
+	if r.cfg.NoSampler && r.progress != nil {
+		r.mu.Lock()
+		phase := r.phase
+		r.mu.Unlock()
+		r.emit(Progress{At: at, Phase: phase, Mark: mark})
+		if mark == MarkMeasureEnd || r.cfg.Scenario == ScenarioConnect {
+			sleepCtx(ctx, markHold)
+		}
+	}
+	return at
+}
+
+// sample takes one extra server sample now (at a mark, at the run's end)
+// and returns the moment, which is also the sample's time stamp: the run
+// does nothing else until the sample is in, so the server's reading,
+// however slow the scrape, holds nothing of what comes next. Safe for
+// concurrent use.
+func (r *runner) sample(ctx context.Context) time.Time {
+	at := time.Now()
 	if r.sampler == nil {
-		return
+		return at
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), firstSampleWait)
 	defer cancel()
 	if s, err := r.sampler.Once(sctx); err == nil {
+		s.At = at
+		r.mu.Lock()
 		r.extra = append(r.extra, s)
+		r.mu.Unlock()
 	}
+	return at
 }
 
 // mergeSamples merges two time-ordered sample lists.

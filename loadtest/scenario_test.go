@@ -3,7 +3,10 @@ package loadtest
 import (
 	"context"
 	"net"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,7 +192,7 @@ func TestSourceAddressSpreadingOnServer(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		node.Presence.Each(func(e *presence.Entry) bool {
-			host, _, _ := net.SplitHostPort(e.RemoteAddr)
+			host, _, _ := net.SplitHostPort(e.RemoteAddr())
 			ips[host]++
 			return true
 		})
@@ -259,5 +262,72 @@ func serveMQTTEcho(c net.Conn) {
 				return
 			}
 		}
+	}
+}
+
+// sampledAt reports whether res has a server sample taken at exactly t.
+func sampledAt(res *Result, t time.Time) bool {
+	return slices.ContainsFunc(res.Server, func(s ServerSample) bool { return s.At.Equal(t) })
+}
+
+func TestMarksSampleTheServer(t *testing.T) {
+	node := servertest.Start(t, servertest.Config(t), nil)
+	cfg := testConfig(node.Addr, ScenarioHeartbeat, 50)
+	cfg.Duration = 1500 * time.Millisecond
+	cfg.ServerPID = os.Getpid() // the node runs in this process
+	var marks []string
+	res := runAsync(t, cfg, func(p Progress) {
+		if p.Mark != "" {
+			marks = append(marks, p.Mark)
+		}
+	})
+	if len(marks) != 0 {
+		t.Errorf("a run that samples itself reported marks %v", marks)
+	}
+	if res.RampEnd.Before(res.Started) || !res.MeasureEnd.After(res.RampEnd) {
+		t.Fatalf("started %v, ramp end %v, measure end %v", res.Started, res.RampEnd, res.MeasureEnd)
+	}
+	if d := res.MeasureEnd.Sub(res.RampEnd); d < res.Duration || d > res.Duration+500*time.Millisecond {
+		t.Errorf("marks %v apart, phase %v", d, res.Duration)
+	}
+	if !sampledAt(res, res.RampEnd) || !sampledAt(res, res.MeasureEnd) {
+		t.Errorf("no samples at the marks %v, %v: %+v", res.RampEnd, res.MeasureEnd, res.Server)
+	}
+	if last := res.Server[len(res.Server)-1]; !last.At.After(res.MeasureEnd) {
+		t.Errorf("no sample after the phase (the teardown): last %v", last.At)
+	}
+	// Heartbeats start after the ramp's end: every answer is the phase's.
+	if n := res.Counts["answered_in_ramp"]; n != 0 || res.Counts["connect_ok_after_ramp"] != 0 {
+		t.Errorf("answered in the ramp %d, connects after it %d", n, res.Counts["connect_ok_after_ramp"])
+	}
+	within(t, "answered", res.Counts["answered"], 50*5*3/2, 0.15)
+
+	// connect: the ramp's end, no phase after it.
+	cfg = testConfig(node.Addr, ScenarioConnect, 50)
+	cfg.IDPrefix = "T-marks-connect-"
+	cfg.ServerPID = os.Getpid()
+	res = runAsync(t, cfg, nil)
+	if res.RampEnd.IsZero() || !res.MeasureEnd.IsZero() || !sampledAt(res, res.RampEnd) {
+		t.Errorf("connect: ramp end %v, measure end %v, samples %+v", res.RampEnd, res.MeasureEnd, res.Server)
+	}
+}
+
+func TestWorkerReportsMarks(t *testing.T) {
+	node := servertest.Start(t, servertest.Config(t), nil)
+	cfg := testConfig(node.Addr, ScenarioHeartbeat, 20)
+	cfg.Duration = 500 * time.Millisecond
+	cfg.NoSampler = true
+	var mu sync.Mutex
+	var marks []Progress
+	res := runAsync(t, cfg, func(p Progress) {
+		if p.Mark != "" {
+			mu.Lock()
+			marks = append(marks, p)
+			mu.Unlock()
+		}
+	})
+	if len(marks) != 2 || marks[0].Mark != MarkRampEnd || marks[1].Mark != MarkMeasureEnd ||
+		!marks[0].At.Equal(res.RampEnd) || !marks[1].At.Equal(res.MeasureEnd) {
+		t.Errorf("marks %+v; result's %v %v", marks, res.RampEnd, res.MeasureEnd)
 	}
 }
