@@ -57,10 +57,32 @@ const (
 
 // Key layout. Device records live under devPrefix so a prefix scan walks
 // them in id order; node metadata lives under "m/".
+//
+// The audit log (audit_badger.go) lives under "a…/"; seq is a uint64
+// big-endian, so byte order is seq order, and NUL separates a name from
+// what follows (device ids and services never contain NUL: AppendAudit
+// rejects them), so one name's keys never share a prefix with another's:
+//
+//	a/  seq                      → auditV1 byte + JSON of the AuditRecord
+//	ad/ device NUL seq           → empty (records of a device; none for "")
+//	as/ service NUL seq          → empty (records of a service)
+//	ar/ device NUL request_id    → seq (newest record with that request_id)
+//	m/audit_seq                  → uint64 big-endian, the last seq assigned
+//
+// A record and its index keys are written in one transaction; PruneAudit
+// deletes the index keys before the record, so an interrupted prune
+// leaves at worst a record whose index keys are gone, which the next
+// prune deletes.
 var (
 	devPrefix    = []byte("d/")
 	keyBootEpoch = []byte("m/boot_epoch") // uint32 big-endian
 	keyAliveMark = []byte("m/alive_mark") // int64 big-endian, unix ms
+
+	auditPrefix    = []byte("a/")
+	auditDevPrefix = []byte("ad/")
+	auditSvcPrefix = []byte("as/")
+	auditReqPrefix = []byte("ar/")
+	keyAuditSeq    = []byte("m/audit_seq") // uint64 big-endian
 )
 
 // BadgerOptions configures OpenBadger.
@@ -93,6 +115,13 @@ type Badger struct {
 	mu sync.Mutex
 	// metaMu serialises read-modify-write of node metadata.
 	metaMu sync.Mutex
+	// auditMu serialises audit appends (seq assignment, the "ar/" index)
+	// with each other and with prune chunks. auditSeq is the last seq
+	// known assigned; auditSeqLoaded says the last stored record's seq has
+	// been folded into it since open (or Restore).
+	auditMu        sync.Mutex
+	auditSeq       uint64
+	auditSeqLoaded bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup

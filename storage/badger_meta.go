@@ -135,6 +135,10 @@ func (b *Badger) Restore(r io.Reader) error {
 	defer b.mu.Unlock()
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
+	b.auditMu.Lock()
+	defer b.auditMu.Unlock()
+	// The backup may hold audit records past the seqs known so far.
+	b.auditSeqLoaded = false
 	if err := b.db.Load(r, restorePendingWrites); err != nil {
 		return fmt.Errorf("storage: restore: %w", err)
 	}

@@ -208,7 +208,7 @@ func helperWrite(dir string) error {
 			return err
 		}
 	}
-	return nil
+	return helperAppendAudit(b) // last, so the kill follows the last append
 }
 
 func TestBadgerSurvivesKill9(t *testing.T) {
@@ -285,4 +285,5 @@ func TestBadgerSurvivesKill9(t *testing.T) {
 	if at, err := b.AliveMark(ctx); err != nil || at != 5000 {
 		t.Fatalf("alive mark after kill -9 = %d, %v; want 5000", at, err)
 	}
+	checkHelperAudit(t, b)
 }

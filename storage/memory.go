@@ -24,13 +24,20 @@ type Memory struct {
 	bootEpoch uint32
 	alive     int64
 	version   uint64 // bumped on every write; what Backup reports
+
+	// audit holds the audit records in seq order; auditSeq is the last seq
+	// assigned; auditReq maps (device, request id) to the newest record's
+	// seq. Backup does not include the audit.
+	audit    []AuditRecord
+	auditSeq uint64
+	auditReq map[auditReqKey]uint64
 }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory Store.
 func NewMemory() *Memory {
-	return &Memory{devs: make(map[string]*Device)}
+	return &Memory{devs: make(map[string]*Device), auditReq: make(map[auditReqKey]uint64)}
 }
 
 // memoryBackupFormat names Memory's backup layout inside the document, so a

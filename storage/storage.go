@@ -1,5 +1,6 @@
 // Package storage keeps termd's durable state: the device registry that
-// operators query and the node's own metadata (boot epoch, alive mark).
+// operators query, the service-control audit log and the node's own
+// metadata (boot epoch, alive mark).
 // Badger backs production nodes, Memory backs tests and throw-away nodes,
 // and both pass one shared contract test suite.
 package storage
@@ -184,6 +185,7 @@ type Meta interface {
 type Store interface {
 	Registry
 	Meta
+	Audit
 	// Backup writes a full backup to w and returns the version it covers.
 	Backup(ctx context.Context, w io.Writer) (uint64, error)
 	// Close releases the store; later calls fail with ErrClosed.
