@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,6 +43,9 @@ type Config struct {
 	Storage   Storage   `toml:"storage" comment:"embedded Badger store"`
 	Admin     Admin     `toml:"admin" comment:"operator HTTP API, /metrics, /healthz"`
 	Log       Log       `toml:"log" comment:"logging"`
+	Control   Control   `toml:"control" comment:"service control (CONTROL requests, see docs/services.md)"`
+	// Services are the [[services]] tables: processes termd runs on request.
+	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
 
 // Server configures the TGP listener.
@@ -212,6 +216,7 @@ func Load(path string) (Config, error) {
 		}
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
+	c.resolvePaths(filepath.Dir(path))
 	return c, nil
 }
 
@@ -270,6 +275,7 @@ func (c *Config) Validate() error {
 	if c.Admin.Listen == "" {
 		add("admin.listen is empty")
 	}
+	c.validateControl(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}

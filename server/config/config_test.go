@@ -280,6 +280,11 @@ func perturb(t *testing.T, v reflect.Value, path string) {
 			perturb(t, v.Field(i), path+"."+v.Type().Field(i).Name)
 		}
 	case reflect.String:
+		if strings.HasSuffix(path, ".Command") || strings.HasSuffix(path, ".Dir") {
+			// Load resolves relative service paths; an absolute one stays.
+			v.SetString("/opt/x'\"\\ é" + path)
+			return
+		}
 		v.SetString(v.String() + "-x'\"\\ é" + path)
 	case reflect.Int:
 		v.SetInt(v.Int() + 7)
@@ -287,6 +292,12 @@ func perturb(t *testing.T, v reflect.Value, path string) {
 		v.SetFloat(v.Float() + 1.25)
 	case reflect.Bool:
 		v.SetBool(!v.Bool())
+	case reflect.Slice:
+		// One perturbed element (a [[services]] table, an acl rule, a
+		// string), so every field of the element type round-trips too.
+		e := reflect.New(v.Type().Elem()).Elem()
+		perturb(t, e, path+"[0]")
+		v.Set(reflect.Append(v, e))
 	default:
 		t.Fatalf("%s: no perturbation for %s; extend the test", path, v.Type())
 	}
@@ -316,6 +327,9 @@ func tomlKeys(t *testing.T) (tables []string, keys []string) {
 	for i := range ct.NumField() {
 		tf := ct.Field(i)
 		table := strings.Split(tf.Tag.Get("toml"), ",")[0]
+		if tf.Type.Kind() == reflect.Slice {
+			continue // [[services]]: TestServiceKeys
+		}
 		if table == "" || tf.Type.Kind() != reflect.Struct {
 			t.Fatalf("Config.%s: expected a tagged table struct", tf.Name)
 		}
@@ -370,5 +384,16 @@ func TestMarshalCommentsEveryOption(t *testing.T) {
 	}
 	if len(seen) != len(tables)+len(keys) {
 		t.Errorf("Marshal wrote %d tables and keys, Config has %d", len(seen), len(tables)+len(keys))
+	}
+}
+
+// Every field of a [[services]] table and of its acl rules has a toml key.
+func TestServiceKeys(t *testing.T) {
+	for _, st := range []reflect.Type{reflect.TypeFor[Service](), reflect.TypeFor[ACLRule]()} {
+		for i := range st.NumField() {
+			if k := strings.Split(st.Field(i).Tag.Get("toml"), ",")[0]; k == "" || k == "-" {
+				t.Fatalf("%s.%s has no toml key", st.Name(), st.Field(i).Name)
+			}
+		}
 	}
 }
