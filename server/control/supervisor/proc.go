@@ -1,0 +1,224 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// groupPoll is how often a stop checks whether the process group it
+// signalled is empty.
+const groupPoll = 25 * time.Millisecond
+
+// command is the exec.Cmd of a run: the configured command with its args
+// and then the terminal's, no shell; the configured environment only; its
+// own process group; stdin /dev/null (exec's default for a nil Stdin).
+func (v *service) command(args []string) *exec.Cmd {
+	argv := append(slices.Clone(v.cfg.Args), args...)
+	cmd := exec.Command(v.cfg.Command, argv...)
+	cmd.Dir = v.cfg.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = v.sup.dir
+	}
+	cmd.Env = v.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// env is the child's whole environment: env_inherit values from termd's
+// environment (those set and non-empty), then env, whose entries win over
+// inherited ones of the same name. Never nil: nil would inherit all.
+func (v *service) env() []string {
+	env := make([]string, 0, len(v.cfg.EnvInherit)+len(v.cfg.Env))
+	for _, name := range v.cfg.EnvInherit {
+		if val := v.sup.environ(name); val != "" {
+			env = append(env, name+"="+val)
+		}
+	}
+	return append(env, v.cfg.Env...)
+}
+
+// exitOf is the exit code and signal name of a reaped process: code -1
+// and the signal's name when a signal ended it.
+func exitOf(ps *os.ProcessState) (int, string) {
+	if ps == nil {
+		return -1, ""
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -1, ws.Signal().String()
+	}
+	return ps.ExitCode(), ""
+}
+
+// terminate stops process group pgid whose leader ends when done is
+// closed: SIGTERM (and SIGCONT, so a stopped group can act on it), then,
+// unless the leader has ended and the group is empty by then, SIGKILL to
+// the group once grace has passed. It returns once the leader has ended,
+// reporting whether SIGKILL was sent.
+func terminate(pgid int, done <-chan struct{}, grace time.Duration) bool {
+	if pgid <= 1 {
+		<-done // never signal "every process" or init's group
+		return false
+	}
+	_ = unix.Kill(-pgid, unix.SIGTERM)
+	_ = unix.Kill(-pgid, unix.SIGCONT)
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(groupPoll)
+	defer tick.Stop()
+	leader := done
+	for {
+		select {
+		case <-leader:
+			leader = nil
+		case <-tick.C:
+		case <-deadline.C:
+			_ = unix.Kill(-pgid, unix.SIGKILL)
+			<-done
+			return true
+		}
+		// The group is checked only after its leader is gone: while it
+		// lives, its pid cannot be reused, so -pgid is still this group.
+		if leader == nil && !groupAlive(pgid) {
+			return false
+		}
+	}
+}
+
+// groupAlive reports whether process group pgid has a member that has
+// not ended (zombies have).
+func groupAlive(pgid int) bool {
+	if err := unix.Kill(-pgid, 0); errors.Is(err, unix.ESRCH) {
+		return false
+	}
+	// Some member exists; it may only be a zombie nobody reaped yet.
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := readStat(pid)
+		if err == nil && st.pgrp == pgid && !st.ended() {
+			return true
+		}
+	}
+	return false
+}
+
+// procStat is what termd reads from /proc/PID/stat.
+type procStat struct {
+	state byte   // field 3: R, S, D, Z (zombie), X (dead), ...
+	pgrp  int    // field 5
+	start uint64 // field 22: start time in clock ticks after boot
+}
+
+func (s procStat) ended() bool { return s.state == 'Z' || s.state == 'X' }
+
+// readStat parses /proc/PID/stat. The command name (field 2) may hold
+// spaces and parentheses, so fields are counted after the last ')'.
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	pgrp, err1 := strconv.Atoi(string(f[2]))
+	start, err2 := strconv.ParseUint(string(f[19]), 10, 64)
+	if err := errors.Join(err1, err2); err != nil || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %v", pid, err)
+	}
+	return procStat{state: f[0][0], pgrp: pgrp, start: start}, nil
+}
+
+// alive reports whether pid is still the process that started at ticks
+// and has not ended. A zombie has ended: after termd's own kill -9 its
+// daemons belong to whatever reaps orphans, which may be slow or never.
+func alive(pid int, ticks uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := readStat(pid)
+	return err == nil && !st.ended() && st.start == ticks
+}
+
+// exitWatch tells when a process ends, without reaping it. It waits on a
+// pidfd (readable once the process has ended, zombie or not, child or
+// not) where the kernel has them, and else polls: waitid(WNOWAIT) for a
+// child, /proc for an adopted process.
+type exitWatch struct {
+	pid   int
+	ticks uint64
+	child bool
+	fd    int // pidfd, -1 when polling
+}
+
+func newExitWatch(pid int, ticks uint64, child, pidfd bool) *exitWatch {
+	w := &exitWatch{pid: pid, ticks: ticks, child: child, fd: -1}
+	if pidfd {
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			w.fd = fd
+		}
+	}
+	return w
+}
+
+// wait waits at most d and reports whether the process has ended.
+func (w *exitWatch) wait(d time.Duration) bool {
+	if w.fd >= 0 {
+		fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(d/time.Millisecond))
+		switch {
+		case err == nil:
+			// An adopted pid may have been reused between its check and
+			// pidfd_open; the /proc check catches that.
+			return n > 0 || (!w.child && !alive(w.pid, w.ticks))
+		case errors.Is(err, unix.EINTR):
+			return false
+		}
+		unix.Close(w.fd) // poll failing on a pidfd: fall back to polling
+		w.fd = -1
+	}
+	time.Sleep(d)
+	return w.ended()
+}
+
+// ended checks once, without waiting.
+func (w *exitWatch) ended() bool {
+	if !w.child {
+		return !alive(w.pid, w.ticks)
+	}
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, w.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	if errors.Is(err, unix.EINTR) {
+		return false
+	}
+	// Signo is SIGCHLD once the child can be reaped; an error (ECHILD)
+	// means it is no longer waitable, which Wait will report.
+	return err != nil || info.Signo != 0
+}
+
+func (w *exitWatch) close() {
+	if w.fd >= 0 {
+		unix.Close(w.fd)
+		w.fd = -1
+	}
+}

@@ -1,0 +1,4 @@
+#!/bin/sh
+# Exits 7 at once.
+echo "crashing"
+exit 7
