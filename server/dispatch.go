@@ -16,9 +16,13 @@ import (
 type Request struct {
 	DeviceID  string
 	SessionID uint64
-	Type      byte
-	Seq       uint16
-	Msg       protocol.Message
+	// Model is the model the device sent in HELLO (for ACLs).
+	Model string
+	// Remote is the terminal's address.
+	Remote string
+	Type   byte
+	Seq    uint16
+	Msg    protocol.Message
 }
 
 // Route serves one request type on the worker pool.
@@ -29,6 +33,12 @@ type Route struct {
 	// error (a protocol.Code or *protocol.Error; any other error is
 	// answered INTERNAL).
 	Serve func(ctx context.Context, req *Request) (protocol.Message, error)
+	// Start, set instead of Serve, is for requests that may take long
+	// (service control): it runs on a worker, must return quickly, and
+	// calls reply exactly once, from any goroutine, when the answer is
+	// known. The request stays outstanding (and counts against the
+	// in-flight limit) until then; other requests keep flowing.
+	Start func(req *Request, reply func(protocol.Message, error))
 }
 
 // Handle routes request type t (0x01–0x3F) to r. Call it before Run.
@@ -155,12 +165,25 @@ func (c *conn) request(f *codec.Frame, now int64) {
 		c.badRequest(t, seq, err)
 		return
 	}
-	req := &Request{DeviceID: c.live.DeviceID, SessionID: c.live.SessionID, Type: t, Seq: seq, Msg: msg}
+	req := &Request{
+		DeviceID: c.live.DeviceID, SessionID: c.live.SessionID, Model: c.live.Model,
+		Type: t, Seq: seq, Msg: msg,
+	}
 	c.inflight = append(c.inflight, seq)
-	ok := s.work.submit(func(ctx context.Context) {
-		resp, err := rt.Serve(ctx, req)
-		c.l.post(func() { c.finish(req, resp, err) })
-	})
+	var ok bool
+	if rt.Start != nil {
+		req.Remote = c.live.RemoteAddr()
+		ok = s.work.submit(func(context.Context) {
+			rt.Start(req, func(resp protocol.Message, err error) {
+				c.l.post(func() { c.finish(req, resp, err) })
+			})
+		})
+	} else {
+		ok = s.work.submit(func(ctx context.Context) {
+			resp, err := rt.Serve(ctx, req)
+			c.l.post(func() { c.finish(req, resp, err) })
+		})
+	}
 	if !ok {
 		c.inflight = c.inflight[:len(c.inflight)-1]
 		s.m.workRejected.Inc()

@@ -16,16 +16,23 @@ const (
 	// KindDuplicate: a device id started a duplicate-device cool-down
 	// (spec §3.4): two terminals probably share it.
 	KindDuplicate Kind = "duplicate"
+	// KindService: a service termd runs changed state (docs/services.md).
+	KindService Kind = "service"
 )
 
-// Event is one presence transition.
+// Event is one presence transition, or a service state change.
 type Event struct {
 	Kind      Kind   `json:"kind"`
-	DeviceID  string `json:"device_id"`
+	DeviceID  string `json:"device_id,omitempty"`
 	SessionID uint64 `json:"session_id"`
 	At        int64  `json:"at_ms"`
 	Reason    string `json:"reason,omitempty"`
 	Remote    string `json:"remote,omitempty"`
+	// Service events: the service, its new state, pid and exit code.
+	Service  string `json:"service,omitempty"`
+	State    string `json:"state,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
 }
 
 // Bus fans presence events out to subscribers. Publish never blocks: a

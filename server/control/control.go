@@ -1,0 +1,432 @@
+// Package control is service control (spec §5): terminals send CONTROL to
+// start, stop, restart or query a service termd runs, and operators do the
+// same through the admin API. It checks each request against the
+// service's policy (ops, ACL, arg patterns), keeps request_id answers for
+// idempotent repeats, hands the operation to the supervisor, waits for it
+// without holding a worker, and commits an audit record before any answer
+// leaves.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/server/control/supervisor"
+	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/storage"
+)
+
+// Bounds of the controller.
+const (
+	// maxRemembered bounds the request_id entries kept in memory.
+	maxRemembered = 100_000
+	// auditAttempts is how often an audit record is tried before the
+	// answer becomes INTERNAL.
+	auditAttempts = 3
+	// pruneEvery is the period of the audit retention sweep.
+	pruneEvery = time.Hour
+	// shutdownRetryMs is retry_after_ms of requests refused while termd stops.
+	shutdownRetryMs = 5000
+)
+
+// Options configures a Controller.
+type Options struct {
+	// Config supplies [control], [[services]] and storage.dir.
+	Config config.Config
+	// Audit stores the audit log (and answers request_id repeats after a
+	// restart).
+	Audit storage.Audit
+	// Bus receives service state changes; nil: none are published.
+	Bus *presence.Bus
+	// Log receives operational messages; nil: slog.Default().
+	Log *slog.Logger
+	// Now overrides time.Now (tests).
+	Now func() time.Time
+}
+
+// Controller serves CONTROL and the operators' service endpoints.
+type Controller struct {
+	ctl   config.Control
+	sup   *supervisor.Supervisor
+	pols  map[string]*policy
+	ids   []string
+	audit storage.Audit
+	bus   *presence.Bus
+	log   *slog.Logger
+	now   func() time.Time
+	idem  *idemCache
+	m     *ctlMetrics
+
+	wg   sync.WaitGroup // waiters of operations still running
+	stop chan struct{}
+	once sync.Once
+}
+
+// Open compiles the services' policies and opens the supervisor, which
+// re-adopts (or stops) daemons an earlier termd left running. Start must
+// follow before requests are served.
+func Open(opt Options) (*Controller, error) {
+	c := &Controller{
+		ctl:   opt.Config.Control.Effective(opt.Config.Storage.Dir),
+		pols:  make(map[string]*policy),
+		audit: opt.Audit,
+		bus:   opt.Bus,
+		log:   opt.Log,
+		now:   opt.Now,
+		stop:  make(chan struct{}),
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.log = c.log.With("component", "control")
+	if c.now == nil {
+		c.now = time.Now
+	}
+	for _, s := range opt.Config.Services {
+		p, err := newPolicy(s)
+		if err != nil {
+			return nil, fmt.Errorf("control: service %q: %w", s.ID, err)
+		}
+		c.pols[s.ID] = p
+		c.ids = append(c.ids, s.ID)
+	}
+	sort.Strings(c.ids)
+	c.idem = newIdemCache(c.ctl.RequestIDWindow.Milliseconds(), maxRemembered)
+	c.m = newMetrics(c.ids, c)
+	sup, err := supervisor.New(supervisor.Options{
+		Services: opt.Config.Services,
+		Dir:      c.ctl.ServicesDir,
+		Log:      c.log,
+		Notify:   c.notify,
+		Now:      c.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	c.sup = sup
+	return c, nil
+}
+
+// Start autostarts daemons, enables restart policies and begins the audit
+// retention sweep.
+func (c *Controller) Start() {
+	c.sup.Start()
+	c.wg.Add(1)
+	go c.pruneLoop()
+}
+
+// Close stops or leaves the daemons as configured (bounded by ctx) and
+// waits for the operations still being answered.
+func (c *Controller) Close(ctx context.Context) error {
+	c.once.Do(func() { close(c.stop) })
+	err := c.sup.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
+	return err
+}
+
+// Metrics is the control metric set.
+func (c *Controller) Metrics() *metrics.Set { return c.m.set }
+
+// Route is the CONTROL route for server.Handle.
+func (c *Controller) Route() *server.Route {
+	return &server.Route{
+		New:   func() protocol.Message { return &protocol.Control{} },
+		Start: c.serveTerminal,
+	}
+}
+
+// serveTerminal answers one CONTROL request. It runs on a worker and
+// returns at once; the answer goes through reply when known.
+func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Message, error)) {
+	m := req.Msg.(*protocol.Control)
+	start := c.now()
+	op := opName(m.Op)
+	rec := storage.AuditRecord{
+		At: start.UnixMilli(), Source: storage.SourceTerminal,
+		DeviceID: req.DeviceID, SessionID: req.SessionID, Remote: req.Remote,
+		RequestID: m.RequestID, HasRequestID: m.HasRequestID,
+		Service: m.ServiceID, Op: op, Args: m.Args,
+	}
+	answerWith := func(a answer) {
+		a, _ = c.commit(&rec, a, start)
+		if a.err != nil {
+			reply(nil, a.err)
+			return
+		}
+		reply(a.msg, nil)
+	}
+	wait := c.requestWait(m.TimeoutMs)
+
+	var entry *idemEntry
+	if m.HasRequestID {
+		key := idemKey{device: req.DeviceID, id: m.RequestID}
+		e, repeat, conflict := c.idem.claim(key, m.ServiceID, op, m.Args, rec.At)
+		switch {
+		case conflict:
+			answerWith(refuse(protocol.Conflict, "request_id already used for another request"))
+			return
+		case repeat:
+			rec.Message = "repeat of request_id"
+			c.follow(e, m.ServiceID, wait, answerWith)
+			return
+		}
+		entry = e
+		if a, found := c.durableAnswer(req.DeviceID, m, op, rec.At); found {
+			c.idem.complete(entry, a)
+			rec.Message = "repeat of request_id (from the audit log)"
+			answerWith(a)
+			return
+		}
+	}
+	done := func(a answer) {
+		c.idem.complete(entry, a)
+	}
+
+	p := c.pols[m.ServiceID]
+	switch {
+	case p == nil:
+		rec.Service = auditName(m.ServiceID)
+		a := refuse(protocol.NotFound, "unknown service")
+		done(a)
+		answerWith(a)
+		return
+	case !p.allows(req.DeviceID, req.Model, op):
+		a := refuse(protocol.Forbidden, "not allowed for this device")
+		done(a)
+		answerWith(a)
+		return
+	}
+	if e := p.checkArgs(op, m.Args); e != nil {
+		a := answer{err: e}
+		done(a)
+		answerWith(a)
+		return
+	}
+	if op == config.OpStatus {
+		st, err := c.sup.Status(m.ServiceID)
+		a := c.stateAnswer(st, err)
+		done(a)
+		answerWith(a)
+		return
+	}
+	o, err := c.sup.Do(m.ServiceID, op, m.Args, storage.SourceTerminal)
+	if err != nil {
+		a := c.doError(err)
+		done(a)
+		answerWith(a)
+		return
+	}
+	wait = min(wait, time.Duration(p.opTimeout(op))*time.Millisecond)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-o.Done():
+			a := c.resultAnswer(o.Result())
+			done(a)
+			answerWith(a)
+			return
+		case <-t.C:
+			answerWith(timeoutAnswer("operation still running", o.Current()))
+		case <-c.stop:
+			answerWith(timeoutAnswer("termd is stopping", o.Current()))
+		}
+		// Answered TIMEOUT: the operation goes on. Its outcome completes the
+		// request_id entry (a repeat gets it) and is audited on its own.
+		<-o.Done()
+		a := c.resultAnswer(o.Result())
+		done(a)
+		late := rec
+		late.Message = "completed after the request timed out"
+		_, _ = c.commit(&late, a, start)
+	}()
+}
+
+// follow answers a repeat of e: at once if e's operation is done, else
+// when it is, or TIMEOUT after wait. A waiting repeat holds a timer and a
+// callback, not a goroutine.
+func (c *Controller) follow(e *idemEntry, service string, wait time.Duration, answerWith func(answer)) {
+	var once sync.Once
+	c.wg.Add(1)
+	finish := func(a answer) {
+		once.Do(func() {
+			defer c.wg.Done()
+			answerWith(a)
+		})
+	}
+	t := time.AfterFunc(wait, func() {
+		st, _ := c.sup.Status(service)
+		finish(timeoutAnswer("operation still running", st))
+	})
+	if !c.idem.onDone(e, func(a answer) { t.Stop(); finish(a) }) {
+		t.Stop()
+		finish(e.ans)
+	}
+}
+
+// durableAnswer finds a request_id answered before a restart in the audit.
+func (c *Controller) durableAnswer(device string, m *protocol.Control, op string, now int64) (answer, bool) {
+	if c.audit == nil {
+		return answer{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := c.audit.AuditByRequest(ctx, device, m.RequestID, now-c.ctl.RequestIDWindow.Milliseconds())
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			c.log.Warn("request_id lookup in the audit failed", "device", device, "err", err)
+		}
+		return answer{}, false
+	}
+	if r.Service != m.ServiceID || r.Op != op || !equalArgs(r.Args, m.Args) {
+		return refuse(protocol.Conflict, "request_id already used for another request"), true
+	}
+	return recordAnswer(r), true
+}
+
+// auditName is a service id a terminal or operator named that is not
+// configured, made storable and readable: configured ids use only
+// [A-Za-z0-9._-], so anything else shows as '?'.
+func auditName(id string) string {
+	if id == "" {
+		return "?"
+	}
+	if len(id) > config.MaxServiceID {
+		id = id[:config.MaxServiceID]
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '?'
+	}, id)
+}
+
+func equalArgs(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// requestWait is the request's timeout_ms as the server applies it:
+// default 30 s, clamped to control.max_timeout.
+func (c *Controller) requestWait(ms uint64) time.Duration {
+	if ms == 0 {
+		ms = protocol.DefaultControlTimeoutMs
+	}
+	d := time.Duration(min(ms, uint64(c.ctl.MaxTimeout.Milliseconds()))) * time.Millisecond
+	return d
+}
+
+// commit writes rec with a's outcome to the audit before a is sent. A
+// record that cannot be written turns the answer into INTERNAL: nothing
+// is acknowledged that the audit does not hold.
+func (c *Controller) commit(rec *storage.AuditRecord, a answer, start time.Time) (answer, error) {
+	d := c.now().Sub(start)
+	fillRecord(rec, a)
+	rec.DurationMs = d.Milliseconds()
+	c.m.observe(rec.Service, rec.Op, rec.Status, d)
+	if c.audit == nil {
+		return a, nil
+	}
+	var err error
+	for i := range auditAttempts {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = c.audit.AppendAudit(ctx, *rec)
+		cancel()
+		if err == nil {
+			return a, nil
+		}
+		if errors.Is(err, storage.ErrClosed) || errors.Is(err, storage.ErrInvalid) {
+			break
+		}
+		time.Sleep(time.Duration(100*(i+1)) * time.Millisecond)
+	}
+	c.m.auditErrors.Inc()
+	c.log.Error("control request not audited; answered INTERNAL",
+		"device", rec.DeviceID, "service", rec.Service, "op", rec.Op, "status", rec.Status, "state", rec.State, "err", err)
+	return refuse(protocol.Internal, "audit unavailable"), ErrNotAudited
+}
+
+// doError maps a supervisor refusal to the wire.
+func (c *Controller) doError(err error) answer {
+	switch {
+	case errors.Is(err, supervisor.ErrUnknown):
+		return refuse(protocol.NotFound, "unknown service")
+	case errors.Is(err, supervisor.ErrBusy):
+		return refuse(protocol.Conflict, "operation in progress")
+	case errors.Is(err, supervisor.ErrShutdown):
+		return answer{err: &protocol.Error{Code: protocol.Unavailable, Message: "shutting down", RetryAfterMs: shutdownRetryMs}}
+	}
+	c.log.Error("control operation could not start", "err", err)
+	return refuse(protocol.Internal, "operation could not start")
+}
+
+// notify publishes a service state change.
+func (c *Controller) notify(st supervisor.State) {
+	c.m.stateChanged(st)
+	if c.bus == nil {
+		return
+	}
+	code := st.ExitCode
+	c.bus.Publish(presence.Event{
+		Kind: presence.KindService, At: c.now().UnixMilli(),
+		Service: st.Service, State: st.State, PID: st.PID, ExitCode: &code,
+	})
+}
+
+func (c *Controller) pruneLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		c.prune()
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Controller) prune() {
+	if c.audit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	before := c.now().Add(-c.ctl.AuditRetention.Duration).UnixMilli()
+	n, err := c.audit.PruneAudit(ctx, before)
+	switch {
+	case err != nil && !errors.Is(err, storage.ErrClosed):
+		c.log.Warn("audit retention sweep failed", "err", err)
+	case n > 0:
+		c.log.Info("audit records past retention deleted", "count", n)
+	}
+}
