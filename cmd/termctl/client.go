@@ -94,6 +94,10 @@ type event struct {
 	Reason    string `json:"reason"`
 	Remote    string `json:"remote"`
 	Dropped   uint64 `json:"dropped"`
+	Service   string `json:"service"`
+	State     string `json:"state"`
+	PID       int    `json:"pid"`
+	ExitCode  *int   `json:"exit_code"`
 	// Data is the event's JSON as sent.
 	Data string `json:"-"`
 }

@@ -249,6 +249,17 @@ func (a *app) printEvent(ev event) error {
 			time.Now().In(a.loc).Format(watchTimeLayout), ev.Kind, ev.Dropped)
 		return nil
 	}
+	if ev.Kind == "service" {
+		details := []string{"state=" + ev.State}
+		if ev.PID != 0 {
+			details = append(details, fmt.Sprintf("pid=%d", ev.PID))
+		}
+		if ev.ExitCode != nil && ev.State != "running" {
+			details = append(details, fmt.Sprintf("exit_code=%d", *ev.ExitCode))
+		}
+		a.printf("%s  %-9s  %s  %s\n", a.msTime(ev.AtMs, watchTimeLayout), ev.Kind, ev.Service, strings.Join(details, " "))
+		return nil
+	}
 	var details []string
 	if ev.SessionID != 0 {
 		details = append(details, fmt.Sprintf("session=%d", ev.SessionID))

@@ -58,7 +58,7 @@ func main() {
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "termctl",
-		Short: "Operate a termd node: devices, events, backups, fleet simulation",
+		Short: "Operate a termd node: devices, services, audit, events, backups, fleet simulation",
 		Long: `termctl talks to termd's admin API (--addr, default $TERMD_ADMIN_ADDR or
 ` + defaultAdminAddr + `) with a bearer token (--token, else $TERMD_ADMIN_TOKEN,
 else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
@@ -82,6 +82,7 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 		a.actionCmd("unblock", "Let a blocked device connect again", "unblocked"),
 		a.actionCmd("disconnect", "End a device's session (GOAWAY 7; it reconnects with backoff)", "disconnected"),
 		a.setKeyCmd(), a.backupCmd(), a.simulateCmd(),
+		a.servicesCmd(), a.serviceCmd(), a.auditCmd(), a.controlCmd(),
 	)
 	return root
 }

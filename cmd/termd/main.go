@@ -22,12 +22,15 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/server/control"
 	"github.com/termd/termd/storage"
 )
 
@@ -36,6 +39,9 @@ const (
 	secretFile = "fleet-secret"
 	tokenFile  = "admin-token"
 	dbDir      = "db"
+	// controlStopLimit bounds stopping the services at shutdown (each
+	// daemon's stop_grace runs in parallel; this is the ceiling).
+	controlStopLimit = 2 * time.Minute
 )
 
 func main() {
@@ -197,12 +203,31 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Service control: the supervisor re-adopts (or stops) daemons an
+	// earlier run left, before terminals can ask for anything.
+	ctl, err := control.Open(control.Options{Config: cfg, Audit: store, Bus: srv.Bus, Log: log})
+	if err != nil {
+		return err
+	}
+	srv.Handle(protocol.TypeControl, ctl.Route())
+	ctl.Start()
+	defer func() {
+		// After the engine stopped: daemons are stopped (or left) as
+		// configured, and the answers still owed are audited before the
+		// store closes.
+		sctx, cancel := context.WithTimeout(context.Background(), controlStopLimit)
+		defer cancel()
+		if err := ctl.Close(sctx); err != nil {
+			log.Warn("service control shutdown", "err", err)
+		}
+	}()
 	storeMetrics := metrics.NewSet()
 	storeMetrics.NewGauge("termd_badger_lsm_bytes", func() float64 { l, _ := store.Sizes(); return float64(l) })
 	storeMetrics.NewGauge("termd_badger_vlog_bytes", func() float64 { _, v := store.Sizes(); return float64(v) })
 	h := admin.New(srv, admin.Options{
 		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), storeMetrics}, Logger: log,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics}, Logger: log,
+		Services: ctl,
 	})
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/presence"
 )
 
@@ -58,6 +59,8 @@ type Options struct {
 	// ExtraMetrics, if set, writes further Prometheus text after the sets
 	// (e.g. Badger sizes as gauges).
 	ExtraMetrics func(w io.Writer)
+	// Services serves /v1/services and /v1/audit; nil: no services.
+	Services Services
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
 }
@@ -119,6 +122,12 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("PUT /v1/devices/{id}/key", h.setKey)
 	m.HandleFunc("GET /v1/events", h.events)
 	m.HandleFunc("GET /v1/backup", h.backup)
+	m.HandleFunc("GET /v1/services", h.services)
+	m.HandleFunc("GET /v1/services/{id}", h.service)
+	m.HandleFunc("POST /v1/services/{id}/start", h.operate(config.OpStart))
+	m.HandleFunc("POST /v1/services/{id}/stop", h.operate(config.OpStop))
+	m.HandleFunc("POST /v1/services/{id}/restart", h.operate(config.OpRestart))
+	m.HandleFunc("GET /v1/audit", h.auditLog)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// serviceOpTimeout bounds POST /v1/services/{id}/{op}: the server waits
+// at most the service's own timeout (restart_timeout defaults to 60 s).
+const serviceOpTimeout = 10 * time.Minute
+
+// service is a service as GET /v1/services returns it.
+type service struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	State    string `json:"state"`
+	PID      int    `json:"pid"`
+	ExitCode int    `json:"exit_code"`
+	SinceMs  int64  `json:"since_ms"`
+	Busy     string `json:"busy"`
+	Restarts int    `json:"restarts"`
+	Running  int    `json:"running"`
+}
+
+// auditRecord is a record as GET /v1/audit returns it.
+type auditRecord struct {
+	Seq        uint64   `json:"seq"`
+	AtMs       int64    `json:"at_ms"`
+	DurationMs int64    `json:"duration_ms"`
+	Source     string   `json:"source"`
+	DeviceID   string   `json:"device_id"`
+	Remote     string   `json:"remote"`
+	Service    string   `json:"service"`
+	Op         string   `json:"op"`
+	Args       []string `json:"args"`
+	Status     int      `json:"status"`
+	Message    string   `json:"message"`
+	State      string   `json:"state"`
+	ExitCode   int      `json:"exit_code"`
+}
+
+// statusNames are the protocol's status names (spec §2), for the audit table.
+var statusNames = []string{"OK", "BAD_REQUEST", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT",
+	"RATE_LIMITED", "UNAVAILABLE", "INTERNAL", "BAD_VERSION", "FRAME_TOO_LARGE", "UNKNOWN_TYPE", "EXPIRED", "TIMEOUT"}
+
+func statusName(s int) string {
+	if s >= 0 && s < len(statusNames) {
+		return statusNames[s]
+	}
+	return strconv.Itoa(s)
+}
+
+func (a *app) servicesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "services",
+		Short: "List the services termd runs and their state (GET /v1/services)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.call(cmd.Context(), "GET", "/v1/services", nil)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				a.printf("%s\n", bytes.TrimSpace(b))
+				return nil
+			}
+			var page struct {
+				Services []service `json:"services"`
+			}
+			if err := json.Unmarshal(b, &page); err != nil {
+				return fmt.Errorf("services: %w", err)
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tSTATE\tPID\tEXIT\tSINCE\tNOTE")
+			for _, s := range page.Services {
+				var note []string
+				if s.Busy != "" {
+					note = append(note, s.Busy+" in progress")
+				}
+				if s.Running > 1 {
+					note = append(note, fmt.Sprintf("%d runs", s.Running))
+				}
+				if s.Restarts > 0 {
+					note = append(note, fmt.Sprintf("%d restarts", s.Restarts))
+				}
+				pid := "-"
+				if s.PID > 0 {
+					pid = strconv.Itoa(s.PID)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Kind, s.State, pid, s.ExitCode,
+					a.msTime(s.SinceMs, timeLayout), dash(strings.Join(note, ", ")))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) serviceCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "service ID | service start|stop|restart ID",
+		Short: "Show a service, or start, stop or restart it (GET /v1/services/{id}, POST .../start|stop|restart)",
+		Long: `termctl service ID shows one service. termctl service start|stop|restart ID
+runs the operation and waits for it (at most the service's timeout for it);
+it is audited with source "operator". Exit status 1 if the operation was
+refused, timed out, or left the service failed.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				b, err := c.call(cmd.Context(), "GET", "/v1/services/"+url.PathEscape(args[0]), nil)
+				if err != nil {
+					return err
+				}
+				return a.printFields(b)
+			}
+			op, id := args[0], args[1]
+			switch op {
+			case "start", "stop", "restart":
+			default:
+				return fmt.Errorf("unknown operation %q: start, stop or restart", op)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), serviceOpTimeout)
+			defer cancel()
+			resp, err := c.request(ctx, "POST", "/v1/services/"+url.PathEscape(id)+"/"+op, nil)
+			if err != nil {
+				var ae *apiError
+				if errors.As(err, &ae) && ae.Code == "timeout" {
+					return fmt.Errorf("%s %s: did not finish within the service's timeout; it may still complete (termctl service %s)", op, id, id)
+				}
+				return err
+			}
+			defer resp.Body.Close()
+			var buf bytes.Buffer
+			if _, err := buf.ReadFrom(resp.Body); err != nil {
+				return err
+			}
+			if err := a.printFields(buf.Bytes()); err != nil {
+				return err
+			}
+			var s service
+			if json.Unmarshal(buf.Bytes(), &s) == nil && s.State == "failed" {
+				return fmt.Errorf("%s %s: the service is failed (exit code %d)", op, id, s.ExitCode)
+			}
+			return nil
+		},
+	}
+	return cmd
+}
+
+func (a *app) auditCmd() *cobra.Command {
+	var device, svc string
+	var limit int
+	var before uint64
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "List service-control audit records, newest first (GET /v1/audit)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > maxPage {
+				return fmt.Errorf("--limit must be in 1..%d", maxPage)
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			q.Set("limit", strconv.Itoa(limit))
+			if device != "" {
+				q.Set("device", device)
+			}
+			if svc != "" {
+				q.Set("service", svc)
+			}
+			if before > 0 {
+				q.Set("before", strconv.FormatUint(before, 10))
+			}
+			b, err := c.call(cmd.Context(), "GET", "/v1/audit?"+q.Encode(), nil)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				a.printf("%s\n", bytes.TrimSpace(b))
+				return nil
+			}
+			var page struct {
+				Records    []auditRecord `json:"records"`
+				NextBefore uint64        `json:"next_before"`
+			}
+			if err := json.Unmarshal(b, &page); err != nil {
+				return fmt.Errorf("audit: %w", err)
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tTIME\tWHO\tSERVICE\tOP\tARGS\tRESULT\tSTATE\tEXIT\tMS")
+			for _, r := range page.Records {
+				who := r.Source
+				if r.DeviceID != "" {
+					who = r.DeviceID
+				}
+				result := statusName(r.Status)
+				if r.Message != "" && r.Status != 0 {
+					result += " (" + r.Message + ")"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", r.Seq, a.msTime(r.AtMs, timeLayout), who, r.Service, r.Op,
+					dash(strings.Join(r.Args, " ")), result, dash(r.State), r.ExitCode, r.DurationMs)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if page.NextBefore != 0 {
+				fmt.Fprintf(a.errOut, "older records follow: --before %d\n", page.NextBefore)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&device, "device", "", "only this device's requests")
+	f.StringVar(&svc, "service", "", "only this service")
+	f.IntVar(&limit, "limit", 50, fmt.Sprintf("records, 1..%d", maxPage))
+	f.Uint64Var(&before, "before", 0, "only records older than this seq (paging)")
+	return cmd
+}
