@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 
 ## run: build and start termd in dev mode (127.0.0.1:7000 TGP, 127.0.0.1:7080 admin, data in ./var)
 run: build
-	./$(BIN)/termd -dev
+	./$(BIN)/termd -dev -config examples/dev.toml
 
 ## test: vet and run every test with the race detector
 test: vet

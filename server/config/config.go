@@ -196,6 +196,9 @@ func Defaults() Config {
 		},
 		Admin: Admin{Listen: "127.0.0.1:7080", OpenProbes: true, EventBuffer: 1024},
 		Log:   Log{Level: "info", Format: "text"},
+		Control: Control{
+			MaxTimeout: D(300 * time.Second), RequestIDWindow: D(10 * time.Minute), AuditRetention: D(90 * 24 * time.Hour),
+		},
 	}
 }
 
