@@ -30,6 +30,7 @@ type service struct {
 	Busy     string `json:"busy"`
 	Restarts int    `json:"restarts"`
 	Running  int    `json:"running"`
+	Adopted  bool   `json:"adopted"`
 }
 
 // auditRecord is a record as GET /v1/audit returns it.
@@ -93,6 +94,9 @@ func (a *app) servicesCmd() *cobra.Command {
 				}
 				if s.Running > 1 {
 					note = append(note, fmt.Sprintf("%d runs", s.Running))
+				}
+				if s.Adopted {
+					note = append(note, "adopted")
 				}
 				if s.Restarts > 0 {
 					note = append(note, fmt.Sprintf("%d restarts", s.Restarts))

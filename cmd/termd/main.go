@@ -241,7 +241,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	if err := <-adminErr; err != nil {
 		log.Warn("admin listener", "err", err)
 	}
-	log.Info("stopped")
+	log.Info("TGP engine stopped; stopping services, closing the store")
 	return runErr
 }
 
