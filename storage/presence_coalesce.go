@@ -40,21 +40,52 @@ type devicePresence struct {
 	created bool
 
 	hasOnline   bool
-	firstOnline PresenceUpdate // only At matters once lastOnline follows: FirstSeen
-	lastOnline  PresenceUpdate
-	multiOnline bool // firstOnline and lastOnline are different updates
+	multiOnline bool // the first and the last Online are different updates
+	hasKnownOff bool
+	// offAfterLast: the known offline came after the last Online, so the
+	// device ends offline.
+	offAfterLast bool
+	hasSeen      bool // a Seen came after the last Online (or at all, without one)
+	hasStatus    bool
 
-	// knownOff is the last Offline after the first Online that passed the
-	// session guard.
-	knownOff     PresenceUpdate
-	hasKnownOff  bool
-	offAfterLast bool // knownOff came after lastOnline: the device ends offline
+	// The first Online of the window: only its At (FirstSeen) and session
+	// matter once a later Online follows.
+	firstAt      int64
+	firstSession uint64
+	// lastOnline is the last Online, kept field by field (a whole
+	// PresenceUpdate per device would double the size of a storm's
+	// pending state).
+	lastOnline onlineFields
 
-	hasSeen bool  // a Seen came after lastOnline (or at all, without one)
-	seenAt  int64 // max At of those Seens
+	// The last Offline after the first Online that passed the session guard.
+	offAt      int64
+	offSession uint64
+	offReason  string
 
-	hasStatus bool
-	status    []byte // latest non-nil Status; buffer reused across Puts
+	seenAt int64  // max At of the Seens
+	status []byte // latest non-nil Status; buffer reused across Puts
+}
+
+// onlineFields are what an Online update sets.
+type onlineFields struct {
+	at         int64
+	session    uint64
+	remoteAddr string
+	fw, model  string
+	attrs      []byte
+}
+
+// update rebuilds the Online update of f for device id.
+func (f *onlineFields) update(id string) PresenceUpdate {
+	return PresenceUpdate{
+		Kind: PresenceOnline, ID: id, At: f.at, SessionID: f.session,
+		RemoteAddr: f.remoteAddr, FW: f.fw, Model: f.model, Attrs: f.attrs,
+	}
+}
+
+// knownOff rebuilds the known Offline update.
+func (p *devicePresence) knownOff() PresenceUpdate {
+	return PresenceUpdate{Kind: PresenceOffline, ID: p.id, At: p.offAt, SessionID: p.offSession, Reason: p.offReason}
 }
 
 // put merges u into p. It copies the byte slices it keeps.
@@ -74,23 +105,21 @@ func (p *devicePresence) put(u *PresenceUpdate) {
 			p.hasStatus = true
 		}
 	case PresenceOnline:
-		on := PresenceUpdate{
-			Kind: PresenceOnline, ID: p.id, At: u.At, SessionID: u.SessionID,
-			RemoteAddr: u.RemoteAddr, FW: u.FW, Model: u.Model, Attrs: cloneBytes(u.Attrs),
-		}
 		switch {
 		case !p.hasOnline:
 			p.hasOnline = true
-			p.firstOnline = PresenceUpdate{Kind: PresenceOnline, ID: p.id, At: u.At, SessionID: u.SessionID}
-		case p.firstOnline.At == 0:
+			p.firstAt, p.firstSession = u.At, u.SessionID
+		case p.firstAt == 0:
 			// FirstSeen == 0 means "never": an Online at 0 leaves it for the
 			// next Online to set.
-			p.firstOnline.At = u.At
+			p.firstAt = u.At
 			p.multiOnline = true
 		default:
 			p.multiOnline = true
 		}
-		p.lastOnline = on
+		p.lastOnline = onlineFields{
+			at: u.At, session: u.SessionID, remoteAddr: u.RemoteAddr, fw: u.FW, model: u.Model, attrs: cloneBytes(u.Attrs),
+		}
 		p.offAfterLast = false
 		// Online sets LastSeen outright: earlier Seens only keep their Status.
 		p.hasSeen = false
@@ -101,10 +130,10 @@ func (p *devicePresence) put(u *PresenceUpdate) {
 			p.putCondOffline(off)
 			return
 		}
-		if off.SessionID != 0 && off.SessionID != p.lastOnline.SessionID {
+		if off.SessionID != 0 && off.SessionID != p.lastOnline.session {
 			return // a late offline of an older session: a no-op after lastOnline
 		}
-		p.knownOff = off
+		p.offAt, p.offSession, p.offReason = off.At, off.SessionID, off.Reason
 		p.hasKnownOff = true
 		p.offAfterLast = true
 	}
@@ -176,18 +205,19 @@ func (p *devicePresence) appendUpdates(dst []PresenceUpdate) []PresenceUpdate {
 	}
 	if p.hasOnline {
 		if p.multiOnline {
-			dst = append(dst, p.firstOnline) // only its FirstSeen survives
+			// Only its FirstSeen survives.
+			dst = append(dst, PresenceUpdate{Kind: PresenceOnline, ID: p.id, At: p.firstAt, SessionID: p.firstSession})
 		}
 		if p.hasKnownOff && !p.offAfterLast {
 			// An offline between two onlines leaves LastOffline and
 			// OfflineReason; session 0 replays it past the guard it passed.
-			off := p.knownOff
+			off := p.knownOff()
 			off.SessionID = 0
 			dst = append(dst, off)
 		}
-		dst = append(dst, p.lastOnline)
+		dst = append(dst, p.lastOnline.update(p.id))
 		if p.offAfterLast {
-			dst = append(dst, p.knownOff)
+			dst = append(dst, p.knownOff())
 		}
 	}
 	if p.hasSeen || p.hasStatus {
@@ -195,7 +225,7 @@ func (p *devicePresence) appendUpdates(dst []PresenceUpdate) []PresenceUpdate {
 		if !p.hasSeen {
 			// Status from a Seen before lastOnline: At equal to the LastSeen
 			// lastOnline set is a no-op under max.
-			seen.At = p.lastOnline.At
+			seen.At = p.lastOnline.at
 		}
 		if p.hasStatus {
 			seen.Status = p.status

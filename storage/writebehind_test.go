@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 	"time"
 )
 
@@ -506,4 +507,12 @@ func TestPresenceWriterChunkFailure(t *testing.T) {
 		t.Fatalf("%d ApplyPresence calls: the flush was not chunked", n)
 	}
 	sameRegistry(t, mem, sequential(t, updates), "chunked retry vs sequential")
+}
+
+// TestDevicePresenceSize guards the write-behind's footprint in a connect
+// storm: one devicePresence per device with news since the last flush.
+func TestDevicePresenceSize(t *testing.T) {
+	if n := unsafe.Sizeof(devicePresence{}); n > 224 {
+		t.Fatalf("devicePresence is %d bytes, over the 224-byte size class", n)
+	}
 }
