@@ -23,9 +23,9 @@ const (
 // allows: no HMAC instance (the loop has one), no maps, no copies of what
 // the presence entry already holds.
 type conn struct {
-	gc    gnet.Conn
-	l     *loop
-	live  presence.Entry // the session's presence entry (registered once authed)
+	gc   gnet.Conn
+	l    *loop
+	live presence.Entry // the session's presence entry (registered once authed)
 
 	ks       protocol.Key
 	nIn      uint64 // tagged frames received

@@ -22,9 +22,15 @@
 # this script starts `bin/termd -dev` with a temporary data dir and stops
 # it at the end.
 #
+# floor: `termload floor`, a bare gnet server answering CONNECT and
+# PINGREQ with no state and no checks, on 127.0.0.1:$FLOOR_PORT: what any
+# gnet server pays on this machine, measured in the same run (FLOOR=0
+# skips it).
+#
 # All traffic stays on 127.0.0.0/8. Settings (environment): MQTT_PORT,
-# ADDR, ADMIN, DATA, OUT, SCENARIOS (subset of: idle heartbeat saturate
-# connect), EXTRA (more termload flags for every run), RUN_LIMIT.
+# FLOOR_PORT, FLOOR, ADDR, ADMIN, DATA, OUT, SCENARIOS (subset of: idle
+# heartbeat saturate connect), EXTRA (more termload flags for every run),
+# RUN_LIMIT.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,6 +39,8 @@ cd "$root"
 TERMLOAD=${TERMLOAD:-bin/termload}
 TERMD=${TERMD:-bin/termd}
 MQTT_PORT=${MQTT_PORT:-1883}
+FLOOR_PORT=${FLOOR_PORT:-1884}
+FLOOR=${FLOOR:-1}
 ADDR=${ADDR:-127.0.0.1:7000}
 ADMIN=${ADMIN:-127.0.0.1:7080}
 DATA=${DATA:-var}
@@ -100,6 +108,19 @@ wait_listening "$MQTT_PORT" "$mosq_pid" 10 || {
 }
 echo "== $(mosquitto -h 2>&1 | head -n 1 || true), pid $mosq_pid, 127.0.0.1:$MQTT_PORT, open files $(ulimit -n)" >&2
 
+# --- floor: bare gnet ---------------------------------------------------
+floor_pid=""
+if [ "$FLOOR" = 1 ]; then
+	! listening "$FLOOR_PORT" || die "port $FLOOR_PORT is taken (FLOOR_PORT=..., or FLOOR=0 to skip the floor)"
+	start_bg "$TERMLOAD" floor -listen "127.0.0.1:$FLOOR_PORT" 2>"$tmp/floor.log"
+	floor_pid=$last_pid
+	wait_listening "$FLOOR_PORT" "$floor_pid" 10 || {
+		cat "$tmp/floor.log" >&2
+		die "termload floor did not start"
+	}
+	echo "== floor: bare gnet responder, pid $floor_pid, 127.0.0.1:$FLOOR_PORT" >&2
+fi
+
 # --- termd -------------------------------------------------------------
 tgp_port=${ADDR##*:}
 if curl -fsS --max-time 2 "http://$ADMIN/healthz" >/dev/null 2>&1; then
@@ -118,6 +139,7 @@ else
 fi
 
 mqtt_others=$(established "$MQTT_PORT")
+floor_others=$(established "$FLOOR_PORT")
 tgp_others=$(established "$tgp_port")
 mkdir -p "$OUT/plots"
 
@@ -129,6 +151,9 @@ bench() {
 	if [ "$target" = mosquitto ]; then
 		port=$MQTT_PORT others=$mqtt_others
 		flags=(-proto mqtt -addr "127.0.0.1:$MQTT_PORT" -metrics off -server-pid "$mosq_pid")
+	elif [ "$target" = floor ]; then
+		port=$FLOOR_PORT others=$floor_others
+		flags=(-proto mqtt -addr "127.0.0.1:$FLOOR_PORT" -metrics off -server-pid "$floor_pid")
 	else
 		port=$tgp_port others=$tgp_others
 		flags=(-proto tgp -addr "$ADDR" -data "$DATA" -metrics "http://$ADMIN/metrics")
@@ -152,9 +177,12 @@ for s in $SCENARIOS; do
 	connect) args=(-scenario connect -n 19000 -procs 2 -concurrency 256 -duration 60s) ;;
 	*) die "unknown scenario $s" ;;
 	esac
-	rm -f "$OUT/mosquitto-$s.json" "$OUT/termd-$s.json"
+	rm -f "$OUT/mosquitto-$s.json" "$OUT/termd-$s.json" "$OUT/floor-$s.json"
 	bench mosquitto "$s" "${args[@]}"
 	bench termd "$s" "${args[@]}"
+	if [ -n "$floor_pid" ]; then
+		bench floor "$s" "${args[@]}"
+	fi
 done
 
 stop_pid "$mosq_pid"
@@ -162,12 +190,15 @@ echo "== mosquitto stopped; the end of its log (errors and warnings):" >&2
 tail -n 20 "$tmp/mosquitto.log" >&2
 
 for s in $SCENARIOS; do
-	a=$OUT/termd-$s.json b=$OUT/mosquitto-$s.json
-	echo
-	echo "=== $s: [1] termd vs [2] mosquitto"
-	if [ -s "$a" ] && [ -s "$b" ]; then
-		"$TERMLOAD" report "$a" "$b"
-	else
-		echo "(a run is missing: $([ -s "$a" ] || echo "$a ")$([ -s "$b" ] || echo "$b"))"
-	fi
+	for peer in mosquitto floor; do
+		a=$OUT/termd-$s.json b=$OUT/$peer-$s.json
+		[ "$peer" = mosquitto ] || [ -n "$floor_pid" ] || continue
+		echo
+		echo "=== $s: [1] termd vs [2] $peer"
+		if [ -s "$a" ] && [ -s "$b" ]; then
+			"$TERMLOAD" report "$a" "$b"
+		else
+			echo "(a run is missing: $([ -s "$a" ] || echo "$a ")$([ -s "$b" ] || echo "$b"))"
+		fi
+	done
 done

@@ -28,13 +28,13 @@ type Owner interface {
 // Entry is one online device's session. Fields set at registration never
 // change; LastSeen and Status are updated atomically by the owning loop.
 type Entry struct {
-	DeviceID   string
-	SessionID  uint64
-	Since      int64 // unix ms of HELLO_OK
-	Remote     net.Addr // the peer's address (never changed once set)
-	FW, Model  string
-	Attrs      string // MessagePack attrs map, "" if none
-	Owner      Owner
+	DeviceID  string
+	SessionID uint64
+	Since     int64    // unix ms of HELLO_OK
+	Remote    net.Addr // the peer's address (never changed once set)
+	FW, Model string
+	Attrs     string // MessagePack attrs map, "" if none
+	Owner     Owner
 
 	lastSeen atomic.Int64           // unix ms of the last valid frame
 	status   atomic.Pointer[[]byte] // latest MessagePack status map
