@@ -9,8 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"unsafe"
 	"time"
+	"unsafe"
 )
 
 // Write-behind test timing.
