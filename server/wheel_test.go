@@ -385,3 +385,60 @@ func rel(nows []int64) []int64 {
 	}
 	return out
 }
+
+// The wheel's entry count, which tells the ticker whether a loop needs
+// waking, matches the entries it holds through adds, supersedes, closes
+// and advances.
+func TestWheelCountsEntries(t *testing.T) {
+	f := newWheelFixture(t)
+	conns := make([]*conn, 50)
+	for i := range conns {
+		conns[i] = &conn{}
+	}
+	f.onFire = func(c *conn, now int64) {
+		if now%3 == 0 {
+			f.w.add(c, now+wheelTestTick*int64(1+now%7)) // re-arm some
+		}
+	}
+	for step := range int64(400) {
+		c := conns[step%int64(len(conns))]
+		switch step % 5 {
+		case 0, 1, 2:
+			f.w.add(c, f.now+wheelTestTick*(step%40))
+		case 3:
+			c.closed = !c.closed
+		}
+		f.advance(f.now + 37)
+		if f.w.n != f.entries() {
+			t.Fatalf("step %d: n = %d, wheel holds %d", step, f.w.n, f.entries())
+		}
+	}
+}
+
+// A loop asks the ticker for a tick only while it holds timers and
+// traffic has not advanced it to the current tick.
+func TestLoopTickGating(t *testing.T) {
+	l := &loop{}
+	l.wheel.init(wheelTestTick, wheelTestBase)
+	tick := wheelBaseTick + 1
+	if l.needsTick(tick) {
+		t.Fatal("an empty loop asks for ticks")
+	}
+	c := &conn{}
+	l.schedule(c, wheelTestBase+5*wheelTestTick)
+	if !l.needsTick(tick) {
+		t.Fatal("a loop with a timer does not ask for a tick")
+	}
+	l.advance(tick*wheelTestTick, nil) // as traffic would, in tick
+	if l.needsTick(tick) {
+		t.Fatal("a loop that traffic advanced to this tick asks again")
+	}
+	if !l.needsTick(tick + 1) {
+		t.Fatal("a loop with a timer skips the next tick")
+	}
+	c.closed = true // its entry is dropped when its slot comes round
+	l.advance((tick+6)*wheelTestTick, nil)
+	if l.needsTick(tick + 7) {
+		t.Fatal("a loop whose timers are gone still asks for ticks")
+	}
+}
