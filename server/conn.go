@@ -101,10 +101,12 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 
 // OnTraffic implements gnet.EventHandler: it takes every whole frame out of
 // the inbound buffer, answers what it can from memory into the loop's
-// writer, and writes the replies with one call.
+// writer, and writes the replies with one call. The clock is read once
+// per callback.
 func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	c := gc.Context().(*conn)
 	l := c.l
+	now := s.nowMs()
 	l.out.Reset()
 	action := gnet.None
 	for action == gnet.None && !c.closed {
@@ -117,13 +119,13 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 			break
 		}
 		s.m.bytesIn.Add(f.Size())
-		action = c.handle(&f)
+		action = c.handle(&f, now)
 		_, _ = gc.Discard(f.Size())
 	}
 	if c.flush() || c.state == stateClosing {
 		action = gnet.Close
 	}
-	l.maybeAdvance(c)
+	l.maybeAdvance(c, now)
 	return action
 }
 
@@ -193,8 +195,8 @@ func (c *conn) framingFault(h codec.Header, err error) gnet.Action {
 	return gnet.Close
 }
 
-// handle processes one whole frame.
-func (c *conn) handle(f *codec.Frame) gnet.Action {
+// handle processes one whole frame that arrived at now (unix ms).
+func (c *conn) handle(f *codec.Frame, now int64) gnet.Action {
 	s := c.l.s
 	t := f.Header.Type
 	s.m.framesIn[t].Inc()
@@ -222,7 +224,6 @@ func (c *conn) handle(f *codec.Frame) gnet.Action {
 		return gnet.Close
 	}
 	c.nIn++
-	now := s.nowMs()
 	c.live.Touch(now)
 	c.deadline = now + int64(c.timeout)
 	return c.dispatch(f, now)

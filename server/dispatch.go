@@ -172,8 +172,11 @@ func (c *conn) request(f *codec.Frame, now int64) {
 	c.inflight = append(c.inflight, seq)
 	var ok bool
 	if rt.Start != nil {
-		req.Remote = c.live.RemoteAddr()
+		addr := c.live.Remote
 		ok = s.work.submit(func(context.Context) {
+			if addr != nil {
+				req.Remote = addr.String() // formatted on the worker, not the loop
+			}
 			rt.Start(req, func(resp protocol.Message, err error) {
 				c.l.post(func() { c.finish(req, resp, err) })
 			})

@@ -105,8 +105,8 @@ func (l *loop) advance(now int64, busy *conn) {
 
 // maybeAdvance advances the wheel from a traffic callback when a tick is
 // due, so a busy loop needs no wake-ups from the ticker.
-func (l *loop) maybeAdvance(busy *conn) {
-	if now := l.s.nowMs(); now/l.wheel.tickMs > l.wheel.cur {
+func (l *loop) maybeAdvance(busy *conn, now int64) {
+	if now/l.wheel.tickMs > l.wheel.cur {
 		l.advance(now, busy)
 	}
 }
