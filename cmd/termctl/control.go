@@ -40,15 +40,9 @@ Exit status 1 on a refusal or TIMEOUT.`,
 			if !ok {
 				return fmt.Errorf("unknown operation %q: start, stop, restart or status", args[1])
 			}
-			if secret == "" {
-				secret = a.getenv("TERMD_FLEET_SECRET")
-			}
-			if secret == "" {
-				s, err := a.readDataFile(secretFile)
-				if err != nil {
-					return fmt.Errorf("no fleet secret: pass --secret, set TERMD_FLEET_SECRET, or run `termd -dev`: %w", err)
-				}
-				secret = s
+			secret, err := a.fleetSecret(secret)
+			if err != nil {
+				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+10*time.Second)
 			defer cancel()

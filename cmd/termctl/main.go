@@ -108,6 +108,22 @@ func (a *app) client() (*apiClient, error) {
 	return &apiClient{base: base, token: tok, hc: a.hc}, nil
 }
 
+// fleetSecret is flag, else $TERMD_FLEET_SECRET, else DATA/fleet-secret
+// (what termd -dev writes): the secret simulate and control connect with.
+func (a *app) fleetSecret(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if s := a.getenv("TERMD_FLEET_SECRET"); s != "" {
+		return s, nil
+	}
+	s, err := a.readDataFile(secretFile)
+	if err != nil {
+		return "", fmt.Errorf("no fleet secret: pass --secret, set TERMD_FLEET_SECRET, or run `termd -dev`: %w", err)
+	}
+	return s, nil
+}
+
 // readDataFile reads a file termd -dev wrote into the data dir, trimmed.
 func (a *app) readDataFile(name string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(a.dataDir, name))

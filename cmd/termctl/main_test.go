@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -22,6 +21,7 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/servertest"
 	"github.com/termd/termd/storage"
 )
 
@@ -122,22 +122,7 @@ func (f *fakeNode) SetKey(ctx context.Context, id string, key []byte) error {
 func (f *fakeNode) Ready() bool { return true }
 
 // syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = servertest.SyncBuffer
 
 // env is an admin API over a fake node, and a way to run termctl at it.
 type env struct {

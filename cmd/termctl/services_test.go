@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,13 +21,7 @@ import (
 func serviceEnv(t *testing.T) (*env, string) {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, body string) string { return servertest.Script(t, dir, name, body) }
 	cfg := servertest.Config(t)
 	cfg.Storage.Dir = dir
 	cfg.Services = []config.Service{

@@ -120,16 +120,9 @@ func (a *app) newSimulator(o simOptions) (*simulator, error) {
 	if id := simID(o.prefix, o.n); !protocol.ValidDeviceID(id) {
 		return nil, fmt.Errorf("--prefix %q makes invalid device ids like %q: ids are 1-%d bytes of [A-Za-z0-9._:-]", o.prefix, id, protocol.MaxID)
 	}
-	secret := o.secret
-	if secret == "" {
-		secret = a.getenv("TERMD_FLEET_SECRET")
-	}
-	if secret == "" {
-		s, err := a.readDataFile(secretFile)
-		if err != nil {
-			return nil, fmt.Errorf("no fleet secret: pass --secret, set TERMD_FLEET_SECRET, or run `termd -dev`: %w", err)
-		}
-		secret = s
+	secret, err := a.fleetSecret(o.secret)
+	if err != nil {
+		return nil, err
 	}
 	loopback := ipv4Loopback(o.addr)
 	var spread bool

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/protocol/client"
+	"github.com/termd/termd/server/servertest"
 )
 
 // Service control across kill -9: every request a terminal got an answer
@@ -23,14 +23,8 @@ func TestControlKillNine(t *testing.T) {
 		t.Skip("spawns termd")
 	}
 	scripts := t.TempDir()
-	daemon := filepath.Join(scripts, "daemon.sh")
-	oneshot := filepath.Join(scripts, "oneshot.sh")
-	if err := os.WriteFile(daemon, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(oneshot, []byte("#!/bin/sh\necho hello from $1\nexit 3\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	daemon := servertest.Script(t, scripts, "daemon.sh", "exec sleep 600\n")
+	oneshot := servertest.Script(t, scripts, "oneshot.sh", "echo hello from $1\nexit 3\n")
 	n := newNode(t, fmt.Sprintf(`
 [[services]]
 id = "spooler"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/protocol/client"
+	"github.com/termd/termd/server/servertest"
 )
 
 // The test binary doubles as termd: a child started with TERMD_TEST_MAIN=1
@@ -42,16 +42,6 @@ const (
 	testToken  = "kill-nine-token"
 )
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type node struct {
 	t         *testing.T
 	dir, tgp  string
@@ -62,25 +52,10 @@ type node struct {
 }
 
 // syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = servertest.SyncBuffer
 
 func newNode(t *testing.T, extra string) *node {
-	n := &node{t: t, dir: t.TempDir(), tgp: freePort(t), adminAddr: freePort(t)}
+	n := &node{t: t, dir: t.TempDir(), tgp: servertest.FreePort(t), adminAddr: servertest.FreePort(t)}
 	n.cfgPath = filepath.Join(n.dir, "termd.toml")
 	cfg := fmt.Sprintf(`
 [server]

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control"
+	"github.com/termd/termd/server/servertest"
 	"github.com/termd/termd/storage"
 )
 
@@ -21,13 +20,7 @@ import (
 func servicesFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, body string) string { return servertest.Script(t, dir, name, body) }
 	cfg := config.Defaults()
 	cfg.Storage.Dir = dir
 	cfg.Services = []config.Service{

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -67,6 +68,8 @@ type Controller struct {
 	now   func() time.Time
 	idem  *idemCache
 	m     *ctlMetrics
+	// openedMs is when this node's request_id memory began (unix ms).
+	openedMs int64
 
 	wg   sync.WaitGroup // waiters of operations still running
 	stop chan struct{}
@@ -93,6 +96,7 @@ func Open(opt Options) (*Controller, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.openedMs = c.now().UnixMilli()
 	for _, s := range opt.Config.Services {
 		p, err := newPolicy(s)
 		if err != nil {
@@ -188,11 +192,17 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 			return
 		}
 		entry = e
-		if a, found := c.durableAnswer(req.DeviceID, m, op, rec.At); found {
-			c.idem.complete(entry, a)
-			rec.Message = "repeat of request_id (from the audit log)"
-			answerWith(a)
-			return
+		// Memory holds every request_id since this node opened; only one
+		// from before (a restart within the window) or one the full cache
+		// could not keep is looked up in the audit.
+		lookup := entry == nil || rec.At-c.openedMs < c.ctl.RequestIDWindow.Milliseconds()
+		if lookup {
+			if a, found := c.durableAnswer(req.DeviceID, m, op, rec.At); found {
+				c.idem.complete(entry, a)
+				rec.Message = "repeat of request_id (from the audit log)"
+				answerWith(a)
+				return
+			}
 		}
 	}
 	done := func(a answer) {
@@ -297,7 +307,7 @@ func (c *Controller) durableAnswer(device string, m *protocol.Control, op string
 		}
 		return answer{}, false
 	}
-	if r.Service != m.ServiceID || r.Op != op || !equalArgs(r.Args, m.Args) {
+	if r.Service != m.ServiceID || r.Op != op || !slices.Equal(r.Args, m.Args) {
 		return refuse(protocol.Conflict, "request_id already used for another request"), true
 	}
 	return recordAnswer(r), true
@@ -320,18 +330,6 @@ func auditName(id string) string {
 		}
 		return '?'
 	}, id)
-}
-
-func equalArgs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // requestWait is the request's timeout_ms as the server applies it:
@@ -390,7 +388,6 @@ func (c *Controller) doError(err error) answer {
 
 // notify publishes a service state change.
 func (c *Controller) notify(st supervisor.State) {
-	c.m.stateChanged(st)
 	if c.bus == nil {
 		return
 	}

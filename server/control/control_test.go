@@ -28,26 +28,16 @@ type node struct {
 	dir string
 }
 
-// script writes an executable /bin/sh script into dir and returns its path.
-func script(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // services is the test fleet's configuration: a sleeping daemon, a oneshot
 // that prints and exits 3, one that ignores SIGTERM, a slow oneshot and
 // one that echoes its args.
 func services(t *testing.T, dir string) []config.Service {
 	t.Helper()
-	daemon := script(t, dir, "daemon.sh", "exec sleep 600\n")
-	oneshot := script(t, dir, "oneshot.sh", "echo \"synced $*\"\necho oops >&2\nexit 3\n")
-	stubborn := script(t, dir, "stubborn.sh", "trap '' TERM\nwhile :; do sleep 0.05; done\n")
-	slow := script(t, dir, "slow.sh", "sleep 1\necho done\n")
-	echo := script(t, dir, "echo.sh", "printf '%s|' \"$@\"\n")
+	daemon := servertest.Script(t, dir, "daemon.sh", "exec sleep 600\n")
+	oneshot := servertest.Script(t, dir, "oneshot.sh", "echo \"synced $*\"\necho oops >&2\nexit 3\n")
+	stubborn := servertest.Script(t, dir, "stubborn.sh", "trap '' TERM\nwhile :; do sleep 0.05; done\n")
+	slow := servertest.Script(t, dir, "slow.sh", "sleep 1\necho done\n")
+	echo := servertest.Script(t, dir, "echo.sh", "printf '%s|' \"$@\"\n")
 	all := []config.ACLRule{{Devices: []string{"pos-*"}}}
 	return []config.Service{
 		{ID: "spooler", Kind: config.KindDaemon, Command: daemon, ACL: all,

@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/config"
-	"github.com/termd/termd/server/control/supervisor"
 )
 
 // unknownLabel stands for a service id or op that is not configured:
@@ -24,21 +22,26 @@ type ctlMetrics struct {
 	set         *metrics.Set
 	known       map[string]bool
 	auditErrors *metrics.Counter
-
-	mu      sync.Mutex
-	running map[string]bool // daemons whose last state is running
 }
 
 func newMetrics(ids []string, c *Controller) *ctlMetrics {
-	m := &ctlMetrics{set: metrics.NewSet(), known: make(map[string]bool), running: make(map[string]bool)}
+	m := &ctlMetrics{set: metrics.NewSet(), known: make(map[string]bool)}
 	for _, id := range ids {
 		m.known[id] = true
 	}
 	m.auditErrors = m.set.NewCounter("termd_control_audit_errors_total")
+	// Read from the supervisor at scrape time: nothing to keep in step.
 	m.set.NewGauge("termd_services_running", func() float64 {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return float64(len(m.running))
+		if c.sup == nil {
+			return 0
+		}
+		n := 0
+		for _, st := range c.sup.Services() {
+			if st.Kind == config.KindDaemon && st.State == protocol.StateRunning {
+				n++
+			}
+		}
+		return float64(n)
 	})
 	m.set.NewGauge("termd_control_request_ids", func() float64 { return float64(c.idem.len()) })
 	return m
@@ -55,19 +58,4 @@ func (m *ctlMetrics) observe(service, op string, status uint8, d time.Duration) 
 	result := strings.ToLower(protocol.Code(status).String())
 	m.set.GetOrCreateCounter(fmt.Sprintf(`termd_control_requests_total{service=%q,op=%q,result=%q}`, service, op, result)).Inc()
 	m.set.GetOrCreateHistogram(fmt.Sprintf(`termd_control_duration_seconds{service=%q,op=%q}`, service, op)).Update(d.Seconds())
-}
-
-// stateChanged tracks running daemons for termd_services_running and
-// counts restarts.
-func (m *ctlMetrics) stateChanged(st supervisor.State) {
-	if st.Kind != config.KindDaemon {
-		return
-	}
-	m.mu.Lock()
-	if st.State == protocol.StateRunning {
-		m.running[st.Service] = true
-	} else {
-		delete(m.running, st.Service)
-	}
-	m.mu.Unlock()
 }
