@@ -2,13 +2,13 @@ package server
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/presence"
-	"github.com/termd/termd/storage"
 )
 
 // Connection states.
@@ -38,13 +38,14 @@ type conn struct {
 	pushSeq  uint16
 	state    uint8
 	closed   bool
-	authed   bool  // HELLO_OK sent: live is the session's entry
-	reason   uint8 // offline reason recorded before a close (reason* index, 0 = none)
+	authed   bool            // HELLO_OK sent: live is the session's entry
+	reason   presence.Reason // offline reason recorded before a close
 
 	challenge *[protocol.NonceSize]byte // only between a clock challenge and its retry
 	inflight  []uint16                  // seqs of requests handed to workers
 	wheelAt   int64                     // timer wheel tick
 	wheelGen  uint32                    // identifies the live wheel entry
+	flags     atomic.Uint32             // HEARTBEAT_ACK flags, set by features from any goroutine
 }
 
 // OnOpen implements gnet.EventHandler.
@@ -83,19 +84,9 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	s.sessions.Add(-1)
-	e := &c.live
-	if c.reason == reasonCode(reasonReplaced) || !s.Presence.Unregister(e.DeviceID, e.SessionID) {
-		return gnet.None // replaced: the device stays online
-	}
-	reason := connReasons[c.reason]
-	if reason == "" {
-		reason = ReasonClosed
-	}
-	now := s.nowMs()
-	s.m.offline[reason].Inc()
-	s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: e.DeviceID, At: e.LastSeen()})
-	s.writer.Put(storageOffline(e, reason, now))
-	s.Bus.Publish(presence.Event{Kind: presence.KindOffline, DeviceID: e.DeviceID, SessionID: e.SessionID, At: now, Reason: reason})
+	s.Presence.Ended(&c.live, c.reason, s.nowMs())
+	l := c.l
+	l.dropAcks(c)
 	return gnet.None
 }
 
@@ -150,7 +141,7 @@ func (c *conn) flush() (slow bool) {
 	c.l.out.Reset()
 	if c.gc.OutboundBuffered() > c.l.s.cfg.Server.OutboundLimit {
 		if c.reason == 0 {
-			c.reason = reasonCode(ReasonSlowReader)
+			c.reason = presence.ReasonSlowReader
 		}
 		return true
 	}
@@ -185,12 +176,12 @@ func (c *conn) framingFault(h codec.Header, err error) gnet.Action {
 		code, msg = protocol.FrameTooLarge, "frame too large"
 	default: // codec.ErrNoTag
 		m.decodeError(decBadTag)
-		c.reason = reasonCode(ReasonBadTag)
+		c.reason = presence.ReasonBadTag
 		return gnet.Close
 	}
 	c.sendError(seq, code, msg)
 	if c.reason == 0 {
-		c.reason = reasonCode(ReasonProtocolError)
+		c.reason = presence.ReasonProtocolError
 	}
 	return gnet.Close
 }
@@ -220,7 +211,7 @@ func (c *conn) handle(f *codec.Frame, now int64) gnet.Action {
 	// trusted, and a bad one ends the session without a word.
 	if !c.l.mac.VerifyTag(&c.ks, protocol.DirTerminal, c.nIn, f.Signed(), f.Tag) {
 		s.m.decodeError(decBadTag)
-		c.reason = reasonCode(ReasonBadTag)
+		c.reason = presence.ReasonBadTag
 		return gnet.Close
 	}
 	c.nIn++
@@ -265,7 +256,7 @@ func (c *conn) onTimer(now int64) {
 		s.m.helloFail(helloTimeout)
 		c.sendError(0, protocol.Unauthenticated, "HELLO timeout")
 	case stateLive:
-		c.reason = reasonCode(ReasonTimeout)
+		c.reason = presence.ReasonTimeout
 		c.send(c.nextPushSeq(), &protocol.Goaway{Code: protocol.Expired, Message: "heartbeat timeout"})
 		c.state = stateClosing
 	}
@@ -282,18 +273,34 @@ func (c *conn) nextPushSeq() uint16 {
 }
 
 // Kick implements presence.Owner: it ends the session from any goroutine.
-func (c *conn) Kick(sessionID uint64, code uint8, message, reason string) {
+func (c *conn) Kick(sessionID uint64, code uint8, message string, reason presence.Reason) {
 	c.l.post(func() { c.kickNow(sessionID, code, message, reason, 0) })
+}
+
+// SetFlags implements presence.Owner: the next HEARTBEAT_ACK of the
+// session carries flags. The session id check keeps a late call for an
+// earlier session of this device from touching this one (a conn serves one
+// session, so it only guards against misuse).
+func (c *conn) SetFlags(sessionID uint64, flags uint32) {
+	if c.live.SessionID == sessionID {
+		c.flags.Store(flags)
+	}
+}
+
+// live reports, on the loop, whether the connection still serves session
+// sessionID and may be sent frames.
+func (c *conn) serves(sessionID uint64) bool {
+	return !c.closed && c.authed && c.live.SessionID == sessionID && c.state == stateLive
 }
 
 // kickNow sends GOAWAY and closes, on the loop, if the session is still
 // the one meant.
-func (c *conn) kickNow(sessionID uint64, code uint8, message, reason string, retryMs uint64) {
-	if c.closed || !c.authed || c.live.SessionID != sessionID || c.state != stateLive {
+func (c *conn) kickNow(sessionID uint64, code uint8, message string, reason presence.Reason, retryMs uint64) {
+	if !c.serves(sessionID) {
 		return
 	}
 	c.l.out.Reset()
-	c.reason = reasonCode(reason)
+	c.reason = reason
 	c.send(c.nextPushSeq(), &protocol.Goaway{Code: protocol.Code(code), Message: message, RetryAfterMs: retryMs})
 	c.state = stateClosing
 	c.flush()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
-	"github.com/termd/termd/storage"
+	"github.com/termd/termd/server/presence"
 )
 
 // Request is one decoded domain request, handed to a worker. Msg was
@@ -58,23 +58,24 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 	case protocol.IsPushAck(t):
 		if !protocol.IsArrayStart(f.Body) {
 			s.m.decodeError(decNotArray)
-			c.reason = reasonCode(ReasonProtocolError)
+			c.reason = presence.ReasonProtocolError
 			c.sendError(seq, protocol.BadRequest, "body is not an array")
 			return gnet.Close
 		}
 		if !c.takeToken(now) {
 			s.m.rateLimited.Inc() // an ack cannot be answered; it is dropped
 		}
-		return gnet.None // no push needs an ack yet
+		c.l.pushAcked(c, t, seq)
+		return gnet.None
 	case !protocol.IsRequest(t):
 		s.m.decodeError(decForbiddenType)
-		c.reason = reasonCode(ReasonProtocolError)
+		c.reason = presence.ReasonProtocolError
 		c.sendError(seq, protocol.UnknownType, "frame type not allowed")
 		return gnet.Close
 	}
 	if c.isInflight(seq) {
 		s.m.decodeError(decSeqReuse)
-		c.reason = reasonCode(ReasonProtocolError)
+		c.reason = presence.ReasonProtocolError
 		c.sendError(seq, protocol.BadRequest, "seq reused while outstanding")
 		return gnet.Close
 	}
@@ -90,7 +91,7 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 	}
 	if !protocol.IsArrayStart(f.Body) {
 		s.m.decodeError(decNotArray)
-		c.reason = reasonCode(ReasonProtocolError)
+		c.reason = presence.ReasonProtocolError
 		c.sendError(seq, protocol.BadRequest, "body is not an array")
 		return gnet.Close
 	}
@@ -112,7 +113,7 @@ func (c *conn) dispatch(f *codec.Frame, now int64) gnet.Action {
 			return gnet.None
 		}
 		c.send(seq, &protocol.Ack{AckType: protocol.Response(protocol.TypeBye)})
-		c.reason = reasonCode(ReasonBye)
+		c.reason = presence.ReasonBye
 		c.state = stateClosing
 		return gnet.Close
 	case protocol.TypeHello:
@@ -142,9 +143,9 @@ func (c *conn) heartbeat(f *codec.Frame, now int64) {
 	}
 	if status != nil || now-c.seenMs >= s.seenIntervalMs {
 		c.seenMs = now
-		s.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: c.live.DeviceID, At: now, Status: status})
+		s.Presence.Seen(&c.live, now, status)
 	}
-	l.ack = protocol.HeartbeatAck{ServerTimeMs: uint64(now), HBInterval: s.hbIntervalSeconds()}
+	l.ack = protocol.HeartbeatAck{ServerTimeMs: uint64(now), Flags: uint64(c.flags.Load()), HBInterval: s.hbIntervalSeconds()}
 	c.send(f.Header.Seq, &l.ack)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
 )
 
@@ -199,7 +200,7 @@ func TestFaultsAfterHello(t *testing.T) {
 		f := c.w.AppendTaggedFrame(c.mac, &c.ks, protocol.DirTerminal, c.nOut+1, 1, &protocol.Heartbeat{})
 		c.writeRaw(f)
 		c.expectClosed(time.Second)
-		if ev := ts.waitEvent(t, "T-tag", presence.KindOffline, time.Second); ev.Reason != ReasonBadTag {
+		if ev := ts.waitEvent(t, "T-tag", events.KindOffline, time.Second); ev.Reason != presence.ReasonBadTag.String() {
 			t.Fatalf("reason %q", ev.Reason)
 		}
 	})
@@ -226,7 +227,7 @@ func TestFaultsAfterHello(t *testing.T) {
 		c.login("T-forbidden")
 		c.send(3, &rawMsg{typ: 0x44, body: []byte{0x90}})
 		c.expectError(protocol.UnknownType, 3)
-		if ev := ts.waitEvent(t, "T-forbidden", presence.KindOffline, time.Second); ev.Reason != ReasonProtocolError {
+		if ev := ts.waitEvent(t, "T-forbidden", events.KindOffline, time.Second); ev.Reason != presence.ReasonProtocolError.String() {
 			t.Fatalf("reason %q", ev.Reason)
 		}
 	})

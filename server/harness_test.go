@@ -17,7 +17,7 @@ import (
 	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/config"
-	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
 )
 
@@ -31,7 +31,7 @@ type testServer struct {
 	store  storage.Store
 	cancel context.CancelFunc
 	done   chan error
-	events *presence.Subscription
+	events *events.Subscription
 	once   sync.Once
 }
 
@@ -117,7 +117,7 @@ func (ts *testServer) stop() {
 }
 
 // waitEvent waits for the next presence event of a device matching kind.
-func (ts *testServer) waitEvent(t testing.TB, device string, kind presence.Kind, within time.Duration) presence.Event {
+func (ts *testServer) waitEvent(t testing.TB, device string, kind events.Kind, within time.Duration) events.Event {
 	t.Helper()
 	deadline := time.After(within)
 	for {

@@ -13,7 +13,6 @@ import (
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/auth"
 	"github.com/termd/termd/server/presence"
-	"github.com/termd/termd/storage"
 )
 
 // serverFullRetryMs is the retry_after_ms of a HELLO refused for capacity.
@@ -87,7 +86,7 @@ func (c *conn) hello(f *codec.Frame) gnet.Action {
 			if started {
 				s.log.Warn("duplicate device: session replaced too often, cool-down started",
 					"device", h.DeviceID, "cooldown_ms", ms, "remote", c.gc.RemoteAddr().String())
-				s.Bus.Publish(presence.Event{Kind: presence.KindDuplicate, DeviceID: h.DeviceID, At: nowMs, Remote: c.gc.RemoteAddr().String()})
+				s.Presence.Duplicate(h.DeviceID, c.gc.RemoteAddr().String(), nowMs)
 			}
 			s.m.helloFail(helloDuplicate)
 			return c.refuseHello(seq, &protocol.Error{Code: protocol.Conflict, Message: "duplicate device", RetryAfterMs: uint64(ms)})
@@ -142,24 +141,11 @@ func (c *conn) establish(seq uint16, h *protocol.Hello, kdev *protocol.Key, nowM
 		DeviceID: h.DeviceID, SessionID: sid, Since: nowMs, Remote: remoteOf(c.gc),
 		FW: l.intern(h.FW), Model: l.intern(h.Model), Attrs: string(h.Attrs), Owner: c,
 	}
-	e := &c.live
 	c.authed = true
-	remote := e.RemoteAddr()
 	s.pending.Add(-1)
 	s.sessions.Add(1)
 	s.m.helloOK.Inc()
-	old := s.Presence.Register(e)
-	s.writer.Put(storage.PresenceUpdate{
-		Kind: storage.PresenceOnline, ID: e.DeviceID, At: nowMs, SessionID: sid,
-		RemoteAddr: remote, FW: e.FW, Model: e.Model, Attrs: h.Attrs,
-	})
-	if old != nil {
-		s.m.replaced.Inc()
-		old.Owner.Kick(old.SessionID, uint8(protocol.Conflict), "replaced", reasonReplaced)
-		s.Bus.Publish(presence.Event{Kind: presence.KindReplaced, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: remote})
-		return
-	}
-	s.Bus.Publish(presence.Event{Kind: presence.KindOnline, DeviceID: e.DeviceID, SessionID: sid, At: nowMs, Remote: remote})
+	s.Presence.Started(&c.live, h.Attrs)
 }
 
 // refuseHello answers HELLO with a refusal and closes (spec §3.1).
@@ -178,10 +164,6 @@ func hbSeconds(d time.Duration) uint64 { return uint64(max(int64(d.Seconds()+0.5
 // hbTimeout is miss_factor × the announced interval.
 func (s *Server) hbTimeout() time.Duration {
 	return time.Duration(s.hbIntervalSeconds()) * time.Second * time.Duration(s.cfg.Heartbeat.MissFactor)
-}
-
-func storageOffline(e *presence.Entry, reason string, at int64) storage.PresenceUpdate {
-	return storage.PresenceUpdate{Kind: storage.PresenceOffline, ID: e.DeviceID, At: at, SessionID: e.SessionID, Reason: reason}
 }
 
 // remoteOf is the peer address of gc, safe to keep after gnet releases

@@ -26,6 +26,11 @@ type loop struct {
 
 	strs map[string]string // interned firmware versions and models
 
+	// Pushes waiting for their ack, by connection (only connections with
+	// one outstanding appear), and their expiry queue in send order.
+	acks map[*conn][]pendingAck
+	ackQ []ackDue
+
 	// tickDone mirrors wheel.cur and armed whether the wheel holds
 	// entries, for the ticker goroutine: it posts a tick only to a loop
 	// that has entries and that traffic has not advanced lately.
@@ -99,8 +104,9 @@ func (l *loop) advance(now int64, busy *conn) {
 		}
 		c.onTimer(now)
 	})
+	l.expireAcks(now)
 	l.tickDone.Store(l.wheel.cur)
-	l.armed.Store(l.wheel.n > 0)
+	l.armed.Store(l.wheel.n > 0 || len(l.ackQ) > 0)
 }
 
 // maybeAdvance advances the wheel from a traffic callback when a tick is

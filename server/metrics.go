@@ -2,48 +2,12 @@ package server
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/termd/termd/protocol"
 )
-
-// Offline reasons (spec §4 plus termd's own).
-const (
-	ReasonClosed        = "closed"
-	ReasonBye           = "bye"
-	ReasonTimeout       = "timeout"
-	ReasonBadTag        = "bad_tag"
-	ReasonShutdown      = "shutdown"
-	ReasonDisconnected  = "disconnected"
-	ReasonBlocked       = "blocked"
-	ReasonRestart       = "restart"
-	ReasonSlowReader    = "slow_reader"
-	ReasonProtocolError = "protocol_error"
-	// reasonReplaced marks a session a newer one took over: not offline.
-	reasonReplaced = "replaced"
-)
-
-var offlineReasons = []string{
-	ReasonClosed, ReasonBye, ReasonTimeout, ReasonBadTag, ReasonShutdown,
-	ReasonDisconnected, ReasonBlocked, ReasonRestart, ReasonSlowReader, ReasonProtocolError,
-}
-
-// connReasons are the values a conn's reason indexes; 0 is none yet.
-var connReasons = [...]string{
-	"", ReasonClosed, ReasonBye, ReasonTimeout, ReasonBadTag, ReasonShutdown,
-	ReasonDisconnected, ReasonBlocked, ReasonRestart, ReasonSlowReader, ReasonProtocolError, reasonReplaced,
-}
-
-// reasonCode is name's index in connReasons (ReasonClosed's if unknown).
-func reasonCode(name string) uint8 {
-	for i, r := range connReasons {
-		if r == name {
-			return uint8(i)
-		}
-	}
-	return 1
-}
 
 // HELLO failure reasons, as metric labels.
 const (
@@ -95,12 +59,11 @@ type serverMetrics struct {
 	bytesIn       *metrics.Counter
 	bytesOut      *metrics.Counter
 	decodeErrors  map[string]*metrics.Counter
-	offline       map[string]*metrics.Counter
-	replaced      *metrics.Counter
 	rateLimited   *metrics.Counter
 	workRejected  *metrics.Counter
-	flushDuration *metrics.Histogram
-	flushErrors   *metrics.Counter
+	push          pushMetrics
+	pendingAcks   atomic.Int64
+	acksUnmatched *metrics.Counter
 }
 
 func newServerMetrics(s *Server) *serverMetrics {
@@ -115,13 +78,12 @@ func newServerMetrics(s *Server) *serverMetrics {
 		bytesIn:       set.NewCounter("termd_bytes_in_total"),
 		bytesOut:      set.NewCounter("termd_bytes_out_total"),
 		decodeErrors:  map[string]*metrics.Counter{},
-		offline:       map[string]*metrics.Counter{},
-		replaced:      set.NewCounter("termd_sessions_replaced_total"),
 		rateLimited:   set.NewCounter("termd_rate_limited_total"),
 		workRejected:  set.NewCounter("termd_work_rejected_total"),
-		flushDuration: set.NewHistogram("termd_writebehind_flush_duration_seconds"),
-		flushErrors:   set.NewCounter("termd_writebehind_flush_errors_total"),
+		push:          newPushMetrics(set),
+		acksUnmatched: set.NewCounter("termd_push_acks_unmatched_total"),
 	}
+	set.NewGauge("termd_push_acks_pending", func() float64 { return float64(m.pendingAcks.Load()) })
 	for _, r := range []string{"max_connections", "shutdown"} {
 		m.refused[r] = set.NewCounter(fmt.Sprintf(`termd_connections_refused_total{reason=%q}`, r))
 	}
@@ -130,9 +92,6 @@ func newServerMetrics(s *Server) *serverMetrics {
 	}
 	for _, k := range decodeKinds {
 		m.decodeErrors[k] = set.NewCounter(fmt.Sprintf(`termd_decode_errors_total{kind=%q}`, k))
-	}
-	for _, r := range offlineReasons {
-		m.offline[r] = set.NewCounter(fmt.Sprintf(`termd_offline_total{reason=%q}`, r))
 	}
 	// One counter per known frame type; all unknown types share one.
 	unknownIn := set.NewCounter(`termd_frames_in_total{type="unknown"}`)
@@ -151,10 +110,8 @@ func newServerMetrics(s *Server) *serverMetrics {
 	}
 	set.NewGauge("termd_connections_current", func() float64 { return float64(s.conns.Load()) })
 	set.NewGauge("termd_connections_pending_hello", func() float64 { return float64(s.pending.Load()) })
-	set.NewGauge("termd_online", func() float64 { return float64(s.Presence.Online()) })
 	set.NewGauge("termd_nonce_cache_entries", func() float64 { return float64(s.nonces.Len()) })
 	set.NewGauge("termd_work_queue_depth", func() float64 { return float64(s.work.depth()) })
-	set.NewGauge("termd_writebehind_pending", func() float64 { return float64(s.writer.Pending()) })
 	set.NewGauge("termd_events_dropped_total", func() float64 { return float64(s.Bus.Dropped()) })
 	set.NewGauge("termd_event_subscribers", func() float64 { return float64(s.Bus.Subscribers()) })
 	return m

@@ -46,7 +46,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Online: s.Presence.Online(), Connections: s.conns.Load(), PendingHello: s.pending.Load(),
 		Sessions: s.sessions.Load(), MaxConnections: s.maxConns, MaxSessions: s.maxSessions,
-		NonceCache: s.nonces.Len(), WorkQueue: s.work.depth(), WriteBehind: s.writer.Pending(),
+		NonceCache: s.nonces.Len(), WorkQueue: s.work.depth(), WriteBehind: s.Presence.Pending(),
 		EventSubscribers: s.Bus.Subscribers(), EventsDropped: s.Bus.Dropped(),
 		BootEpoch: uint32(s.epoch >> 32), StartedMs: s.startMs,
 		HBIntervalS: s.hbIntervalSeconds(), MissFactor: s.cfg.Heartbeat.MissFactor,
@@ -148,7 +148,7 @@ func (s *Server) Disconnect(id string) bool {
 	if e == nil {
 		return false
 	}
-	e.Owner.Kick(e.SessionID, uint8(protocol.Unavailable), "disconnected by operator", ReasonDisconnected)
+	e.Owner.Kick(e.SessionID, uint8(protocol.Unavailable), "disconnected by operator", presence.ReasonDisconnected)
 	return true
 }
 
@@ -163,7 +163,7 @@ func (s *Server) Block(ctx context.Context, id string) error {
 	}
 	s.creds.SetBlocked(id, true)
 	if e := s.Presence.Get(id); e != nil {
-		e.Owner.Kick(e.SessionID, uint8(protocol.Forbidden), "device blocked", ReasonBlocked)
+		e.Owner.Kick(e.SessionID, uint8(protocol.Forbidden), "device blocked", presence.ReasonBlocked)
 	}
 	return nil
 }

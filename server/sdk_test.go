@@ -10,6 +10,7 @@ import (
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
 )
 
@@ -169,7 +170,7 @@ func TestInFlightLimitAndSeqReuse(t *testing.T) {
 	c.send(5, &echo{n: 5}) // seq 5 is still outstanding
 	c.expectError(protocol.BadRequest, 5)
 	close(g.release)
-	if ev := ts.waitEvent(t, "T-inflight", presence.KindOffline, time.Second); ev.Reason != ReasonProtocolError {
+	if ev := ts.waitEvent(t, "T-inflight", events.KindOffline, time.Second); ev.Reason != presence.ReasonProtocolError.String() {
 		t.Fatalf("reason %q", ev.Reason)
 	}
 }
@@ -190,7 +191,7 @@ func TestLateResultAfterDisconnect(t *testing.T) {
 	c.send(1, &echo{n: 1})
 	<-g.started
 	c.nc.Close()
-	ts.waitEvent(t, "T-late", presence.KindOffline, time.Second)
+	ts.waitEvent(t, "T-late", events.KindOffline, time.Second)
 	close(g.release)
 	// The server keeps serving.
 	d := dialRaw(t, ts.addr)

@@ -20,8 +20,10 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/auth"
 	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
 	"github.com/termd/termd/storage"
 )
@@ -33,13 +35,12 @@ type Server struct {
 	cfg    config.Config
 	log    *slog.Logger
 	store  storage.Store
-	writer *storage.PresenceWriter
 	secret []byte
 
-	// Presence is the table of online devices.
-	Presence *presence.Table
-	// Bus carries presence events to subscribers.
-	Bus *presence.Bus
+	// Presence tracks which devices are online and their heartbeat flags.
+	Presence *presence.Tracker
+	// Bus carries every event (presence, services, features) to subscribers.
+	Bus *events.Bus
 
 	creds  *auth.Credentials
 	nonces *auth.Nonces
@@ -87,14 +88,13 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      opt.Logger,
-		store:    opt.Store,
-		secret:   []byte(cfg.Auth.FleetSecret),
-		Presence: presence.NewTable(),
-		Bus:      presence.NewBus(),
-		creds:    auth.NewCredentials(),
-		nonces:   auth.NewNonces(cfg.Auth.NonceCapacity, cfg.Auth.NonceRetention.Milliseconds()),
+		cfg:    cfg,
+		log:    opt.Logger,
+		store:  opt.Store,
+		secret: []byte(cfg.Auth.FleetSecret),
+		Bus:    events.NewBus(),
+		creds:  auth.NewCredentials(),
+		nonces: auth.NewNonces(cfg.Auth.NonceCapacity, cfg.Auth.NonceRetention.Milliseconds()),
 		dups: auth.NewReplacements(cfg.Auth.ReplaceLimit, cfg.Auth.ReplaceWindow.Milliseconds(),
 			cfg.Auth.DuplicateCooldown.Milliseconds()),
 		clock:   opt.Clock,
@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	if alive == 0 {
 		alive = s.startMs
 	}
-	n, err := s.store.MarkOnlineOffline(ctx, ReasonRestart, alive)
+	n, err := s.store.MarkOnlineOffline(ctx, presence.ReasonRestart.String(), alive)
 	if err != nil {
 		return nil, fmt.Errorf("mark restart: %w", err)
 	}
@@ -137,7 +137,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	}
 	s.epoch = uint64(epoch) << 32
 	if n > 0 {
-		s.log.Info("devices online at the last run marked offline", "count", n, "reason", ReasonRestart, "at_ms", alive)
+		s.log.Info("devices online at the last run marked offline", "count", n, "reason", presence.ReasonRestart, "at_ms", alive)
 	}
 
 	workers := cfg.Server.Workers
@@ -146,8 +146,11 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	}
 	s.work = newWorkers(workers, max(cfg.Server.WorkQueue, 1))
 	s.m = newServerMetrics(s)
-	s.m.offline[ReasonRestart].Add(n)
-	s.writer = storage.NewPresenceWriter(s.store, cfg.Storage.FlushInterval.Duration, s.onFlush)
+	s.Presence = presence.NewTracker(presence.TrackerOptions{
+		Registry: s.store, FlushInterval: cfg.Storage.FlushInterval.Duration,
+		Bus: s.Bus, Metrics: s.m.set, Log: s.log,
+	})
+	s.Presence.Restarted(n)
 	s.registerDefaultRoutes()
 	return s, nil
 }
@@ -172,14 +175,6 @@ func connectionCaps(c config.Server) (conns, sessions int) {
 	return conns, min(sessions, conns)
 }
 
-func (s *Server) onFlush(n int, d time.Duration, err error) {
-	s.m.flushDuration.Update(d.Seconds())
-	if err != nil {
-		s.m.flushErrors.Inc()
-		s.log.Warn("presence write-behind flush failed; will retry", "devices", n, "err", err)
-	}
-}
-
 func (s *Server) now() time.Time { return s.clock() }
 func (s *Server) nowMs() int64   { return s.clock().UnixMilli() }
 
@@ -202,7 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); s.writer.Run(bg) }()
+	go func() { defer wg.Done(); s.Presence.Run(bg) }()
 	go func() { defer wg.Done(); s.tickLoop(bg) }()
 	go func() { defer wg.Done(); s.aliveLoop(bg) }()
 
@@ -264,7 +259,7 @@ func (s *Server) shutdown() {
 			retry := uint64(1000 + randN(spread*10))
 			c.l.post(func() {
 				defer kicked.Done()
-				c.kickNow(e.SessionID, 7, "shutdown", ReasonShutdown, retry)
+				c.kickNow(e.SessionID, uint8(protocol.Unavailable), "shutdown", presence.ReasonShutdown, retry)
 			})
 		} else {
 			kicked.Done()
@@ -315,7 +310,7 @@ func (s *Server) aliveLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			// Final mark and flush: a clean stop is as precise as a crash.
-			s.writer.Flush(context.Background())
+			_ = s.Presence.Flush(context.Background())
 			_ = s.store.SetAliveMark(context.Background(), s.nowMs())
 			return
 		case <-t.C:

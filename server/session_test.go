@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
 	"github.com/termd/termd/storage"
 )
@@ -18,7 +19,7 @@ func TestHelloHeartbeatBye(t *testing.T) {
 	if ok.HBInterval != 30 || ok.MaxFrame != 4096 || ok.SessionID>>32 == 0 {
 		t.Fatalf("HELLO_OK %+v", ok)
 	}
-	ev := ts.waitEvent(t, "T-0001", presence.KindOnline, time.Second)
+	ev := ts.waitEvent(t, "T-0001", events.KindOnline, time.Second)
 	if ev.SessionID != ok.SessionID {
 		t.Fatalf("online event %+v", ev)
 	}
@@ -47,14 +48,14 @@ func TestHelloHeartbeatBye(t *testing.T) {
 		t.Fatalf("bye ack %#x %x", f.typ, f.body)
 	}
 	c.expectClosed(2 * time.Second)
-	ev = ts.waitEvent(t, "T-0001", presence.KindOffline, time.Second)
-	if ev.Reason != ReasonBye {
+	ev = ts.waitEvent(t, "T-0001", events.KindOffline, time.Second)
+	if ev.Reason != presence.ReasonBye.String() {
 		t.Fatalf("offline reason %q", ev.Reason)
 	}
 	// The write-behind reaches the store within a flush or two.
 	waitFor(t, 2*time.Second, func() bool {
 		d, err := ts.store.Get(context.Background(), "T-0001")
-		return err == nil && !d.Online && d.OfflineReason == ReasonBye && string(d.Status) == string(status) && d.FW == "1.0.0"
+		return err == nil && !d.Online && d.OfflineReason == presence.ReasonBye.String() && string(d.Status) == string(status) && d.FW == "1.0.0"
 	})
 }
 
@@ -73,11 +74,11 @@ func TestClosedOfflineWithinASecond(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	c := dialRaw(t, ts.addr)
 	c.login("T-close")
-	ts.waitEvent(t, "T-close", presence.KindOnline, time.Second)
+	ts.waitEvent(t, "T-close", events.KindOnline, time.Second)
 	start := time.Now()
 	c.nc.Close()
-	ev := ts.waitEvent(t, "T-close", presence.KindOffline, time.Second)
-	if ev.Reason != ReasonClosed || time.Since(start) > time.Second {
+	ev := ts.waitEvent(t, "T-close", events.KindOffline, time.Second)
+	if ev.Reason != presence.ReasonClosed.String() || time.Since(start) > time.Second {
 		t.Fatalf("offline %+v after %v", ev, time.Since(start))
 	}
 }
@@ -103,8 +104,8 @@ func TestHeartbeatTimeout(t *testing.T) {
 		t.Fatalf("timeout after %v, want 2s", d)
 	}
 	c.expectClosed(time.Second)
-	ev := ts.waitEvent(t, "T-stall", presence.KindOffline, time.Second)
-	if ev.Reason != ReasonTimeout {
+	ev := ts.waitEvent(t, "T-stall", events.KindOffline, time.Second)
+	if ev.Reason != presence.ReasonTimeout.String() {
 		t.Fatalf("reason %q", ev.Reason)
 	}
 }
@@ -113,7 +114,7 @@ func TestTakeoverNewestWins(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	a := dialRaw(t, ts.addr)
 	okA := a.login("T-dup")
-	ts.waitEvent(t, "T-dup", presence.KindOnline, time.Second)
+	ts.waitEvent(t, "T-dup", events.KindOnline, time.Second)
 	b := dialRaw(t, ts.addr)
 	okB := b.login("T-dup")
 	if okB.SessionID <= okA.SessionID {
@@ -125,7 +126,7 @@ func TestTakeoverNewestWins(t *testing.T) {
 		t.Fatalf("old session got %#x %x", f.typ, f.body)
 	}
 	a.expectClosed(time.Second)
-	ev := ts.waitEvent(t, "T-dup", presence.KindReplaced, time.Second)
+	ev := ts.waitEvent(t, "T-dup", events.KindReplaced, time.Second)
 	if ev.SessionID != okB.SessionID {
 		t.Fatalf("replaced event %+v", ev)
 	}
@@ -163,7 +164,7 @@ func TestDuplicateDeviceCooldown(t *testing.T) {
 		t.Fatalf("4th HELLO: %v", err)
 	}
 	c.expectClosed(time.Second)
-	ts.waitEvent(t, "T-twin", presence.KindDuplicate, time.Second)
+	ts.waitEvent(t, "T-twin", events.KindDuplicate, time.Second)
 	// The live session is untouched.
 	last.send(1, &protocol.Heartbeat{})
 	if f := last.mustRead(); f.typ != 0x82 {

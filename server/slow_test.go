@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
 )
 
@@ -60,8 +61,8 @@ func TestSlowReaderClosed(t *testing.T) {
 		}
 		batch = append(batch[:0], c.w.Bytes()...)
 	}
-	ev := ts.waitEvent(t, "T-slow", presence.KindOffline, 5*time.Second)
-	if ev.Reason != ReasonSlowReader {
+	ev := ts.waitEvent(t, "T-slow", events.KindOffline, 5*time.Second)
+	if ev.Reason != presence.ReasonSlowReader.String() {
 		t.Fatalf("reason %q", ev.Reason)
 	}
 }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
-	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/servertest"
 	"github.com/termd/termd/storage"
 )
@@ -127,14 +127,14 @@ type syncBuffer = servertest.SyncBuffer
 // env is an admin API over a fake node, and a way to run termctl at it.
 type env struct {
 	node   *fakeNode
-	bus    *presence.Bus
+	bus    *events.Bus
 	srv    *httptest.Server
 	backup func(ctx context.Context, w io.Writer) (uint64, error)
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{node: newFakeNode(), bus: presence.NewBus()}
+	e := &env{node: newFakeNode(), bus: events.NewBus()}
 	e.backup = func(ctx context.Context, w io.Writer) (uint64, error) {
 		_, err := io.WriteString(w, "BADGER-BACKUP")
 		return 77, err
@@ -357,8 +357,8 @@ func TestWatch(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, "watch to subscribe", func() bool { return e.bus.Subscribers() == 1 })
-	e.bus.Publish(presence.Event{Kind: presence.KindOnline, DeviceID: "POS-1", SessionID: 5, At: 1700000000123, Remote: "10.0.0.1:4000"})
-	e.bus.Publish(presence.Event{Kind: presence.KindOffline, DeviceID: "POS-1", SessionID: 5, At: 1700000005000, Reason: "disconnected"})
+	e.bus.Publish(events.Event{Kind: events.KindOnline, DeviceID: "POS-1", SessionID: 5, At: 1700000000123, Remote: "10.0.0.1:4000"})
+	e.bus.Publish(events.Event{Kind: events.KindOffline, DeviceID: "POS-1", SessionID: 5, At: 1700000005000, Reason: "disconnected"})
 	want := "2023-11-14 22:13:20.123  online     POS-1  session=5 remote=10.0.0.1:4000\n" +
 		"2023-11-14 22:13:25.000  offline    POS-1  session=5 reason=disconnected\n"
 	waitFor(t, "two event lines", func() bool { return strings.Count(out.String(), "\n") >= 2 })
@@ -380,7 +380,7 @@ func TestWatch(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, "watch --json to subscribe", func() bool { return e.bus.Subscribers() == 1 })
-	e.bus.Publish(presence.Event{Kind: presence.KindDuplicate, DeviceID: "POS-9", At: 1})
+	e.bus.Publish(events.Event{Kind: events.KindDuplicate, DeviceID: "POS-9", At: 1})
 	waitFor(t, "a JSON line", func() bool { return strings.HasSuffix(jout.String(), "\n") })
 	cancel()
 	<-done

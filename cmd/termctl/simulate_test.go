@@ -11,6 +11,7 @@ import (
 
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
 	"github.com/termd/termd/server/servertest"
 )
@@ -33,9 +34,9 @@ func startTGP(t *testing.T, mod func(*config.Config)) (*server.Server, string) {
 
 // collect gathers presence events of a subscription until want of kind
 // arrived or the time is up.
-func collect(t *testing.T, sub *presence.Subscription, kind presence.Kind, want int, within time.Duration) []presence.Event {
+func collect(t *testing.T, sub *events.Subscription, kind events.Kind, want int, within time.Duration) []events.Event {
 	t.Helper()
-	var got []presence.Event
+	var got []events.Event
 	deadline := time.After(within)
 	for len(got) < want {
 		select {
@@ -94,7 +95,7 @@ func TestSimulate(t *testing.T) {
 	}
 	out, stop := startSimulate(t, args...)
 
-	online := collect(t, sub, presence.KindOnline, 3, 10*time.Second)
+	online := collect(t, sub, events.KindOnline, 3, 10*time.Second)
 	ids := map[string]bool{}
 	for _, ev := range online {
 		ids[ev.DeviceID] = true
@@ -114,9 +115,9 @@ func TestSimulate(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("simulate: %v", err)
 	}
-	for _, ev := range collect(t, sub, presence.KindOffline, 3, 5*time.Second) {
-		if ev.Reason != server.ReasonClosed {
-			t.Errorf("%s went offline with %q, want %q (no BYE)", ev.DeviceID, ev.Reason, server.ReasonClosed)
+	for _, ev := range collect(t, sub, events.KindOffline, 3, 5*time.Second) {
+		if ev.Reason != presence.ReasonClosed.String() {
+			t.Errorf("%s went offline with %q, want %q (no BYE)", ev.DeviceID, ev.Reason, presence.ReasonClosed.String())
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -139,9 +140,9 @@ func TestSimulateStall(t *testing.T) {
 	out, stop := startSimulate(t, "-n", "2", "--addr-tgp", addr, "--secret", simSecret,
 		"--stall-after", "100ms", "--hb-min", "1s", "--spread-src", "off")
 
-	collect(t, sub, presence.KindOnline, 2, 10*time.Second)
-	for _, ev := range collect(t, sub, presence.KindOffline, 2, 5*time.Second) {
-		if ev.Reason != server.ReasonTimeout {
+	collect(t, sub, events.KindOnline, 2, 10*time.Second)
+	for _, ev := range collect(t, sub, events.KindOffline, 2, 5*time.Second) {
+		if ev.Reason != presence.ReasonTimeout.String() {
 			t.Errorf("stalled %s went offline with %q, want timeout", ev.DeviceID, ev.Reason)
 		}
 	}

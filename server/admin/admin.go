@@ -21,7 +21,7 @@ import (
 
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/config"
-	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/events"
 )
 
 // Node is what the API needs of a termd node; *server.Server implements it.
@@ -50,7 +50,7 @@ type Options struct {
 	// reported in the stream). <= 0 means DefaultEventBuffer.
 	EventBuffer int
 	// Bus is the presence event bus; nil makes /v1/events unavailable.
-	Bus *presence.Bus
+	Bus *events.Bus
 	// Backup streams a full backup and returns the version it covers;
 	// nil makes /v1/backup unavailable.
 	Backup func(ctx context.Context, w io.Writer) (uint64, error)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server"
-	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
 )
 
@@ -152,14 +152,14 @@ var quietLog = slog.New(slog.DiscardHandler)
 // fixture is an API over a fake node on a loopback httptest server.
 type fixture struct {
 	node *fakeNode
-	bus  *presence.Bus
+	bus  *events.Bus
 	h    *handler
 	srv  *httptest.Server
 }
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{node: newFakeNode(), bus: presence.NewBus()}
+	f := &fixture{node: newFakeNode(), bus: events.NewBus()}
 	set := metrics.NewSet()
 	set.NewCounter("termd_test_total").Add(3)
 	opt := Options{

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/events"
 )
 
 // EventDropped is the SSE event that reports that this subscriber's
@@ -85,14 +85,14 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeEvent writes one presence event as an SSE event named by its kind.
-func writeEvent(bw *bufio.Writer, ev presence.Event) {
+func writeEvent(bw *bufio.Writer, ev events.Event) {
 	b, _ := json.Marshal(ev) // a flat struct of strings and ints cannot fail
 	fmt.Fprintf(bw, "event: %s\ndata: %s\n\n", ev.Kind, b)
 }
 
 // writeDropped reports new losses of this subscriber, before the next
 // event, so a client knows its view has a gap.
-func writeDropped(bw *bufio.Writer, sub *presence.Subscription, reported uint64) uint64 {
+func writeDropped(bw *bufio.Writer, sub *events.Subscription, reported uint64) uint64 {
 	d := sub.Dropped()
 	if d != reported {
 		fmt.Fprintf(bw, "event: %s\ndata: {\"kind\":%q,\"dropped\":%d}\n\n", EventDropped, EventDropped, d)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
 )
 
@@ -68,14 +68,14 @@ func TestEvents(t *testing.T) {
 	if f.bus.Subscribers() != 1 {
 		t.Fatalf("%d subscribers", f.bus.Subscribers())
 	}
-	f.bus.Publish(presence.Event{Kind: presence.KindOnline, DeviceID: "POS-1", SessionID: 9, At: 1700000000000, Remote: "10.0.0.1:4000"})
-	f.bus.Publish(presence.Event{Kind: presence.KindOffline, DeviceID: "POS-1", SessionID: 9, At: 1700000001000, Reason: "timeout"})
+	f.bus.Publish(events.Event{Kind: events.KindOnline, DeviceID: "POS-1", SessionID: 9, At: 1700000000000, Remote: "10.0.0.1:4000"})
+	f.bus.Publish(events.Event{Kind: events.KindOffline, DeviceID: "POS-1", SessionID: 9, At: 1700000001000, Reason: "timeout"})
 	name, data := s.next(false)
 	if name != "online" || data != `{"kind":"online","device_id":"POS-1","session_id":9,"at_ms":1700000000000,"remote":"10.0.0.1:4000"}` {
 		t.Errorf("event %q %s", name, data)
 	}
 	name, data = s.next(false)
-	var ev presence.Event
+	var ev events.Event
 	if err := json.Unmarshal([]byte(data), &ev); err != nil || name != "offline" || ev.Reason != "timeout" {
 		t.Errorf("event %q %s", name, data)
 	}
@@ -90,11 +90,11 @@ func TestEventsUnavailableWithoutBus(t *testing.T) {
 }
 
 func TestWriteDropped(t *testing.T) {
-	bus := presence.NewBus()
+	bus := events.NewBus()
 	sub := bus.Subscribe(1)
 	defer sub.Close()
 	for range 4 {
-		bus.Publish(presence.Event{Kind: presence.KindOnline, DeviceID: "X"})
+		bus.Publish(events.Event{Kind: events.KindOnline, DeviceID: "X"})
 	}
 	var sb strings.Builder
 	bw := bufio.NewWriter(&sb)
@@ -145,7 +145,7 @@ func TestBackup(t *testing.T) {
 }
 
 func TestServeStopsStreams(t *testing.T) {
-	bus := presence.NewBus()
+	bus := events.NewBus()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, errc, err := Serve(ctx, "127.0.0.1:0", New(newFakeNode(), Options{Token: testToken, Bus: bus, Logger: quietLog}), quietLog)

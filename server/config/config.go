@@ -87,6 +87,18 @@ type Server struct {
 	// WorkQueue bounds queued domain requests; beyond it requests get
 	// UNAVAILABLE. Default 4096.
 	WorkQueue int `toml:"work_queue" comment:"queued domain requests before UNAVAILABLE"`
+	// RouteShare caps the worker-pool share of one request type: at most
+	// this percentage of the workers run requests of one type at once,
+	// and at most this percentage of work_queue waits for one type, so a
+	// slow feature (a sick store, a slow SMTP server) cannot starve the
+	// others. Default 50.
+	RouteShare int `toml:"route_share" comment:"max % of workers and of work_queue one request type may hold"`
+	// PushAckTimeout is how long a push that needs an ack waits for it
+	// before it is given up (spec §1.1: 60 s). Default 60s.
+	PushAckTimeout Duration `toml:"push_ack_timeout" comment:"a push not acked within this is given up (spec: 60s)"`
+	// MaxPendingAcks bounds the unacked pushes per session; past it the
+	// oldest is given up at once. Default 64.
+	MaxPendingAcks int `toml:"max_pending_acks" comment:"unacked pushes per session before the oldest is given up"`
 	// TickInterval is the timer wheel's resolution. Default 100ms.
 	TickInterval Duration `toml:"tick_interval" comment:"timer wheel resolution (timeouts fire within this)"`
 	// ListenBacklog is the accept queue length. Default 4096.
@@ -181,7 +193,8 @@ func Defaults() Config {
 			Listen: "0.0.0.0:7000", FDReserve: 500, MaxPendingHello: 4096,
 			HelloTimeout: D(10 * time.Second), MaxFrame: 4096, MaxInFlight: 16,
 			FrameRate: 50, FrameBurst: 100, OutboundLimit: 64 << 10,
-			WorkQueue: 4096, TickInterval: D(100 * time.Millisecond),
+			WorkQueue: 4096, RouteShare: 50, TickInterval: D(100 * time.Millisecond),
+			PushAckTimeout: D(60 * time.Second), MaxPendingAcks: 64,
 			ListenBacklog: 4096, ShutdownGrace: D(2 * time.Second), GCPercent: 25,
 		},
 		Auth: Auth{
@@ -253,6 +266,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxInFlight < 1 || c.Server.MaxInFlight > 16 {
 		add("server.max_in_flight must be in 1..16")
+	}
+	if c.Server.RouteShare < 1 || c.Server.RouteShare > 100 {
+		add("server.route_share must be in 1..100 (percent), got %d", c.Server.RouteShare)
+	}
+	if c.Server.PushAckTimeout.Duration <= 0 || c.Server.MaxPendingAcks < 1 {
+		add("server.push_ack_timeout and server.max_pending_acks must be positive")
 	}
 	if c.Server.FrameRate <= 0 || c.Server.FrameBurst < 1 {
 		add("server.frame_rate and server.frame_burst must be positive")

@@ -24,7 +24,7 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control/supervisor"
-	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
 )
 
@@ -49,7 +49,7 @@ type Options struct {
 	// restart).
 	Audit storage.Audit
 	// Bus receives service state changes; nil: none are published.
-	Bus *presence.Bus
+	Bus *events.Bus
 	// Log receives operational messages; nil: slog.Default().
 	Log *slog.Logger
 	// Now overrides time.Now (tests).
@@ -63,7 +63,7 @@ type Controller struct {
 	pols  map[string]*policy
 	ids   []string
 	audit storage.Audit
-	bus   *presence.Bus
+	bus   *events.Bus
 	log   *slog.Logger
 	now   func() time.Time
 	idem  *idemCache
@@ -392,8 +392,8 @@ func (c *Controller) notify(st supervisor.State) {
 		return
 	}
 	code := st.ExitCode
-	c.bus.Publish(presence.Event{
-		Kind: presence.KindService, At: c.now().UnixMilli(),
+	c.bus.Publish(events.Event{
+		Kind: events.KindService, At: c.now().UnixMilli(),
 		Service: st.Service, State: st.State, PID: st.PID, ExitCode: &code,
 	})
 }

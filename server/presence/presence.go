@@ -1,8 +1,8 @@
-// Package presence keeps which terminals are online: a sharded in-memory
-// table keyed by device id, with one Entry per live session, and the event
-// bus that tells subscribers (the admin event stream, later features)
-// about online, offline and replaced transitions without ever blocking
-// the event loops that report them.
+// Package presence keeps which terminals are online. The Tracker is the
+// one place a session starts, is seen or ends: it keeps the sharded
+// in-memory table (one Entry per live session), writes the transitions
+// behind to the registry, publishes them on the event bus and counts them.
+// It also holds the heartbeat flags features set per device.
 package presence
 
 import (
@@ -17,12 +17,15 @@ import (
 // registering different devices rarely meet on one mutex.
 const shardCount = 64
 
-// Owner is the connection that holds a session. Kick asks it to end the
-// session: send GOAWAY with code and message, then close, recording
-// reason as the offline reason (or no offline transition for
-// "replaced"). It must be safe to call from any goroutine.
+// Owner is the connection that holds a session. Its methods must be safe
+// to call from any goroutine and must not block.
 type Owner interface {
-	Kick(sessionID uint64, code uint8, message, reason string)
+	// Kick ends the session: GOAWAY with code and message, then close,
+	// recording reason as the offline reason (ReasonReplaced: no offline
+	// transition).
+	Kick(sessionID uint64, code uint8, message string, reason Reason)
+	// SetFlags makes flags the session's heartbeat flags.
+	SetFlags(sessionID uint64, flags uint32)
 }
 
 // Entry is one online device's session. Fields set at registration never

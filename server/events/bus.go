@@ -1,14 +1,20 @@
-package presence
+// Package events is termd's event bus: every kind of event operators and
+// features follow (presence transitions, service state changes, and the
+// upgrade, campaign and group events of the features built on it) flows
+// through one Bus to the admin event stream and other subscribers, without
+// ever blocking the event loops and workers that publish.
+package events
 
 import (
 	"sync"
 	"sync/atomic"
 )
 
-// Kind is the kind of a presence event.
+// Kind is the kind of an event; it names the SSE event of /v1/events.
 type Kind string
 
-// Event kinds.
+// Event kinds. A feature adds its kinds here, with the fields it fills,
+// so docs/admin-api.md can list every event in one place.
 const (
 	KindOnline   Kind = "online"
 	KindOffline  Kind = "offline"
@@ -20,7 +26,9 @@ const (
 	KindService Kind = "service"
 )
 
-// Event is one presence transition, or a service state change.
+// Event is one event. Kind says which fields are set: presence events
+// carry the device, session, reason and remote address; service events
+// the service, its state, pid and exit code.
 type Event struct {
 	Kind      Kind   `json:"kind"`
 	DeviceID  string `json:"device_id,omitempty"`
@@ -35,7 +43,7 @@ type Event struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 }
 
-// Bus fans presence events out to subscribers. Publish never blocks: a
+// Bus fans events out to subscribers. Publish never blocks: a
 // subscriber whose queue is full loses the event and the loss is counted,
 // because an event loop must not wait on a slow HTTP client.
 type Bus struct {
