@@ -39,6 +39,13 @@ type Route struct {
 	// known. The request stays outstanding (and counts against the
 	// in-flight limit) until then; other requests keep flowing.
 	Start func(req *Request, reply func(protocol.Message, error))
+	// Class names the worker-pool class the route's requests run in; a
+	// feature gives all its routes one class, so together they hold at
+	// most server.route_share of the workers and of the queue. Default:
+	// the request type's name.
+	Class string
+
+	class *workClass
 }
 
 // Handle routes request type t (0x01–0x3F) to r. Call it before Run.
@@ -46,6 +53,12 @@ func (s *Server) Handle(t byte, r *Route) {
 	if !protocol.IsRequest(t) || t == protocol.TypeHello || t == protocol.TypeHeartbeat || t == protocol.TypeBye {
 		panic("server: cannot route request type")
 	}
+	name := r.Class
+	if name == "" {
+		name = protocol.TypeName(t)
+	}
+	r.class = s.work.class(name)
+	s.m.workClass(s.work, r.class)
 	s.routes[t] = r
 }
 
@@ -174,7 +187,7 @@ func (c *conn) request(f *codec.Frame, now int64) {
 	var ok bool
 	if rt.Start != nil {
 		addr := c.live.Remote
-		ok = s.work.submit(func(context.Context) {
+		ok = s.work.submit(rt.class, func(context.Context) {
 			if addr != nil {
 				req.Remote = addr.String() // formatted on the worker, not the loop
 			}
@@ -183,7 +196,7 @@ func (c *conn) request(f *codec.Frame, now int64) {
 			})
 		})
 	} else {
-		ok = s.work.submit(func(ctx context.Context) {
+		ok = s.work.submit(rt.class, func(ctx context.Context) {
 			resp, err := rt.Serve(ctx, req)
 			c.l.post(func() { c.finish(req, resp, err) })
 		})

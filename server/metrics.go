@@ -117,6 +117,18 @@ func newServerMetrics(s *Server) *serverMetrics {
 	return m
 }
 
+// workClass registers the gauges of a worker-pool class (once).
+func (m *serverMetrics) workClass(w *workers, c *workClass) {
+	m.set.GetOrCreateGauge(fmt.Sprintf(`termd_work_queued{class=%q}`, c.name), func() float64 {
+		q, _ := w.load(c)
+		return float64(q)
+	})
+	m.set.GetOrCreateGauge(fmt.Sprintf(`termd_work_running{class=%q}`, c.name), func() float64 {
+		_, r := w.load(c)
+		return float64(r)
+	})
+}
+
 func (m *serverMetrics) helloFail(reason string) { m.helloFailed[reason].Inc() }
 
 func (m *serverMetrics) decodeError(kind string) { m.decodeErrors[kind].Inc() }

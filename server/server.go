@@ -144,7 +144,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	if workers <= 0 {
 		workers = 4 * runtime.NumCPU()
 	}
-	s.work = newWorkers(workers, max(cfg.Server.WorkQueue, 1))
+	s.work = newWorkers(workers, max(cfg.Server.WorkQueue, 1), cfg.Server.RouteShare)
 	s.m = newServerMetrics(s)
 	s.Presence = presence.NewTracker(presence.TrackerOptions{
 		Registry: s.store, FlushInterval: cfg.Storage.FlushInterval.Duration,

@@ -33,8 +33,11 @@ const (
 	// maxRemembered bounds the request_id entries kept in memory.
 	maxRemembered = 100_000
 	// auditAttempts is how often an audit record is tried before the
-	// answer becomes INTERNAL.
-	auditAttempts = 3
+	// answer becomes INTERNAL; auditTimeout bounds one attempt and
+	// auditRetryPause × n is the pause before the n-th retry.
+	auditAttempts   = 3
+	auditTimeout    = 5 * time.Second
+	auditRetryPause = 100 * time.Millisecond
 	// pruneEvery is the period of the audit retention sweep.
 	pruneEvery = time.Hour
 	// shutdownRetryMs is retry_after_ms of requests refused while termd stops.
@@ -168,13 +171,29 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 		RequestID: m.RequestID, HasRequestID: m.HasRequestID,
 		Service: m.ServiceID, Op: op, Args: m.Args,
 	}
-	answerWith := func(a answer) {
-		a, _ = c.commit(&rec, a, start)
+	send := func(a answer) {
 		if a.err != nil {
 			reply(nil, a.err)
 			return
 		}
 		reply(a.msg, nil)
+	}
+	// The audit record is committed before the answer. A first attempt
+	// that fails is retried off the worker pool: a sick store must not
+	// hold workers through its retries.
+	answerWith := func(a answer) {
+		c.record(&rec, a, start)
+		err := c.appendAudit(&rec)
+		if err == nil {
+			send(a)
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			a, _ := c.persist(&rec, a, err)
+			send(a)
+		}()
 	}
 	wait := c.requestWait(m.TimeoutMs)
 
@@ -344,27 +363,45 @@ func (c *Controller) requestWait(ms uint64) time.Duration {
 
 // commit writes rec with a's outcome to the audit before a is sent. A
 // record that cannot be written turns the answer into INTERNAL: nothing
-// is acknowledged that the audit does not hold.
+// is acknowledged that the audit does not hold. It retries in the
+// caller's goroutine, so it is for callers off the worker pool.
 func (c *Controller) commit(rec *storage.AuditRecord, a answer, start time.Time) (answer, error) {
+	c.record(rec, a, start)
+	err := c.appendAudit(rec)
+	if err == nil {
+		return a, nil
+	}
+	return c.persist(rec, a, err)
+}
+
+// record fills rec with a's outcome and counts the request.
+func (c *Controller) record(rec *storage.AuditRecord, a answer, start time.Time) {
 	d := c.now().Sub(start)
 	fillRecord(rec, a)
 	rec.DurationMs = d.Milliseconds()
 	c.m.observe(rec.Service, rec.Op, rec.Status, d)
+}
+
+// appendAudit makes one attempt to write rec.
+func (c *Controller) appendAudit(rec *storage.AuditRecord) error {
 	if c.audit == nil {
-		return a, nil
+		return nil
 	}
-	var err error
-	for i := range auditAttempts {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = c.audit.AppendAudit(ctx, *rec)
-		cancel()
-		if err == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
+	defer cancel()
+	_, err := c.audit.AppendAudit(ctx, *rec)
+	return err
+}
+
+// persist retries writing rec after a first attempt failed with err,
+// with a growing pause, until auditAttempts in all; a record that cannot
+// be written turns a into INTERNAL.
+func (c *Controller) persist(rec *storage.AuditRecord, a answer, err error) (answer, error) {
+	for i := 1; i < auditAttempts && !errors.Is(err, storage.ErrClosed) && !errors.Is(err, storage.ErrInvalid); i++ {
+		time.Sleep(time.Duration(i) * auditRetryPause)
+		if err = c.appendAudit(rec); err == nil {
 			return a, nil
 		}
-		if errors.Is(err, storage.ErrClosed) || errors.Is(err, storage.ErrInvalid) {
-			break
-		}
-		time.Sleep(time.Duration(100*(i+1)) * time.Millisecond)
 	}
 	c.m.auditErrors.Inc()
 	c.log.Error("control request not audited; answered INTERNAL",
