@@ -228,7 +228,7 @@ func (c *conn) finish(req *Request, resp protocol.Message, err error) {
 		if err == nil {
 			err = protocol.Internal
 		}
-		c.refuse(req.Type, req.Seq, asError(err))
+		c.refuse(req.Type, req.Seq, AsError(err))
 	} else {
 		c.send(req.Seq, resp)
 	}
@@ -241,7 +241,7 @@ func (c *conn) refuse(t byte, seq uint16, e *protocol.Error) {
 
 func (c *conn) badRequest(t byte, seq uint16, err error) {
 	c.l.s.m.decodeError(decBadField)
-	c.refuse(t, seq, asError(err))
+	c.refuse(t, seq, AsError(err))
 }
 
 func (c *conn) isInflight(seq uint16) bool {

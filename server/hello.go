@@ -29,7 +29,7 @@ func (c *conn) hello(f *codec.Frame) gnet.Action {
 	var h protocol.Hello
 	if err := protocol.DecodeBody(l.in, f.Body, &h); err != nil {
 		s.m.helloFail(helloBadRequest)
-		return c.refuseHello(seq, asError(err))
+		return c.refuseHello(seq, AsError(err))
 	}
 	now := s.now()
 	nowMs, nowS := now.UnixMilli(), now.Unix()

@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/presence"
 	"github.com/termd/termd/storage"
 )
@@ -19,31 +19,22 @@ type DeviceView struct {
 	Live bool
 }
 
-// ErrBadKey: a per-device key must be exactly 32 bytes.
-var ErrBadKey = errors.New("per-device key must be 32 bytes")
+// Errors of the operator operations.
+var (
+	// ErrBadKey: a per-device key must be 32 bytes.
+	ErrBadKey = &protocol.Error{Code: protocol.BadRequest, Message: "per-device key must be 32 bytes"}
+	// ErrDeviceNotFound: the device was never seen.
+	ErrDeviceNotFound = &protocol.Error{Code: protocol.NotFound, Message: "device not found"}
+)
 
-// Stats is a snapshot of the node for operators.
-type Stats struct {
-	Online           int    `json:"online"`
-	Connections      int64  `json:"connections"`
-	PendingHello     int64  `json:"pending_hello"`
-	Sessions         int64  `json:"sessions"`
-	MaxConnections   int    `json:"max_connections"`
-	MaxSessions      int    `json:"max_sessions"`
-	NonceCache       int    `json:"nonce_cache"`
-	WorkQueue        int    `json:"work_queue"`
-	WriteBehind      int    `json:"write_behind_pending"`
-	EventSubscribers int    `json:"event_subscribers"`
-	EventsDropped    uint64 `json:"events_dropped"`
-	BootEpoch        uint32 `json:"boot_epoch"`
-	StartedMs        int64  `json:"started_ms"`
-	HBIntervalS      uint64 `json:"hb_interval_s"`
-	MissFactor       int    `json:"miss_factor"`
+// badDeviceID is the refusal of an operation on an invalid device id.
+func badDeviceID(id string) error {
+	return protocol.Errorf(protocol.BadRequest, "invalid device id %q", id)
 }
 
 // Stats returns a snapshot of the node.
-func (s *Server) Stats() Stats {
-	return Stats{
+func (s *Server) Stats() api.Stats {
+	return api.Stats{
 		Online: s.Presence.Online(), Connections: s.conns.Load(), PendingHello: s.pending.Load(),
 		Sessions: s.sessions.Load(), MaxConnections: s.maxConns, MaxSessions: s.maxSessions,
 		NonceCache: s.nonces.Len(), WorkQueue: s.work.depth(), WriteBehind: s.Presence.Pending(),
@@ -78,11 +69,14 @@ func overlay(d storage.Device, e *presence.Entry) DeviceView {
 	return v
 }
 
-// Device returns one device; storage.ErrNotFound if it was never seen.
+// Device returns one device; ErrDeviceNotFound if it was never seen.
 func (s *Server) Device(ctx context.Context, id string) (DeviceView, error) {
 	e := s.Presence.Get(id)
 	d, err := s.store.Get(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) && e != nil {
+	if errors.Is(err, storage.ErrNotFound) {
+		if e == nil {
+			return DeviceView{}, ErrDeviceNotFound
+		}
 		d, err = storage.Device{ID: id}, nil // online, not flushed yet
 	}
 	if err != nil {
@@ -156,7 +150,7 @@ func (s *Server) Disconnect(id string) bool {
 // live session ends with GOAWAY [3, ...], offline reason `blocked`.
 func (s *Server) Block(ctx context.Context, id string) error {
 	if !protocol.ValidDeviceID(id) {
-		return fmt.Errorf("invalid device id %q", id)
+		return badDeviceID(id)
 	}
 	if err := s.store.SetBlocked(ctx, id, true); err != nil {
 		return err
@@ -171,7 +165,7 @@ func (s *Server) Block(ctx context.Context, id string) error {
 // Unblock lets a blocked device connect again.
 func (s *Server) Unblock(ctx context.Context, id string) error {
 	if !protocol.ValidDeviceID(id) {
-		return fmt.Errorf("invalid device id %q", id)
+		return badDeviceID(id)
 	}
 	if err := s.store.SetBlocked(ctx, id, false); err != nil {
 		return err
@@ -185,7 +179,7 @@ func (s *Server) Unblock(ctx context.Context, id string) error {
 // key applies from the next HELLO.
 func (s *Server) SetKey(ctx context.Context, id string, key []byte) error {
 	if !protocol.ValidDeviceID(id) {
-		return fmt.Errorf("invalid device id %q", id)
+		return badDeviceID(id)
 	}
 	if key != nil && len(key) != len(protocol.Key{}) {
 		return ErrBadKey

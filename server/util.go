@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -8,12 +9,26 @@ import (
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 
 	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/storage"
 )
 
-// asError turns any error into the *protocol.Error a terminal is sent.
-func asError(err error) *protocol.Error {
-	if e, ok := err.(*protocol.Error); ok {
+// AsError turns any error from domain code into the refusal it is
+// answered with, to a terminal or (through the admin API's table) to an
+// operator: a *protocol.Error as it is, a protocol.Code with its name,
+// the storage errors with their status, anything else INTERNAL with a
+// message that reveals nothing.
+func AsError(err error) *protocol.Error {
+	var e *protocol.Error
+	if errors.As(err, &e) {
 		return e
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return &protocol.Error{Code: protocol.NotFound, Message: "not found"}
+	case errors.Is(err, storage.ErrInvalid):
+		return &protocol.Error{Code: protocol.BadRequest, Message: err.Error()}
+	case errors.Is(err, storage.ErrClosed):
+		return &protocol.Error{Code: protocol.Unavailable, Message: "store is closed (node stopping)"}
 	}
 	return &protocol.Error{Code: protocol.StatusOf(err), Message: protocol.MessageOf(err)}
 }

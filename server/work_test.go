@@ -35,14 +35,18 @@ func TestWorkerIsolation(t *testing.T) {
 
 	sick := dialSDK(t, ts, "T-sick")
 	results := make(chan error, 16)
-	for i := 0; i < 15; i++ {
-		go func() {
-			results <- sick.Do(t.Context(), &protocol.Control{ServiceID: "x", Op: protocol.OpStatus}, &protocol.ControlAck{})
-		}()
+	send := func(n int) {
+		for i := 0; i < n; i++ {
+			go func() {
+				results <- sick.Do(t.Context(), &protocol.Control{ServiceID: "x", Op: protocol.OpStatus}, &protocol.ControlAck{})
+			}()
+		}
 	}
+	send(2)
 	<-started
 	<-started
-	// 2 run, 8 wait; the other 5 are refused at once.
+	// 2 run; of 13 more, 8 wait and the other 5 are refused at once.
+	send(13)
 	for i := 0; i < 5; i++ {
 		select {
 		case err := <-results:

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/termd/termd/server/admin/api"
 )
 
 // Client-side bounds.
@@ -24,10 +26,6 @@ const (
 	maxErrorBody = 64 << 10
 	// maxSSELine bounds one line of the event stream.
 	maxSSELine = 1 << 20
-	// backupVersionHeader is the trailer carrying a backup's version
-	// (admin.BackupVersionHeader; not imported, to keep the server out of
-	// the CLI binary).
-	backupVersionHeader = "X-Termd-Backup-Version"
 )
 
 // apiClient talks to termd's admin API.
@@ -37,69 +35,23 @@ type apiClient struct {
 	hc    *http.Client
 }
 
-// apiError is an error response of the API.
-type apiError struct {
-	Status  int
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *apiError) Error() string {
-	if e.Code == "" {
-		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
-	}
-	return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message)
-}
-
 // isCode reports whether err is an API error with that code.
-func isCode(err error, code string) bool {
-	var ae *apiError
+func isCode(err error, code api.ErrorCode) bool {
+	var ae *api.Error
 	return errors.As(err, &ae) && ae.Code == code
-}
-
-// device is a device as GET /v1/devices returns it.
-type device struct {
-	ID            string         `json:"id"`
-	Online        bool           `json:"online"`
-	Live          bool           `json:"live"`
-	SessionID     uint64         `json:"session_id"`
-	FirstSeenMs   int64          `json:"first_seen_ms"`
-	LastSeenMs    int64          `json:"last_seen_ms"`
-	LastOnlineMs  int64          `json:"last_online_ms"`
-	LastOfflineMs int64          `json:"last_offline_ms"`
-	OfflineReason string         `json:"offline_reason"`
-	RemoteAddr    string         `json:"remote_addr"`
-	FW            string         `json:"fw"`
-	Model         string         `json:"model"`
-	Attrs         map[string]any `json:"attrs"`
-	Status        map[string]any `json:"status"`
-	Blocked       bool           `json:"blocked"`
-	HasKey        bool           `json:"has_key"`
 }
 
 // devicePage is one page of GET /v1/devices; Raw keeps each device's
 // JSON as sent, for --json output.
 type devicePage struct {
-	Devices    []device `json:"devices"`
-	NextCursor string   `json:"next_cursor"`
-	Raw        []json.RawMessage
+	api.DeviceList
+	Raw []json.RawMessage
 }
 
-// event is one message of GET /v1/events.
+// event is one message of GET /v1/events, with its JSON as sent.
 type event struct {
-	Kind      string `json:"kind"`
-	DeviceID  string `json:"device_id"`
-	SessionID uint64 `json:"session_id"`
-	AtMs      int64  `json:"at_ms"`
-	Reason    string `json:"reason"`
-	Remote    string `json:"remote"`
-	Dropped   uint64 `json:"dropped"`
-	Service   string `json:"service"`
-	State     string `json:"state"`
-	PID       int    `json:"pid"`
-	ExitCode  *int   `json:"exit_code"`
-	// Data is the event's JSON as sent.
-	Data string `json:"-"`
+	api.Event
+	Data string
 }
 
 // request sends one request and returns the response when its status is
@@ -122,7 +74,7 @@ func (c *apiClient) request(ctx context.Context, method, path string, body io.Re
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	ae := &apiError{Status: resp.StatusCode}
+	ae := &api.Error{Status: resp.StatusCode}
 	if json.Unmarshal(b, ae) != nil || ae.Code == "" {
 		ae.Code, ae.Message = "", strings.TrimSpace(string(b))
 		if ae.Message == "" {
@@ -144,14 +96,19 @@ func (c *apiClient) call(ctx context.Context, method, path string, body io.Reade
 	return io.ReadAll(resp.Body)
 }
 
-// stats returns GET /v1/stats as sent.
-func (c *apiClient) stats(ctx context.Context) ([]byte, error) {
-	return c.call(ctx, "GET", "/v1/stats", nil)
-}
-
-// device returns GET /v1/devices/{id} as sent.
-func (c *apiClient) device(ctx context.Context, id string) ([]byte, error) {
-	return c.call(ctx, "GET", "/v1/devices/"+url.PathEscape(id), nil)
+// getJSON does a short GET and returns the body as sent; when v is not
+// nil the body is decoded into it too.
+func (c *apiClient) getJSON(ctx context.Context, path string, v any) ([]byte, error) {
+	b, err := c.call(ctx, "GET", path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, fmt.Errorf("GET %s: unexpected response: %w", path, err)
+		}
+	}
+	return b, nil
 }
 
 // devices returns one page of devices.
@@ -170,13 +127,10 @@ func (c *apiClient) devices(ctx context.Context, online *bool, limit int, cursor
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	b, err := c.call(ctx, "GET", path, nil)
+	var p devicePage
+	b, err := c.getJSON(ctx, path, &p.DeviceList)
 	if err != nil {
 		return devicePage{}, err
-	}
-	var p devicePage
-	if err := json.Unmarshal(b, &p); err != nil {
-		return devicePage{}, fmt.Errorf("decode device list: %w", err)
 	}
 	var raw struct {
 		Devices []json.RawMessage `json:"devices"`
@@ -196,11 +150,16 @@ func (c *apiClient) action(ctx context.Context, id, action string) error {
 
 // setKey provisions a 32-byte key, or removes it when key is nil.
 func (c *apiClient) setKey(ctx context.Context, id string, key []byte) error {
-	body := []byte(`{"key":null}`)
+	var req api.SetKey
 	if key != nil {
-		body = []byte(`{"key":"` + hex.EncodeToString(key) + `"}`)
+		k := hex.EncodeToString(key)
+		req.Key = &k
 	}
-	_, err := c.call(ctx, "PUT", "/v1/devices/"+url.PathEscape(id)+"/key", bytes.NewReader(body))
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	_, err = c.call(ctx, "PUT", "/v1/devices/"+url.PathEscape(id)+"/key", bytes.NewReader(body))
 	return err
 }
 
@@ -217,13 +176,13 @@ func (c *apiClient) backup(ctx context.Context, w io.Writer) (int64, uint64, err
 	if err != nil {
 		return n, 0, fmt.Errorf("backup interrupted after %d bytes: %w", n, err)
 	}
-	v := resp.Trailer.Get(backupVersionHeader)
+	v := resp.Trailer.Get(api.BackupVersionHeader)
 	if v == "" {
-		return n, 0, fmt.Errorf("backup incomplete: the server sent no %s trailer", backupVersionHeader)
+		return n, 0, fmt.Errorf("backup incomplete: the server sent no %s trailer", api.BackupVersionHeader)
 	}
 	version, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return n, 0, fmt.Errorf("bad %s %q", backupVersionHeader, v)
+		return n, 0, fmt.Errorf("bad %s %q", api.BackupVersionHeader, v)
 	}
 	return n, version, nil
 }
@@ -242,7 +201,7 @@ func (c *apiClient) events(ctx context.Context, connected func(), fn func(event)
 	}
 	return readSSE(resp.Body, func(name, data string) error {
 		ev := event{Data: data}
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+		if err := json.Unmarshal([]byte(data), &ev.Event); err != nil {
 			return fmt.Errorf("event %q: bad data %q: %w", name, data, err)
 		}
 		if ev.Kind == "" {

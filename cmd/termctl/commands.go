@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/termd/termd/server/admin/api"
 )
 
 const (
@@ -53,7 +56,7 @@ func (a *app) devicesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var devs []device
+			var devs []api.Device
 			var raw []json.RawMessage
 			for {
 				p, err := c.devices(cmd.Context(), filter, limit, cursor)
@@ -88,7 +91,7 @@ func (a *app) devicesCmd() *cobra.Command {
 }
 
 // deviceTable prints ID, ONLINE, LAST SEEN, FW, MODEL, REMOTE.
-func (a *app) deviceTable(devs []device) {
+func (a *app) deviceTable(devs []api.Device) {
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tONLINE\tLAST SEEN\tFW\tMODEL\tREMOTE")
 	for _, d := range devs {
@@ -114,7 +117,7 @@ func (a *app) deviceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := c.device(cmd.Context(), args[0])
+			b, err := c.getJSON(cmd.Context(), "/v1/devices/"+url.PathEscape(args[0]), nil)
 			if err != nil {
 				return err
 			}
@@ -133,7 +136,7 @@ func (a *app) statsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := c.stats(cmd.Context())
+			b, err := c.getJSON(cmd.Context(), "/v1/stats", nil)
 			if err != nil {
 				return err
 			}
@@ -225,7 +228,7 @@ func (a *app) watch(ctx context.Context, c *apiClient) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		var ae *apiError
+		var ae *api.Error
 		if !opened || (errors.As(err, &ae) && ae.Status < 500) {
 			return err
 		}
@@ -244,7 +247,7 @@ func (a *app) printEvent(ev event) error {
 		a.printf("%s\n", ev.Data)
 		return nil
 	}
-	if ev.Kind == "dropped" {
+	if ev.Kind == api.EventDropped {
 		a.printf("%s  %-9s  %d events lost so far: this watcher fell behind\n",
 			time.Now().In(a.loc).Format(watchTimeLayout), ev.Kind, ev.Dropped)
 		return nil

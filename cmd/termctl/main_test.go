@@ -20,6 +20,7 @@ import (
 
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/servertest"
 	"github.com/termd/termd/storage"
@@ -52,8 +53,8 @@ func (f *fakeNode) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
-func (f *fakeNode) Stats() server.Stats {
-	return server.Stats{Online: 2, Connections: 3, MaxConnections: 19500, StartedMs: 1700000000000, HBIntervalS: 30, MissFactor: 3}
+func (f *fakeNode) Stats() api.Stats {
+	return api.Stats{Online: 2, Connections: 3, MaxConnections: 19500, StartedMs: 1700000000000, HBIntervalS: 30, MissFactor: 3}
 }
 
 func (f *fakeNode) Device(ctx context.Context, id string) (server.DeviceView, error) {

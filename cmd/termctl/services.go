@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -13,53 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
 )
 
 // serviceOpTimeout bounds POST /v1/services/{id}/{op}: the server waits
 // at most the service's own timeout (restart_timeout defaults to 60 s).
 const serviceOpTimeout = 10 * time.Minute
-
-// service is a service as GET /v1/services returns it.
-type service struct {
-	ID       string `json:"id"`
-	Kind     string `json:"kind"`
-	State    string `json:"state"`
-	PID      int    `json:"pid"`
-	ExitCode int    `json:"exit_code"`
-	SinceMs  int64  `json:"since_ms"`
-	Busy     string `json:"busy"`
-	Restarts int    `json:"restarts"`
-	Running  int    `json:"running"`
-	Adopted  bool   `json:"adopted"`
-}
-
-// auditRecord is a record as GET /v1/audit returns it.
-type auditRecord struct {
-	Seq        uint64   `json:"seq"`
-	AtMs       int64    `json:"at_ms"`
-	DurationMs int64    `json:"duration_ms"`
-	Source     string   `json:"source"`
-	DeviceID   string   `json:"device_id"`
-	Remote     string   `json:"remote"`
-	Service    string   `json:"service"`
-	Op         string   `json:"op"`
-	Args       []string `json:"args"`
-	Status     int      `json:"status"`
-	Message    string   `json:"message"`
-	State      string   `json:"state"`
-	ExitCode   int      `json:"exit_code"`
-}
-
-// statusNames are the protocol's status names (spec §2), for the audit table.
-var statusNames = []string{"OK", "BAD_REQUEST", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT",
-	"RATE_LIMITED", "UNAVAILABLE", "INTERNAL", "BAD_VERSION", "FRAME_TOO_LARGE", "UNKNOWN_TYPE", "EXPIRED", "TIMEOUT"}
-
-func statusName(s int) string {
-	if s >= 0 && s < len(statusNames) {
-		return statusNames[s]
-	}
-	return strconv.Itoa(s)
-}
 
 func (a *app) servicesCmd() *cobra.Command {
 	return &cobra.Command{
@@ -71,19 +31,14 @@ func (a *app) servicesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := c.call(cmd.Context(), "GET", "/v1/services", nil)
+			var page api.ServiceList
+			b, err := c.getJSON(cmd.Context(), "/v1/services", &page)
 			if err != nil {
 				return err
 			}
 			if a.jsonOut {
 				a.printf("%s\n", bytes.TrimSpace(b))
 				return nil
-			}
-			var page struct {
-				Services []service `json:"services"`
-			}
-			if err := json.Unmarshal(b, &page); err != nil {
-				return fmt.Errorf("services: %w", err)
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tSTATE\tPID\tEXIT\tSINCE\tNOTE")
@@ -128,7 +83,7 @@ refused, timed out, or left the service failed.`,
 				return err
 			}
 			if len(args) == 1 {
-				b, err := c.call(cmd.Context(), "GET", "/v1/services/"+url.PathEscape(args[0]), nil)
+				b, err := c.getJSON(cmd.Context(), "/v1/services/"+url.PathEscape(args[0]), nil)
 				if err != nil {
 					return err
 				}
@@ -144,8 +99,7 @@ refused, timed out, or left the service failed.`,
 			defer cancel()
 			resp, err := c.request(ctx, "POST", "/v1/services/"+url.PathEscape(id)+"/"+op, nil)
 			if err != nil {
-				var ae *apiError
-				if errors.As(err, &ae) && ae.Code == "timeout" {
+				if isCode(err, api.CodeTimeout) {
 					return fmt.Errorf("%s %s: did not finish within the service's timeout; it may still complete (termctl service %s)", op, id, id)
 				}
 				return err
@@ -158,7 +112,7 @@ refused, timed out, or left the service failed.`,
 			if err := a.printFields(buf.Bytes()); err != nil {
 				return err
 			}
-			var s service
+			var s api.Service
 			if json.Unmarshal(buf.Bytes(), &s) == nil && s.State == "failed" {
 				return fmt.Errorf("%s %s: the service is failed (exit code %d)", op, id, s.ExitCode)
 			}
@@ -195,20 +149,14 @@ func (a *app) auditCmd() *cobra.Command {
 			if before > 0 {
 				q.Set("before", strconv.FormatUint(before, 10))
 			}
-			b, err := c.call(cmd.Context(), "GET", "/v1/audit?"+q.Encode(), nil)
+			var page api.AuditList
+			b, err := c.getJSON(cmd.Context(), "/v1/audit?"+q.Encode(), &page)
 			if err != nil {
 				return err
 			}
 			if a.jsonOut {
 				a.printf("%s\n", bytes.TrimSpace(b))
 				return nil
-			}
-			var page struct {
-				Records    []auditRecord `json:"records"`
-				NextBefore uint64        `json:"next_before"`
-			}
-			if err := json.Unmarshal(b, &page); err != nil {
-				return fmt.Errorf("audit: %w", err)
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SEQ\tTIME\tWHO\tSERVICE\tOP\tARGS\tRESULT\tSTATE\tEXIT\tMS")
@@ -217,7 +165,7 @@ func (a *app) auditCmd() *cobra.Command {
 				if r.DeviceID != "" {
 					who = r.DeviceID
 				}
-				result := statusName(r.Status)
+				result := protocol.Code(r.Status).String()
 				if r.Message != "" && r.Status != 0 {
 					result += " (" + r.Message + ")"
 				}

@@ -19,14 +19,16 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
 )
 
 // Node is what the API needs of a termd node; *server.Server implements it.
 type Node interface {
-	Stats() server.Stats
+	Stats() api.Stats
 	Device(ctx context.Context, id string) (server.DeviceView, error)
 	Devices(ctx context.Context, online *bool, limit int, cursor string) ([]server.DeviceView, string, error)
 	Disconnect(id string) bool
@@ -73,9 +75,6 @@ const (
 	// DefaultPageSize and MaxPageSize bound GET /v1/devices?limit=.
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
-	// BackupVersionHeader carries the backup's version. It is an HTTP
-	// trailer: the version is known only once the stream has been written.
-	BackupVersionHeader = "X-Termd-Backup-Version"
 	// keepaliveInterval is the period of the event stream's keepalive
 	// comment, which keeps proxies from timing the stream out and lets
 	// the handler notice a vanished client.
@@ -144,7 +143,7 @@ func New(node Node, opt Options) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="termd"`)
-		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "missing or invalid bearer token")
+		writeHTTPError(w, http.StatusUnauthorized, api.CodeUnauthorized, "missing or invalid bearer token")
 		return
 	}
 	route, pattern := h.mux.Handler(r)
@@ -158,10 +157,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route.ServeHTTP(&scratch, r)
 	if scratch.code == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", scratch.Header().Get("Allow"))
-		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+		writeHTTPError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 		return
 	}
-	writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.URL.Path)
+	writeCode(w, protocol.NotFound, "no such endpoint: "+r.URL.Path)
 }
 
 // probePaths need no token when probes are open and the request came in
@@ -222,7 +221,7 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if !h.node.Ready() {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "node is not accepting terminals")
+		writeCode(w, protocol.Unavailable, "node is not accepting terminals")
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
 )
@@ -62,7 +63,7 @@ func (f *fakeNode) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
-func (f *fakeNode) Stats() server.Stats {
+func (f *fakeNode) Stats() api.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
@@ -71,7 +72,7 @@ func (f *fakeNode) Stats() server.Stats {
 			n++
 		}
 	}
-	return server.Stats{Online: n, Connections: int64(n), MaxConnections: 19500, HBIntervalS: 30, MissFactor: 3, BootEpoch: 7}
+	return api.Stats{Online: n, Connections: int64(n), MaxConnections: 19500, HBIntervalS: 30, MissFactor: 3, BootEpoch: 7}
 }
 
 func (f *fakeNode) Device(ctx context.Context, id string) (server.DeviceView, error) {
@@ -212,7 +213,7 @@ func readBody(t *testing.T, resp *http.Response) string {
 }
 
 // expectError checks status and the JSON error code.
-func expectError(t *testing.T, resp *http.Response, status int, code Code) {
+func expectError(t *testing.T, resp *http.Response, status int, code api.ErrorCode) {
 	t.Helper()
 	if resp.StatusCode != status {
 		t.Fatalf("status %d, want %d", resp.StatusCode, status)
@@ -220,7 +221,7 @@ func expectError(t *testing.T, resp *http.Response, status int, code Code) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("content-type %q", ct)
 	}
-	var e errorBody
+	var e api.Error
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestAuth(t *testing.T) {
 				t.Errorf("open=%v GET %s token=%q: %d, want %d", open, c.path, c.token, resp.StatusCode, c.want)
 			}
 			if c.want == 401 {
-				expectError(t, resp, 401, CodeUnauthorized)
+				expectError(t, resp, 401, api.CodeUnauthorized)
 			}
 		}
 	}
@@ -300,7 +301,7 @@ func TestProbes(t *testing.T) {
 	f.node.mu.Lock()
 	f.node.ready = false
 	f.node.mu.Unlock()
-	expectError(t, f.do(t, "GET", "/readyz", "", ""), 503, CodeUnavailable)
+	expectError(t, f.do(t, "GET", "/readyz", "", ""), 503, api.CodeUnavailable)
 
 	resp := f.do(t, "GET", "/metrics", "", "")
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
@@ -320,12 +321,12 @@ func TestProbes(t *testing.T) {
 func TestRouteErrors(t *testing.T) {
 	f := newFixture(t, nil)
 	resp := f.do(t, "DELETE", "/v1/stats", testToken, "")
-	expectError(t, resp, 405, CodeMethodNotAllowed)
+	expectError(t, resp, 405, api.CodeMethodNotAllowed)
 	if allow := resp.Header.Get("Allow"); !strings.Contains(allow, "GET") {
 		t.Errorf("Allow %q", allow)
 	}
-	expectError(t, f.do(t, "GET", "/v1/devices/x/block", testToken, ""), 405, CodeMethodNotAllowed)
-	expectError(t, f.do(t, "GET", "/v2/stats", testToken, ""), 404, CodeNotFound)
+	expectError(t, f.do(t, "GET", "/v1/devices/x/block", testToken, ""), 405, api.CodeMethodNotAllowed)
+	expectError(t, f.do(t, "GET", "/v2/stats", testToken, ""), 404, api.CodeNotFound)
 }
 
 func TestStats(t *testing.T) {
@@ -387,18 +388,18 @@ func TestDevice(t *testing.T) {
 		t.Errorf("corrupt attrs %s", raw)
 	}
 
-	expectError(t, f.do(t, "GET", "/v1/devices/NOPE", testToken, ""), 404, CodeNotFound)
-	expectError(t, f.do(t, "GET", "/v1/devices/bad%20id", testToken, ""), 400, CodeBadRequest)
-	expectError(t, f.do(t, "GET", "/v1/devices/"+strings.Repeat("x", 65), testToken, ""), 400, CodeBadRequest)
+	expectError(t, f.do(t, "GET", "/v1/devices/NOPE", testToken, ""), 404, api.CodeNotFound)
+	expectError(t, f.do(t, "GET", "/v1/devices/bad%20id", testToken, ""), 400, api.CodeBadRequest)
+	expectError(t, f.do(t, "GET", "/v1/devices/"+strings.Repeat("x", 65), testToken, ""), 400, api.CodeBadRequest)
 
 	f.node.mu.Lock()
 	f.node.failErr = errors.New("disk on fire")
 	f.node.mu.Unlock()
-	expectError(t, f.do(t, "GET", "/v1/devices/POS-1", testToken, ""), 500, CodeInternal)
+	expectError(t, f.do(t, "GET", "/v1/devices/POS-1", testToken, ""), 500, api.CodeInternal)
 	f.node.mu.Lock()
 	f.node.failErr = storage.ErrClosed
 	f.node.mu.Unlock()
-	expectError(t, f.do(t, "GET", "/v1/devices/POS-1", testToken, ""), 503, CodeUnavailable)
+	expectError(t, f.do(t, "GET", "/v1/devices/POS-1", testToken, ""), 503, api.CodeUnavailable)
 }
 
 func TestDevicesPagination(t *testing.T) {
@@ -448,7 +449,7 @@ func TestDevicesPagination(t *testing.T) {
 		t.Errorf("empty page %s", raw)
 	}
 	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?limit=-1", "?online=maybe", "?cursor=" + strings.Repeat("c", 2000)} {
-		expectError(t, f.do(t, "GET", "/v1/devices"+q, testToken, ""), 400, CodeBadRequest)
+		expectError(t, f.do(t, "GET", "/v1/devices"+q, testToken, ""), 400, api.CodeBadRequest)
 	}
 }
 
@@ -460,8 +461,8 @@ func TestActions(t *testing.T) {
 			t.Errorf("POST %s: %d", path, resp.StatusCode)
 		}
 	}
-	expectError(t, f.do(t, "POST", "/v1/devices/OFF/disconnect", testToken, ""), 404, CodeNotFound)
-	expectError(t, f.do(t, "POST", "/v1/devices/b@d/block", testToken, ""), 400, CodeBadRequest)
+	expectError(t, f.do(t, "POST", "/v1/devices/OFF/disconnect", testToken, ""), 404, api.CodeNotFound)
+	expectError(t, f.do(t, "POST", "/v1/devices/b@d/block", testToken, ""), 400, api.CodeBadRequest)
 	want := []string{"block ON", "unblock ON", "disconnect ON", "disconnect OFF"}
 	if got := f.node.Calls(); !slices.Equal(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
@@ -469,11 +470,11 @@ func TestActions(t *testing.T) {
 	f.node.mu.Lock()
 	f.node.failErr = fmt.Errorf("%w: id too long", storage.ErrInvalid)
 	f.node.mu.Unlock()
-	expectError(t, f.do(t, "POST", "/v1/devices/ON/block", testToken, ""), 400, CodeBadRequest)
+	expectError(t, f.do(t, "POST", "/v1/devices/ON/block", testToken, ""), 400, api.CodeBadRequest)
 	f.node.mu.Lock()
 	f.node.failErr = errors.New("badger: write failed")
 	f.node.mu.Unlock()
-	expectError(t, f.do(t, "POST", "/v1/devices/ON/unblock", testToken, ""), 500, CodeInternal)
+	expectError(t, f.do(t, "POST", "/v1/devices/ON/unblock", testToken, ""), 500, api.CodeInternal)
 }
 
 func TestSetKey(t *testing.T) {
@@ -503,10 +504,10 @@ func TestSetKey(t *testing.T) {
 		`not json`,                    //
 		`{"key":"` + key + `", "k":"` + strings.Repeat("x", 5000) + `"}`, // oversized
 	} {
-		expectError(t, f.do(t, "PUT", "/v1/devices/K1/key", testToken, body), 400, CodeBadRequest)
+		expectError(t, f.do(t, "PUT", "/v1/devices/K1/key", testToken, body), 400, api.CodeBadRequest)
 	}
 	f.node.mu.Lock()
 	f.node.failErr = server.ErrBadKey
 	f.node.mu.Unlock()
-	expectError(t, f.do(t, "PUT", "/v1/devices/K1/key", testToken, `{"key":"`+key+`"}`), 400, CodeBadRequest)
+	expectError(t, f.do(t, "PUT", "/v1/devices/K1/key", testToken, `{"key":"`+key+`"}`), 400, api.CodeBadRequest)
 }

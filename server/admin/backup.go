@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
 )
 
 // backup serves GET /v1/backup: the store's full backup as a byte stream.
@@ -14,14 +17,14 @@ import (
 // the connection, so a truncated backup can never look complete.
 func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
 	if h.opt.Backup == nil {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "backup is not available on this node")
+		writeCode(w, protocol.Unavailable, "backup is not available on this node")
 		return
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("Content-Disposition", `attachment; filename="termd-`+time.Now().UTC().Format("20060102T150405Z")+`.backup"`)
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Trailer", BackupVersionHeader)
+	hd.Set("Trailer", api.BackupVersionHeader)
 	bw := &byteCounter{w: w}
 	start := time.Now()
 	version, err := h.opt.Backup(r.Context(), bw)
@@ -29,7 +32,7 @@ func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
 		if !bw.wrote {
 			hd.Del("Content-Disposition")
 			hd.Del("Trailer")
-			h.writeNodeError(w, r, err)
+			h.fail(w, r, err)
 			return
 		}
 		h.log.Error("backup failed mid-stream; aborting the response", "bytes", bw.n, "err", err)
@@ -38,7 +41,7 @@ func (h *handler) backup(w http.ResponseWriter, r *http.Request) {
 	if !bw.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	hd.Set(BackupVersionHeader, strconv.FormatUint(version, 10))
+	hd.Set(api.BackupVersionHeader, strconv.FormatUint(version, 10))
 	h.log.Info("backup streamed", "bytes", bw.n, "version", version, "took", time.Since(start), "remote", r.RemoteAddr)
 }
 

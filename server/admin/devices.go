@@ -13,38 +13,14 @@ import (
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/storage"
 )
 
 // deviceJSON is a device as the API shows it. The per-device key is never
 // shown, only whether there is one.
-type deviceJSON struct {
-	ID            string `json:"id"`
-	Online        bool   `json:"online"`
-	Live          bool   `json:"live"`
-	SessionID     uint64 `json:"session_id"`
-	FirstSeenMs   int64  `json:"first_seen_ms"`
-	LastSeenMs    int64  `json:"last_seen_ms"`
-	LastOnlineMs  int64  `json:"last_online_ms"`
-	LastOfflineMs int64  `json:"last_offline_ms"`
-	OfflineReason string `json:"offline_reason"`
-	RemoteAddr    string `json:"remote_addr"`
-	FW            string `json:"fw"`
-	Model         string `json:"model"`
-	Attrs         any    `json:"attrs"`
-	Status        any    `json:"status"`
-	Blocked       bool   `json:"blocked"`
-	HasKey        bool   `json:"has_key"`
-}
-
-// deviceList is one page of GET /v1/devices.
-type deviceList struct {
-	Devices    []deviceJSON `json:"devices"`
-	NextCursor string       `json:"next_cursor"`
-}
-
-func (h *handler) deviceJSON(v server.DeviceView) deviceJSON {
-	return deviceJSON{
+func (h *handler) deviceJSON(v server.DeviceView) api.Device {
+	return api.Device{
 		ID: v.ID, Online: v.Online, Live: v.Live, SessionID: v.SessionID,
 		FirstSeenMs: v.FirstSeen, LastSeenMs: v.LastSeen, LastOnlineMs: v.LastOnline,
 		LastOfflineMs: v.LastOffline, OfflineReason: v.OfflineReason, RemoteAddr: v.RemoteAddr,
@@ -58,7 +34,7 @@ func (h *handler) deviceJSON(v server.DeviceView) deviceJSON {
 // The bytes were validated by the server when they arrived, so a failure
 // here means a corrupt record: it is logged and shown as null rather than
 // failing the whole listing.
-func (h *handler) decodeMap(id, field string, b []byte) any {
+func (h *handler) decodeMap(id, field string, b []byte) map[string]any {
 	if len(b) == 0 {
 		return nil
 	}
@@ -74,7 +50,7 @@ func (h *handler) decodeMap(id, field string, b []byte) any {
 func deviceID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !protocol.ValidDeviceID(id) {
-		writeError(w, http.StatusBadRequest, CodeBadRequest,
+		writeCode(w, protocol.BadRequest,
 			fmt.Sprintf("invalid device id %q: 1-%d bytes of [A-Za-z0-9._:-]", id, protocol.MaxID))
 		return "", false
 	}
@@ -88,7 +64,7 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("online"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, "online must be true or false")
+			writeCode(w, protocol.BadRequest, "online must be true or false")
 			return
 		}
 		online = &b
@@ -97,22 +73,22 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxPageSize {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("limit must be an integer in 1..%d", MaxPageSize))
+			writeCode(w, protocol.BadRequest, fmt.Sprintf("limit must be an integer in 1..%d", MaxPageSize))
 			return
 		}
 		limit = n
 	}
 	cursor := q.Get("cursor")
 	if len(cursor) > storage.MaxIDLen {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "cursor is too long")
+		writeCode(w, protocol.BadRequest, "cursor is too long")
 		return
 	}
 	devs, next, err := h.node.Devices(r.Context(), online, limit, cursor)
 	if err != nil {
-		h.writeNodeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
-	out := deviceList{Devices: make([]deviceJSON, 0, len(devs)), NextCursor: next}
+	out := api.DeviceList{Devices: make([]api.Device, 0, len(devs)), NextCursor: next}
 	for _, d := range devs {
 		out.Devices = append(out.Devices, h.deviceJSON(d))
 	}
@@ -127,7 +103,7 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := h.node.Device(r.Context(), id)
 	if err != nil {
-		h.writeNodeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, h.deviceJSON(d))
@@ -144,7 +120,7 @@ func (h *handler) block(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.node.Block(r.Context(), id); err != nil {
-		h.writeNodeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	h.audit(r, "block", id)
@@ -157,7 +133,7 @@ func (h *handler) unblock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.node.Unblock(r.Context(), id); err != nil {
-		h.writeNodeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	h.audit(r, "unblock", id)
@@ -170,7 +146,7 @@ func (h *handler) disconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.node.Disconnect(id) {
-		writeError(w, http.StatusNotFound, CodeNotFound, "device is not online")
+		writeCode(w, protocol.NotFound, "device is not online")
 		return
 	}
 	h.audit(r, "disconnect", id)
@@ -191,11 +167,11 @@ func (h *handler) setKey(w http.ResponseWriter, r *http.Request) {
 	}
 	key, err := parseKeyBody(w, r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		writeCode(w, protocol.BadRequest, err.Error())
 		return
 	}
 	if err := h.node.SetKey(r.Context(), id, key); err != nil {
-		h.writeNodeError(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	if key == nil {

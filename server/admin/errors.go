@@ -5,40 +5,44 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
+	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server"
-	"github.com/termd/termd/storage"
+	"github.com/termd/termd/server/admin/api"
 )
 
-// Code is the stable identifier of an admin API error, sent as the
-// `code` field of every error body. Scripts match on it; the message
-// next to it is for people and may change. docs/admin-api.md lists the
-// same values.
-type Code string
+// httpError is how one TGP status is answered over HTTP.
+type httpError struct {
+	status int
+	code   api.ErrorCode
+}
 
-// Error codes, each with the HTTP status it is sent with.
-const (
-	// CodeUnauthorized (401): the bearer token is missing or wrong.
-	CodeUnauthorized Code = "unauthorized"
-	// CodeNotFound (404): no such device, route, or (disconnect) the
-	// device is not online.
-	CodeNotFound Code = "not_found"
-	// CodeBadRequest (400): a malformed parameter, id, key or body.
-	CodeBadRequest Code = "bad_request"
-	// CodeMethodNotAllowed (405): the route exists with other methods
-	// (listed in the Allow header).
-	CodeMethodNotAllowed Code = "method_not_allowed"
-	// CodeInternal (500): the node failed; the request may be retried.
-	CodeInternal Code = "internal"
-	// CodeUnavailable (503): the node is not ready, is stopping, or the
-	// feature is not configured on it.
-	CodeUnavailable Code = "unavailable"
-)
+// httpErrors is the one table from the status codes domain code returns
+// (spec §2) to the admin API's HTTP status and stable code. Terminals and
+// operators thus hear the same refusal in their own protocol.
+var httpErrors = map[protocol.Code]httpError{
+	protocol.BadRequest:      {http.StatusBadRequest, api.CodeBadRequest},
+	protocol.Unauthenticated: {http.StatusUnauthorized, api.CodeUnauthorized},
+	protocol.Forbidden:       {http.StatusForbidden, api.CodeForbidden},
+	protocol.NotFound:        {http.StatusNotFound, api.CodeNotFound},
+	protocol.Conflict:        {http.StatusConflict, api.CodeConflict},
+	protocol.RateLimited:     {http.StatusTooManyRequests, api.CodeRateLimited},
+	protocol.Unavailable:     {http.StatusServiceUnavailable, api.CodeUnavailable},
+	protocol.Internal:        {http.StatusInternalServerError, api.CodeInternal},
+	protocol.BadVersion:      {http.StatusBadRequest, api.CodeBadRequest},
+	protocol.FrameTooLarge:   {http.StatusBadRequest, api.CodeBadRequest},
+	protocol.UnknownType:     {http.StatusBadRequest, api.CodeBadRequest},
+	protocol.Expired:         {http.StatusGone, api.CodeExpired},
+	protocol.Timeout:         {http.StatusGatewayTimeout, api.CodeTimeout},
+}
 
-// errorBody is the JSON body of every error response.
-type errorBody struct {
-	Code    Code   `json:"code"`
-	Message string `json:"message"`
+// httpErrorOf is code's entry (internal for a code the table lacks).
+func httpErrorOf(code protocol.Code) httpError {
+	if he, ok := httpErrors[code]; ok {
+		return he
+	}
+	return httpErrors[protocol.Internal]
 }
 
 // writeJSON writes v with status.
@@ -50,26 +54,43 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client going away is not our error
 }
 
-// writeError writes an error body.
-func writeError(w http.ResponseWriter, status int, code Code, msg string) {
-	writeJSON(w, status, errorBody{Code: code, Message: msg})
+// writeHTTPError writes an error that has no TGP status (401 before
+// anything is known, 405 from the router).
+func writeHTTPError(w http.ResponseWriter, status int, code api.ErrorCode, msg string) {
+	writeJSON(w, status, api.Error{Code: code, Message: msg})
 }
 
-// writeNodeError maps an error from the node to a status and code.
-// Anything not recognised is internal and is logged by the caller.
-func (h *handler) writeNodeError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		writeError(w, http.StatusNotFound, CodeNotFound, "device not found")
-	case errors.Is(err, storage.ErrInvalid), errors.Is(err, server.ErrBadKey):
-		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
-	case errors.Is(err, storage.ErrClosed):
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "store is closed (node stopping)")
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away or the listener is stopping; nobody reads this.
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "request canceled")
-	default:
-		h.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+// writeCode writes a refusal with a TGP status and a message.
+func writeCode(w http.ResponseWriter, code protocol.Code, msg string) {
+	writeProblem(w, &protocol.Error{Code: code, Message: msg})
+}
+
+// writeProblem writes e through the table; a retry_after_ms also goes out
+// as Retry-After (whole seconds, rounded up).
+func writeProblem(w http.ResponseWriter, e *protocol.Error) {
+	he := httpErrorOf(e.Code)
+	if e.RetryAfterMs > 0 {
+		w.Header().Set("Retry-After", strconv.FormatUint((e.RetryAfterMs+999)/1000, 10))
 	}
+	writeJSON(w, he.status, api.Error{Code: he.code, Message: e.Message, RetryAfterMs: e.RetryAfterMs})
+}
+
+// fail answers err from the node or a feature. Domain errors carry their
+// status (server.AsError maps the storage errors too); anything else is
+// internal and logged with its details, which the client is not shown.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away or the listener is stopping; nobody reads this.
+		writeCode(w, protocol.Unavailable, "request canceled")
+		return
+	}
+	e := server.AsError(err)
+	if e.Code == protocol.Internal {
+		h.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if !errors.As(err, new(*protocol.Error)) {
+			// Operators may see what failed; terminals never do.
+			e = &protocol.Error{Code: protocol.Internal, Message: err.Error()}
+		}
+	}
+	writeProblem(w, e)
 }

@@ -7,19 +7,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/events"
 )
-
-// EventDropped is the SSE event that reports that this subscriber's
-// queue overflowed and events were lost; its data is
-// {"kind":"dropped","dropped":<running total>}.
-const EventDropped = "dropped"
 
 // events serves GET /v1/events: presence events as Server-Sent Events,
 // until the client goes away or the listener stops.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	if h.opt.Bus == nil {
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "no event bus on this node")
+		writeCode(w, protocol.Unavailable, "no event bus on this node")
 		return
 	}
 	sub := h.opt.Bus.Subscribe(h.opt.EventBuffer)
@@ -95,7 +92,7 @@ func writeEvent(bw *bufio.Writer, ev events.Event) {
 func writeDropped(bw *bufio.Writer, sub *events.Subscription, reported uint64) uint64 {
 	d := sub.Dropped()
 	if d != reported {
-		fmt.Fprintf(bw, "event: %s\ndata: {\"kind\":%q,\"dropped\":%d}\n\n", EventDropped, EventDropped, d)
+		fmt.Fprintf(bw, "event: %s\ndata: {\"kind\":%q,\"dropped\":%d}\n\n", api.EventDropped, api.EventDropped, d)
 	}
 	return d
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/servertest"
 )
 
@@ -47,8 +48,8 @@ func startNode(t *testing.T) (srv *server.Server, tgpAddr, adminURL string) {
 	return srv, cfg.Server.Listen, "http://" + addr.String()
 }
 
-// api sends an authorised request and returns the response.
-func api(t *testing.T, method, url string) *http.Response {
+// apiDo sends an authorised request and returns the response.
+func apiDo(t *testing.T, method, url string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -115,7 +116,7 @@ func TestIntegration(t *testing.T) {
 	var page struct {
 		Devices []map[string]any `json:"devices"`
 	}
-	if err := json.NewDecoder(api(t, "GET", base+"/v1/devices?online=true").Body).Decode(&page); err != nil {
+	if err := json.NewDecoder(apiDo(t, "GET", base+"/v1/devices?online=true").Body).Decode(&page); err != nil {
 		t.Fatal(err)
 	}
 	if len(page.Devices) != 1 {
@@ -131,7 +132,7 @@ func TestIntegration(t *testing.T) {
 	}
 
 	// Disconnect: GOAWAY 7 to the terminal, offline `disconnected` on the stream.
-	if resp := api(t, "POST", base+"/v1/devices/"+dev+"/disconnect"); resp.StatusCode != 204 {
+	if resp := apiDo(t, "POST", base+"/v1/devices/"+dev+"/disconnect"); resp.StatusCode != 204 {
 		t.Fatalf("disconnect: %d", resp.StatusCode)
 	}
 	if ev := waitSSE(t, events, "offline", dev); ev["reason"] != "disconnected" {
@@ -145,12 +146,12 @@ func TestIntegration(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("terminal still connected after disconnect")
 	}
-	if resp := api(t, "POST", base+"/v1/devices/"+dev+"/disconnect"); resp.StatusCode != 404 {
+	if resp := apiDo(t, "POST", base+"/v1/devices/"+dev+"/disconnect"); resp.StatusCode != 404 {
 		t.Errorf("disconnect of an offline device: %d", resp.StatusCode)
 	}
 
 	// Block: the next HELLO is refused FORBIDDEN.
-	if resp := api(t, "POST", base+"/v1/devices/"+dev+"/block"); resp.StatusCode != 204 {
+	if resp := apiDo(t, "POST", base+"/v1/devices/"+dev+"/block"); resp.StatusCode != 204 {
 		t.Fatalf("block: %d", resp.StatusCode)
 	}
 	if c, err := client.Dial(dctx, ccfg); !errors.Is(err, protocol.Forbidden) {
@@ -160,13 +161,13 @@ func TestIntegration(t *testing.T) {
 		t.Fatalf("HELLO of a blocked device: %v, want FORBIDDEN", err)
 	}
 	var one map[string]any
-	if err := json.NewDecoder(api(t, "GET", base+"/v1/devices/"+dev).Body).Decode(&one); err != nil {
+	if err := json.NewDecoder(apiDo(t, "GET", base+"/v1/devices/"+dev).Body).Decode(&one); err != nil {
 		t.Fatal(err)
 	}
 	if one["blocked"] != true || one["live"] != false {
 		t.Errorf("blocked device %v", one)
 	}
-	if resp := api(t, "POST", base+"/v1/devices/"+dev+"/unblock"); resp.StatusCode != 204 {
+	if resp := apiDo(t, "POST", base+"/v1/devices/"+dev+"/unblock"); resp.StatusCode != 204 {
 		t.Fatalf("unblock: %d", resp.StatusCode)
 	}
 	c2, err := client.Dial(dctx, ccfg)
@@ -176,10 +177,10 @@ func TestIntegration(t *testing.T) {
 	c2.Close()
 
 	// Backup streams bytes and a version; metrics include the TGP set.
-	resp = api(t, "GET", base+"/v1/backup")
+	resp = apiDo(t, "GET", base+"/v1/backup")
 	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil || n == 0 || resp.Trailer.Get(BackupVersionHeader) == "" {
-		t.Errorf("backup: %d bytes, err %v, version %q", n, err, resp.Trailer.Get(BackupVersionHeader))
+	if err != nil || n == 0 || resp.Trailer.Get(api.BackupVersionHeader) == "" {
+		t.Errorf("backup: %d bytes, err %v, version %q", n, err, resp.Trailer.Get(api.BackupVersionHeader))
 	}
 	mresp, err := http.Get(base + "/metrics") // open probe on loopback
 	if err != nil {

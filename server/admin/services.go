@@ -2,66 +2,45 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control"
 	"github.com/termd/termd/storage"
 )
 
 // Services is service control as the admin API needs it
-// (*control.Controller implements it).
+// (*control.Controller implements it). Its errors carry their status
+// (*protocol.Error), answered through the one table in errors.go.
 type Services interface {
-	Services() []control.ServiceView
-	Service(id string) (control.ServiceView, error)
+	Services() []api.Service
+	Service(id string) (api.Service, error)
 	Operate(ctx context.Context, id, op, remote string) (control.OpResult, error)
 	Audit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditRecord, error)
 }
 
-// Errors of the service endpoints.
-const (
-	// CodeConflict (409): another operation on the service is in progress.
-	CodeConflict Code = "conflict"
-	// CodeTimeout (504): the operation did not finish within the service's
-	// timeout; the body is the service as it was then (the operation may
-	// still complete: see GET /v1/services/{id} or the event stream).
-	CodeTimeout Code = "timeout"
-)
-
-// serviceList is the body of GET /v1/services.
-type serviceList struct {
-	Services []control.ServiceView `json:"services"`
-}
-
-// auditList is the body of GET /v1/audit.
-type auditList struct {
-	Records []storage.AuditRecord `json:"records"`
-	// NextBefore is the `before` of the next (older) page; 0 when this
-	// page is the last.
-	NextBefore uint64 `json:"next_before,omitempty"`
-}
-
 // services serves GET /v1/services.
 func (h *handler) services(w http.ResponseWriter, _ *http.Request) {
-	if h.opt.Services == nil {
-		writeJSON(w, http.StatusOK, serviceList{Services: []control.ServiceView{}})
-		return
+	out := api.ServiceList{Services: []api.Service{}}
+	if h.opt.Services != nil {
+		out.Services = h.opt.Services.Services()
 	}
-	writeJSON(w, http.StatusOK, serviceList{Services: h.opt.Services.Services()})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // service serves GET /v1/services/{id}.
 func (h *handler) service(w http.ResponseWriter, r *http.Request) {
 	if h.opt.Services == nil {
-		writeError(w, http.StatusNotFound, CodeNotFound, "unknown service")
+		writeProblem(w, control.ErrUnknownService)
 		return
 	}
 	v, err := h.opt.Services.Service(r.PathValue("id"))
 	if err != nil {
-		writeError(w, http.StatusNotFound, CodeNotFound, "unknown service")
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -73,27 +52,19 @@ func (h *handler) operate(op string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if h.opt.Services == nil {
-			writeError(w, http.StatusNotFound, CodeNotFound, "unknown service")
+			writeProblem(w, control.ErrUnknownService)
 			return
 		}
 		res, err := h.opt.Services.Operate(r.Context(), id, op, r.RemoteAddr)
 		h.log.Info("operator action", "action", "service "+op, "service", id, "remote", r.RemoteAddr, "err", err)
 		switch {
-		case errors.Is(err, control.ErrUnknownService):
-			writeError(w, http.StatusNotFound, CodeNotFound, "unknown service")
-		case errors.Is(err, control.ErrBusy):
-			writeError(w, http.StatusConflict, CodeConflict, "an operation on this service is in progress")
-		case errors.Is(err, control.ErrShuttingDown):
-			writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "termd is stopping")
 		case err != nil:
-			h.log.Error("service operation failed", "service", id, "op", op, "err", err)
-			writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			h.fail(w, r, err)
 		case res.TimedOut:
-			writeJSON(w, http.StatusGatewayTimeout, struct {
-				Code    Code                `json:"code"`
-				Message string              `json:"message"`
-				Service control.ServiceView `json:"service"`
-			}{CodeTimeout, "the operation did not finish in time; it may still complete", res.Service})
+			he := httpErrorOf(protocol.Timeout)
+			writeJSON(w, he.status, api.OpTimeout{
+				Code: he.code, Message: "the operation did not finish in time; it may still complete", Service: res.Service,
+			})
 		default:
 			writeJSON(w, http.StatusOK, res.Service)
 		}
@@ -105,13 +76,13 @@ func (h *handler) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := storage.AuditFilter{DeviceID: q.Get("device"), Service: q.Get("service"), Limit: DefaultPageSize}
 	if len(f.DeviceID) > storage.MaxIDLen || len(f.Service) > config.MaxServiceID {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "device or service is too long")
+		writeCode(w, protocol.BadRequest, "device or service is too long")
 		return
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxPageSize {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("limit must be an integer in 1..%d", MaxPageSize))
+			writeCode(w, protocol.BadRequest, fmt.Sprintf("limit must be an integer in 1..%d", MaxPageSize))
 			return
 		}
 		f.Limit = n
@@ -119,22 +90,35 @@ func (h *handler) auditLog(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("before"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || n == 0 {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, "before must be a positive integer (a record's seq)")
+			writeCode(w, protocol.BadRequest, "before must be a positive integer (a record's seq)")
 			return
 		}
 		f.Before = n
 	}
-	out := auditList{Records: []storage.AuditRecord{}}
+	out := api.AuditList{Records: []api.AuditRecord{}}
 	if h.opt.Services != nil {
 		recs, err := h.opt.Services.Audit(r.Context(), f)
 		if err != nil {
-			h.writeNodeError(w, r, err)
+			h.fail(w, r, err)
 			return
 		}
-		out.Records = recs
+		for _, rec := range recs {
+			out.Records = append(out.Records, auditJSON(rec))
+		}
 		if len(recs) == f.Limit {
 			out.NextBefore = recs[len(recs)-1].Seq
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// auditJSON is an audit record as the API shows it.
+func auditJSON(r storage.AuditRecord) api.AuditRecord {
+	return api.AuditRecord{
+		Seq: r.Seq, AtMs: r.At, DurationMs: r.DurationMs, Source: r.Source,
+		DeviceID: r.DeviceID, SessionID: r.SessionID, Remote: r.Remote,
+		RequestID: r.RequestID, HasRequestID: r.HasRequestID,
+		Service: r.Service, Op: r.Op, Args: r.Args, Status: r.Status, Message: r.Message,
+		State: r.State, PID: r.PID, ExitCode: r.ExitCode, SinceMs: r.SinceMs, Output: r.Output,
+	}
 }

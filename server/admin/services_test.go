@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control"
 	"github.com/termd/termd/server/servertest"
@@ -56,62 +57,62 @@ func TestServicesEndpoints(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("no token: %d", resp.StatusCode)
 	}
-	list := decodeJSON[serviceList](t, f.do(t, "GET", "/v1/services", testToken, ""))
+	list := decodeJSON[api.ServiceList](t, f.do(t, "GET", "/v1/services", testToken, ""))
 	if len(list.Services) != 2 || list.Services[0].ID != "spooler" || list.Services[0].State != "stopped" {
 		t.Fatalf("list: %+v", list)
 	}
-	expectError(t, f.do(t, "GET", "/v1/services/nope", testToken, ""), 404, CodeNotFound)
-	expectError(t, f.do(t, "POST", "/v1/services/nope/start", testToken, ""), 404, CodeNotFound)
-	expectError(t, f.do(t, "GET", "/v1/services/spooler/start", testToken, ""), 405, CodeMethodNotAllowed)
+	expectError(t, f.do(t, "GET", "/v1/services/nope", testToken, ""), 404, api.CodeNotFound)
+	expectError(t, f.do(t, "POST", "/v1/services/nope/start", testToken, ""), 404, api.CodeNotFound)
+	expectError(t, f.do(t, "GET", "/v1/services/spooler/start", testToken, ""), 405, api.CodeMethodNotAllowed)
 
 	resp = f.do(t, "POST", "/v1/services/spooler/start", testToken, "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("start: %d %s", resp.StatusCode, readBody(t, resp))
 	}
-	v := decodeJSON[control.ServiceView](t, resp)
+	v := decodeJSON[api.Service](t, resp)
 	if v.State != "running" || v.PID == 0 {
 		t.Fatalf("start: %+v", v)
 	}
-	got := decodeJSON[control.ServiceView](t, f.do(t, "GET", "/v1/services/spooler", testToken, ""))
+	got := decodeJSON[api.Service](t, f.do(t, "GET", "/v1/services/spooler", testToken, ""))
 	if got.PID != v.PID {
 		t.Fatalf("get: %+v", got)
 	}
 	resp = f.do(t, "POST", "/v1/services/spooler/stop", testToken, "")
-	if v := decodeJSON[control.ServiceView](t, resp); resp.StatusCode != 200 || v.State != "stopped" {
+	if v := decodeJSON[api.Service](t, resp); resp.StatusCode != 200 || v.State != "stopped" {
 		t.Fatalf("stop: %d %+v", resp.StatusCode, v)
 	}
 	resp = f.do(t, "POST", "/v1/services/sync/start", testToken, "")
-	if v := decodeJSON[control.ServiceView](t, resp); v.State != "failed" || v.ExitCode != 3 || !strings.Contains(v.Output, "synced") {
+	if v := decodeJSON[api.Service](t, resp); v.State != "failed" || v.ExitCode != 3 || !strings.Contains(v.Output, "synced") {
 		t.Fatalf("oneshot: %+v", v)
 	}
 
-	audit := decodeJSON[auditList](t, f.do(t, "GET", "/v1/audit?service=spooler", testToken, ""))
+	audit := decodeJSON[api.AuditList](t, f.do(t, "GET", "/v1/audit?service=spooler", testToken, ""))
 	if len(audit.Records) != 2 || audit.Records[0].Op != "stop" || audit.Records[1].Op != "start" ||
 		audit.Records[0].Source != storage.SourceOperator || audit.Records[0].Remote == "" {
 		t.Fatalf("audit: %+v", audit)
 	}
-	all := decodeJSON[auditList](t, f.do(t, "GET", "/v1/audit?limit=2", testToken, ""))
+	all := decodeJSON[api.AuditList](t, f.do(t, "GET", "/v1/audit?limit=2", testToken, ""))
 	if len(all.Records) != 2 || all.NextBefore == 0 {
 		t.Fatalf("page: %+v", all)
 	}
-	rest := decodeJSON[auditList](t, f.do(t, "GET", "/v1/audit?limit=10&before="+strconv.FormatUint(all.NextBefore, 10), testToken, ""))
+	rest := decodeJSON[api.AuditList](t, f.do(t, "GET", "/v1/audit?limit=10&before="+strconv.FormatUint(all.NextBefore, 10), testToken, ""))
 	if len(rest.Records) != 2 || rest.Records[0].Seq >= all.Records[1].Seq || rest.NextBefore != 0 {
 		t.Fatalf("next page: %+v after %+v", rest, all)
 	}
 	for _, q := range []string{"limit=0", "limit=x", "before=0", "before=-1", "service=" + strings.Repeat("s", 65)} {
-		expectError(t, f.do(t, "GET", "/v1/audit?"+q, testToken, ""), 400, CodeBadRequest)
+		expectError(t, f.do(t, "GET", "/v1/audit?"+q, testToken, ""), 400, api.CodeBadRequest)
 	}
 }
 
 // A node without services lists none and finds none.
 func TestServicesNone(t *testing.T) {
 	f := newFixture(t, nil)
-	list := decodeJSON[serviceList](t, f.do(t, "GET", "/v1/services", testToken, ""))
+	list := decodeJSON[api.ServiceList](t, f.do(t, "GET", "/v1/services", testToken, ""))
 	if list.Services == nil || len(list.Services) != 0 {
 		t.Fatalf("list: %+v", list)
 	}
-	expectError(t, f.do(t, "POST", "/v1/services/x/restart", testToken, ""), 404, CodeNotFound)
-	audit := decodeJSON[auditList](t, f.do(t, "GET", "/v1/audit", testToken, ""))
+	expectError(t, f.do(t, "POST", "/v1/services/x/restart", testToken, ""), 404, api.CodeNotFound)
+	audit := decodeJSON[api.AuditList](t, f.do(t, "GET", "/v1/audit", testToken, ""))
 	if audit.Records == nil || len(audit.Records) != 0 {
 		t.Fatalf("audit: %+v", audit)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
 )
@@ -86,7 +87,7 @@ func TestEvents(t *testing.T) {
 
 func TestEventsUnavailableWithoutBus(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.Bus = nil })
-	expectError(t, f.do(t, "GET", "/v1/events", testToken, ""), 503, CodeUnavailable)
+	expectError(t, f.do(t, "GET", "/v1/events", testToken, ""), 503, api.CodeUnavailable)
 }
 
 func TestWriteDropped(t *testing.T) {
@@ -115,7 +116,7 @@ func TestBackup(t *testing.T) {
 	if b := readBody(t, resp); b != "BACKUP-BYTES" {
 		t.Errorf("body %q", b)
 	}
-	if v := resp.Trailer.Get(BackupVersionHeader); v != "42" {
+	if v := resp.Trailer.Get(api.BackupVersionHeader); v != "42" {
 		t.Errorf("version trailer %q", v)
 	}
 
@@ -123,7 +124,7 @@ func TestBackup(t *testing.T) {
 	f = newFixture(t, func(o *Options) {
 		o.Backup = func(ctx context.Context, w io.Writer) (uint64, error) { return 0, storage.ErrClosed }
 	})
-	expectError(t, f.do(t, "GET", "/v1/backup", testToken, ""), 503, CodeUnavailable)
+	expectError(t, f.do(t, "GET", "/v1/backup", testToken, ""), 503, api.CodeUnavailable)
 
 	// A failure mid-stream aborts it: the client sees an error, no trailer.
 	f = newFixture(t, func(o *Options) {
@@ -136,12 +137,12 @@ func TestBackup(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Error("a failed backup read to a clean EOF")
 	}
-	if v := resp.Trailer.Get(BackupVersionHeader); v != "" {
+	if v := resp.Trailer.Get(api.BackupVersionHeader); v != "" {
 		t.Errorf("failed backup has version %q", v)
 	}
 
 	f = newFixture(t, func(o *Options) { o.Backup = nil })
-	expectError(t, f.do(t, "GET", "/v1/backup", testToken, ""), 503, CodeUnavailable)
+	expectError(t, f.do(t, "GET", "/v1/backup", testToken, ""), 503, api.CodeUnavailable)
 }
 
 func TestServeStopsStreams(t *testing.T) {

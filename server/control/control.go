@@ -406,14 +406,14 @@ func (c *Controller) persist(rec *storage.AuditRecord, a answer, err error) (ans
 	c.m.auditErrors.Inc()
 	c.log.Error("control request not audited; answered INTERNAL",
 		"device", rec.DeviceID, "service", rec.Service, "op", rec.Op, "status", rec.Status, "state", rec.State, "err", err)
-	return refuse(protocol.Internal, "audit unavailable"), ErrNotAudited
+	return answer{err: ErrNotAudited}, ErrNotAudited
 }
 
 // doError maps a supervisor refusal to the wire.
 func (c *Controller) doError(err error) answer {
 	switch {
 	case errors.Is(err, supervisor.ErrUnknown):
-		return refuse(protocol.NotFound, "unknown service")
+		return answer{err: ErrUnknownService}
 	case errors.Is(err, supervisor.ErrBusy):
 		return refuse(protocol.Conflict, "operation in progress")
 	case errors.Is(err, supervisor.ErrShutdown):

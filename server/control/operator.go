@@ -2,66 +2,39 @@ package control
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
 	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control/supervisor"
 	"github.com/termd/termd/storage"
 )
 
-// ServiceView is a service as operators see it: its configuration summary
-// and its live state.
-type ServiceView struct {
-	ID          string   `json:"id"`
-	Kind        string   `json:"kind"`
-	Description string   `json:"description,omitempty"`
-	Command     string   `json:"command"`
-	Ops         []string `json:"ops"`
-	AcceptsArgs bool     `json:"accepts_args"`
-	Restart     string   `json:"restart,omitempty"`
-	Autostart   bool     `json:"autostart,omitempty"`
-
-	State    string `json:"state"`
-	PID      int    `json:"pid,omitempty"`
-	ExitCode int    `json:"exit_code"`
-	Signal   string `json:"signal,omitempty"`
-	SinceMs  int64  `json:"since_ms,omitempty"`
-	Output   string `json:"output,omitempty"`
-	Running  int    `json:"running,omitempty"`
-	Restarts int    `json:"restarts,omitempty"`
-	Busy     string `json:"busy,omitempty"`
-	Adopted  bool   `json:"adopted,omitempty"`
-}
-
 // OpResult is the outcome of an operator's operation.
 type OpResult struct {
-	Service ServiceView `json:"service"`
+	Service api.Service `json:"service"`
 	// TimedOut: the operation did not finish within its timeout; Service
 	// is what was known then and the operation may still complete.
 	TimedOut bool `json:"timed_out,omitempty"`
 }
 
-// Errors of the operator API.
+// Errors of the operator API: refusals with the status the admin API
+// answers them with (one table, server/admin).
 var (
 	// ErrUnknownService: no service has that id.
-	ErrUnknownService = errors.New("control: unknown service")
-	// ErrBusy: another operation on the service is in progress.
-	ErrBusy = errors.New("control: operation in progress")
+	ErrUnknownService = &protocol.Error{Code: protocol.NotFound, Message: "unknown service"}
 	// ErrBadOp: not start, stop, restart or status.
-	ErrBadOp = errors.New("control: unknown operation")
-	// ErrShuttingDown: termd is stopping.
-	ErrShuttingDown = errors.New("control: shutting down")
+	ErrBadOp = &protocol.Error{Code: protocol.BadRequest, Message: "unknown operation"}
 	// ErrNotAudited: the operation ran but its audit record could not be
 	// written.
-	ErrNotAudited = errors.New("control: audit unavailable")
+	ErrNotAudited = &protocol.Error{Code: protocol.Internal, Message: "audit unavailable"}
 )
 
-func (c *Controller) view(st supervisor.State) ServiceView {
+func (c *Controller) view(st supervisor.State) api.Service {
 	p := c.pols[st.Service]
-	v := ServiceView{
+	v := api.Service{
 		ID: st.Service, Kind: st.Kind, State: st.State, PID: st.PID, ExitCode: st.ExitCode, Signal: st.Signal,
 		SinceMs: st.SinceMs, Output: wireOutput(st.Output), Running: st.Running, Restarts: st.Restarts,
 		Busy: st.Busy, Adopted: st.Adopted,
@@ -77,9 +50,9 @@ func (c *Controller) view(st supervisor.State) ServiceView {
 }
 
 // Services lists every configured service, by id.
-func (c *Controller) Services() []ServiceView {
+func (c *Controller) Services() []api.Service {
 	sts := c.sup.Services()
-	out := make([]ServiceView, 0, len(sts))
+	out := make([]api.Service, 0, len(sts))
 	for _, st := range sts {
 		out = append(out, c.view(st))
 	}
@@ -87,10 +60,10 @@ func (c *Controller) Services() []ServiceView {
 }
 
 // Service returns one service or ErrUnknownService.
-func (c *Controller) Service(id string) (ServiceView, error) {
+func (c *Controller) Service(id string) (api.Service, error) {
 	st, err := c.sup.Status(id)
 	if err != nil {
-		return ServiceView{}, ErrUnknownService
+		return api.Service{}, ErrUnknownService
 	}
 	return c.view(st), nil
 }
@@ -113,7 +86,8 @@ func (c *Controller) Operate(ctx context.Context, id, op, remote string) (OpResu
 		return OpResult{}, ErrBadOp
 	case p == nil:
 		rec.Service = auditName(id)
-		a, err = refuse(protocol.NotFound, "unknown service"), ErrUnknownService
+		a = answer{err: ErrUnknownService}
+		err = a.err
 	case op == config.OpStatus:
 		st, serr := c.sup.Status(id)
 		a = c.stateAnswer(st, serr)
@@ -122,14 +96,7 @@ func (c *Controller) Operate(ctx context.Context, id, op, remote string) (OpResu
 		o, derr := c.sup.Do(id, op, nil, storage.SourceOperator)
 		if derr != nil {
 			a = c.doError(derr)
-			switch {
-			case errors.Is(derr, supervisor.ErrBusy):
-				err = ErrBusy
-			case errors.Is(derr, supervisor.ErrShutdown):
-				err = ErrShuttingDown
-			default:
-				err = derr
-			}
+			err = a.err
 			break
 		}
 		t := time.NewTimer(time.Duration(p.opTimeout(op)) * time.Millisecond)
