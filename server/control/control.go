@@ -156,6 +156,7 @@ func (c *Controller) Route() *server.Route {
 	return &server.Route{
 		New:   func() protocol.Message { return &protocol.Control{} },
 		Start: c.serveTerminal,
+		Class: "control",
 	}
 }
 
