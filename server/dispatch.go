@@ -39,6 +39,11 @@ type Route struct {
 	// known. The request stays outstanding (and counts against the
 	// in-flight limit) until then; other requests keep flowing.
 	Start func(req *Request, reply func(protocol.Message, error))
+	// Writes marks a route whose requests commit durable records (every
+	// CONTROL is audited): while the store refuses writes for lack of disk
+	// space they are answered UNAVAILABLE on the loop, before any work
+	// starts, so nothing runs that could not be recorded.
+	Writes bool
 	// Class names the worker-pool class the route's requests run in; a
 	// feature gives all its routes one class, so together they hold at
 	// most server.route_share of the workers and of the queue. Default:
@@ -172,6 +177,13 @@ func (c *conn) request(f *codec.Frame, now int64) {
 	if rt == nil { // every request type has a route; kept as a guard
 		c.refuse(t, seq, &protocol.Error{Code: protocol.UnknownType, Message: "unknown request type"})
 		return
+	}
+	if rt.Writes {
+		if err := s.store.Writable(); err != nil {
+			s.m.writesRefused.Inc()
+			c.refuse(t, seq, AsError(err))
+			return
+		}
 	}
 	msg := rt.New()
 	body := append([]byte(nil), f.Body...)

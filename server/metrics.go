@@ -61,6 +61,7 @@ type serverMetrics struct {
 	decodeErrors  map[string]*metrics.Counter
 	rateLimited   *metrics.Counter
 	workRejected  *metrics.Counter
+	writesRefused *metrics.Counter
 	push          pushMetrics
 	pendingAcks   atomic.Int64
 	acksUnmatched *metrics.Counter
@@ -80,6 +81,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		decodeErrors:  map[string]*metrics.Counter{},
 		rateLimited:   set.NewCounter("termd_rate_limited_total"),
 		workRejected:  set.NewCounter("termd_work_rejected_total"),
+		writesRefused: set.NewCounter("termd_requests_refused_disk_full_total"),
 		push:          newPushMetrics(set),
 		acksUnmatched: set.NewCounter("termd_push_acks_unmatched_total"),
 	}

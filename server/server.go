@@ -127,11 +127,23 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	if alive == 0 {
 		alive = s.startMs
 	}
+	// On a disk below its reserve the node starts with durable writes
+	// refused: the restart marks wait for a start with room (the alive
+	// mark is not moved meanwhile, so they keep their time) and the boot
+	// epoch is taken without being stored.
 	n, err := s.store.MarkOnlineOffline(ctx, presence.ReasonRestart.String(), alive)
+	if errors.Is(err, storage.ErrDiskFull) {
+		s.log.Warn("disk space low: devices online at the last run stay marked online until a start with room", "err", err)
+		n, err = 0, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mark restart: %w", err)
 	}
 	epoch, err := s.store.NextBootEpoch(ctx)
+	if errors.Is(err, storage.ErrDiskFull) {
+		s.log.Warn("disk space low: boot epoch not stored", "epoch", epoch)
+		err = nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("boot epoch: %w", err)
 	}
@@ -183,6 +195,10 @@ func (s *Server) Metrics() *metrics.Set { return s.m.set }
 
 // Ready reports whether the TGP listener is accepting.
 func (s *Server) Ready() bool { return s.ready.Load() && !s.shutting.Load() }
+
+// Writable reports whether the store accepts durable writes
+// (storage.ErrDiskFull while its disk is below the reserve).
+func (s *Server) Writable() error { return s.store.Writable() }
 
 // Started is closed once the listener accepts connections.
 func (s *Server) Started() <-chan struct{} { return s.started }
@@ -299,13 +315,21 @@ func (s *Server) tickLoop(ctx context.Context) {
 }
 
 // aliveLoop writes the node-alive mark: after a crash, devices that were
-// online are taken offline at the last mark.
+// online are taken offline at the last mark. A failure is logged when it
+// starts and when it ends, not every interval.
 func (s *Server) aliveLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Storage.AliveInterval.Duration)
 	defer t.Stop()
+	failing := false
 	for {
-		if err := s.store.SetAliveMark(ctx, s.nowMs()); err != nil && ctx.Err() == nil {
-			s.log.Warn("alive mark", "err", err)
+		err := s.store.SetAliveMark(ctx, s.nowMs())
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			s.log.Warn("alive mark not written (logged again when it recovers)", "err", err)
+			failing = true
+		case err == nil && failing:
+			s.log.Info("alive mark written again")
+			failing = false
 		}
 		select {
 		case <-ctx.Done():

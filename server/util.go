@@ -12,6 +12,10 @@ import (
 	"github.com/termd/termd/storage"
 )
 
+// diskFullRetryMs is the retry_after_ms of a request refused because the
+// store's disk is below its reserve: freeing space takes an operator.
+const diskFullRetryMs = 60_000
+
 // AsError turns any error from domain code into the refusal it is
 // answered with, to a terminal or (through the admin API's table) to an
 // operator: a *protocol.Error as it is, a protocol.Code with its name,
@@ -29,6 +33,8 @@ func AsError(err error) *protocol.Error {
 		return &protocol.Error{Code: protocol.BadRequest, Message: err.Error()}
 	case errors.Is(err, storage.ErrClosed):
 		return &protocol.Error{Code: protocol.Unavailable, Message: "store is closed (node stopping)"}
+	case errors.Is(err, storage.ErrDiskFull):
+		return &protocol.Error{Code: protocol.Unavailable, Message: "disk space low: durable writes refused", RetryAfterMs: diskFullRetryMs}
 	}
 	return &protocol.Error{Code: protocol.StatusOf(err), Message: protocol.MessageOf(err)}
 }

@@ -109,7 +109,7 @@ func (b *Badger) AppendAudit(ctx context.Context, rec AuditRecord) (uint64, erro
 	if err := normalizeAudit(&rec); err != nil {
 		return 0, err
 	}
-	if err := b.enter(); err != nil {
+	if err := b.enterWrite(); err != nil {
 		return 0, err
 	}
 	defer b.leave()
@@ -331,7 +331,7 @@ type prunedAudit struct {
 // from seq from on. It returns how many it deleted, the seq to go on
 // from, and done when no more are due.
 func (b *Badger) pruneAuditChunk(before int64, from uint64) (n int, next uint64, done bool, err error) {
-	if err := b.enter(); err != nil {
+	if err := b.enterWrite(); err != nil {
 		return 0, 0, false, err
 	}
 	defer b.leave()

@@ -98,12 +98,16 @@ type BadgerOptions struct {
 	Logger *slog.Logger
 	// GCInterval is how often value-log GC runs; 0 = DefaultGCInterval.
 	GCInterval time.Duration
+	// Space, if set, refuses writes while the filesystem is below its
+	// reserve (ErrDiskFull); nil: no guard (in-memory stores, tests).
+	Space *SpaceGuard
 }
 
 // Badger is a Store on a Badger database. It is safe for concurrent use.
 type Badger struct {
-	db  *badger.DB
-	log *slog.Logger
+	db    *badger.DB
+	log   *slog.Logger
+	space *SpaceGuard
 
 	// life guards closed: every call holds it for reading, Close for writing.
 	life   sync.RWMutex
@@ -162,7 +166,7 @@ func OpenBadger(dir string, opt BadgerOptions) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open badger %q: %w", dir, err)
 	}
-	b := &Badger{db: db, log: log, stop: make(chan struct{})}
+	b := &Badger{db: db, log: log, space: opt.Space, stop: make(chan struct{})}
 	if !opt.InMemory {
 		interval := opt.GCInterval
 		if interval <= 0 {
@@ -184,6 +188,11 @@ func (b *Badger) runGC(interval time.Duration) {
 		case <-b.stop:
 			return
 		case <-t.C:
+		}
+		// GC writes a new value log file before it deletes the old one:
+		// not while the filesystem is below its reserve.
+		if b.Writable() != nil {
+			continue
 		}
 		for {
 			err := b.db.RunValueLogGC(gcDiscardRatio)
@@ -214,6 +223,35 @@ func (b *Badger) enter() error {
 }
 
 func (b *Badger) leave() { b.life.RUnlock() }
+
+// enterWrite is enter for a call that writes: it also refuses with
+// ErrDiskFull while the space guard says the filesystem is below its
+// reserve, before Badger touches a memory-mapped page that has no disk
+// block behind it (SIGBUS).
+func (b *Badger) enterWrite() error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	if b.space != nil {
+		if err := b.space.Allow(); err != nil {
+			b.leave()
+			return err
+		}
+	}
+	return nil
+}
+
+// Space is the store's space guard (nil for an in-memory store).
+func (b *Badger) Space() *SpaceGuard { return b.space }
+
+// Writable reports, without a system call, whether writes are refused
+// for lack of disk space (ErrDiskFull) or accepted (nil).
+func (b *Badger) Writable() error {
+	if b.space == nil {
+		return nil
+	}
+	return b.space.Writable()
+}
 
 // Sizes returns the on-disk sizes in bytes of the LSM tree and the value
 // log, for metrics. Badger refreshes them about once a minute.

@@ -13,32 +13,33 @@ import (
 )
 
 // NextBootEpoch increments and returns the boot epoch, durable before
-// return (see updateDevice for what durable means).
+// return (see updateDevice for what durable means). While writes are
+// refused for lack of space it returns the next epoch unpersisted, with
+// ErrDiskFull: a node that starts on a full disk still gets session ids
+// above every stored one, and the next start may take the same epoch
+// again, which is harmless because that run could persist nothing.
 func (b *Badger) NextBootEpoch(ctx context.Context) (uint32, error) {
-	if err := b.enter(); err != nil {
-		return 0, err
+	if err := b.enterWrite(); err != nil {
+		if !errors.Is(err, ErrDiskFull) {
+			return 0, err
+		}
+		if err := b.enter(); err != nil {
+			return 0, err
+		}
+		defer b.leave()
+		var epoch uint32
+		if err := b.db.View(func(txn *badger.Txn) error { return readBootEpoch(txn, &epoch) }); err != nil {
+			return 0, fmt.Errorf("storage: read boot epoch: %w", err)
+		}
+		return epoch + 1, ErrDiskFull
 	}
 	defer b.leave()
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
 	var epoch uint32
 	err := b.db.Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(keyBootEpoch)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-		case err != nil:
+		if err := readBootEpoch(txn, &epoch); err != nil {
 			return err
-		default:
-			err = item.Value(func(v []byte) error {
-				if len(v) != 4 {
-					return fmt.Errorf("%w: boot epoch of %d bytes", ErrCorrupt, len(v))
-				}
-				epoch = binary.BigEndian.Uint32(v)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
 		}
 		if epoch == ^uint32(0) {
 			return errors.New("boot epoch exhausted")
@@ -52,9 +53,27 @@ func (b *Badger) NextBootEpoch(ctx context.Context) (uint32, error) {
 	return epoch, nil
 }
 
+// readBootEpoch reads the stored boot epoch into epoch (0 if none).
+func readBootEpoch(txn *badger.Txn, epoch *uint32) error {
+	item, err := txn.Get(keyBootEpoch)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	return item.Value(func(v []byte) error {
+		if len(v) != 4 {
+			return fmt.Errorf("%w: boot epoch of %d bytes", ErrCorrupt, len(v))
+		}
+		*epoch = binary.BigEndian.Uint32(v)
+		return nil
+	})
+}
+
 // SetAliveMark records the alive mark.
 func (b *Badger) SetAliveMark(ctx context.Context, at int64) error {
-	if err := b.enter(); err != nil {
+	if err := b.enterWrite(); err != nil {
 		return err
 	}
 	defer b.leave()

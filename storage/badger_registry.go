@@ -128,7 +128,7 @@ func (b *Badger) ApplyPresence(ctx context.Context, batch []PresenceUpdate) erro
 	if err := checkBatch(batch); err != nil {
 		return err
 	}
-	if err := b.enter(); err != nil {
+	if err := b.enterWrite(); err != nil {
 		return err
 	}
 	defer b.leave()
@@ -202,7 +202,7 @@ func (b *Badger) updateDevice(id string, modify func(d *Device)) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := b.enter(); err != nil {
+	if err := b.enterWrite(); err != nil {
 		return err
 	}
 	defer b.leave()
@@ -291,7 +291,7 @@ func (b *Badger) Credentials(ctx context.Context, fn func(id string, key []byte,
 
 // MarkOnlineOffline turns every device persisted Online offline.
 func (b *Badger) MarkOnlineOffline(ctx context.Context, reason string, at int64) (int, error) {
-	if err := b.enter(); err != nil {
+	if err := b.enterWrite(); err != nil {
 		return 0, err
 	}
 	defer b.leave()

@@ -338,3 +338,6 @@ func (m *Memory) Close() error {
 	m.closed = true
 	return nil
 }
+
+// Writable implements Store: memory never runs out of disk.
+func (m *Memory) Writable() error { return nil }

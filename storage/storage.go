@@ -188,6 +188,9 @@ type Store interface {
 	Audit
 	// Backup writes a full backup to w and returns the version it covers.
 	Backup(ctx context.Context, w io.Writer) (uint64, error)
+	// Writable reports, cheaply enough for an event loop, whether writes
+	// are refused for lack of disk space (ErrDiskFull) or accepted (nil).
+	Writable() error
 	// Close releases the store; later calls fail with ErrClosed.
 	Close() error
 }

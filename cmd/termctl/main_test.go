@@ -122,6 +122,8 @@ func (f *fakeNode) SetKey(ctx context.Context, id string, key []byte) error {
 
 func (f *fakeNode) Ready() bool { return true }
 
+func (f *fakeNode) Writable() error { return nil }
+
 // syncBuffer is a bytes.Buffer safe to read while a command writes it.
 type syncBuffer = servertest.SyncBuffer
 

@@ -188,7 +188,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := openStore(cfg, log)
+	store, err := openGuardedStore(cfg, log)
 	if err != nil {
 		return fmt.Errorf("open store under %s: %w", cfg.Storage.Dir, err)
 	}
@@ -203,6 +203,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	store.bus.Store(srv.Bus)
 	// Service control: the supervisor re-adopts (or stops) daemons an
 	// earlier run left, before terminals can ask for anything.
 	ctl, err := control.Open(control.Options{Config: cfg, Audit: store, Bus: srv.Bus, Log: log})
@@ -221,9 +222,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			log.Warn("service control shutdown", "err", err)
 		}
 	}()
-	storeMetrics := metrics.NewSet()
-	storeMetrics.NewGauge("termd_badger_lsm_bytes", func() float64 { l, _ := store.Sizes(); return float64(l) })
-	storeMetrics.NewGauge("termd_badger_vlog_bytes", func() float64 { _, v := store.Sizes(); return float64(v) })
+	storeMetrics := store.metrics()
 	h := admin.New(srv, admin.Options{
 		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
 		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics}, Logger: log,

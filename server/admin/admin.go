@@ -36,6 +36,9 @@ type Node interface {
 	Unblock(ctx context.Context, id string) error
 	SetKey(ctx context.Context, id string, key []byte) error
 	Ready() bool
+	// Writable is nil while the store accepts durable writes, else why not
+	// (storage.ErrDiskFull).
+	Writable() error
 }
 
 // Options configure the API.
@@ -148,6 +151,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	route, pattern := h.mux.Handler(r)
 	if pattern != "" {
+		// Every POST and PUT writes a durable record (a device change or
+		// an audit record): refused up front while the store cannot take
+		// it, so no operation runs that could not be recorded.
+		if r.Method != http.MethodGet {
+			if err := h.node.Writable(); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
 		h.mux.ServeHTTP(w, r)
 		return
 	}
@@ -222,6 +234,12 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if !h.node.Ready() {
 		writeCode(w, protocol.Unavailable, "node is not accepting terminals")
+		return
+	}
+	if err := h.node.Writable(); err != nil {
+		// Terminals are still served, but nothing durable can be recorded:
+		// a load balancer should send the fleet elsewhere.
+		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

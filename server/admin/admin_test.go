@@ -35,6 +35,7 @@ type fakeNode struct {
 	calls   []string
 	keys    map[string][]byte
 	failErr error // returned by every storage-backed call when set
+	noWrite error // returned by Writable when set
 
 	lastOnline *bool
 	lastLimit  int
@@ -146,6 +147,12 @@ func (f *fakeNode) Ready() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ready
+}
+
+func (f *fakeNode) Writable() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.noWrite
 }
 
 var quietLog = slog.New(slog.DiscardHandler)
@@ -510,4 +517,35 @@ func TestSetKey(t *testing.T) {
 	f.node.failErr = server.ErrBadKey
 	f.node.mu.Unlock()
 	expectError(t, f.do(t, "PUT", "/v1/devices/K1/key", testToken, `{"key":"`+key+`"}`), 400, api.CodeBadRequest)
+}
+
+// While the store refuses writes for lack of disk space, every POST/PUT
+// is refused 503 before it runs, reads still work, and /readyz says so.
+func TestDiskFullRefusesWrites(t *testing.T) {
+	f := newFixture(t, nil)
+	f.node.add(server.DeviceView{Device: storage.Device{ID: "POS-1"}})
+	f.node.mu.Lock()
+	f.node.noWrite = storage.ErrDiskFull
+	f.node.mu.Unlock()
+	for _, req := range [][2]string{
+		{"POST", "/v1/devices/POS-1/block"},
+		{"PUT", "/v1/devices/POS-1/key"},
+		{"POST", "/v1/services/x/start"},
+	} {
+		resp := f.do(t, req[0], req[1], testToken, `{"key":null}`)
+		if resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s: no Retry-After", req[0], req[1])
+		}
+		expectError(t, resp, 503, api.CodeUnavailable)
+	}
+	if calls := f.node.Calls(); len(calls) != 0 {
+		t.Fatalf("the node was asked to write: %v", calls)
+	}
+	if resp := f.do(t, "GET", "/v1/devices/POS-1", testToken, ""); resp.StatusCode != 200 {
+		t.Fatalf("read while writes are refused: %d", resp.StatusCode)
+	}
+	expectError(t, f.do(t, "GET", "/readyz", "", ""), 503, api.CodeUnavailable)
+	if resp := f.do(t, "GET", "/healthz", "", ""); resp.StatusCode != 200 {
+		t.Fatalf("healthz %d: the process is alive and must not be restarted", resp.StatusCode)
+	}
 }

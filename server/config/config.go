@@ -161,7 +161,22 @@ type Storage struct {
 	AliveInterval Duration `toml:"alive_interval" comment:"node-alive mark period"`
 	// GCInterval runs Badger's value-log GC. Default 5m.
 	GCInterval Duration `toml:"gc_interval" comment:"value-log GC period"`
+	// MinFreeMB is the free space, in MiB, below which termd refuses
+	// durable writes (UNAVAILABLE to terminals, 503 to operators, /readyz
+	// 503) instead of letting Badger write into a full filesystem, which
+	// kills the process (SIGBUS). It must cover what Badger has already
+	// accepted: memtable flushes, compactions and a value-log GC rewrite
+	// (up to 64 MiB). Default 128.
+	MinFreeMB int `toml:"min_free_mb" comment:"refuse durable writes below this much free disk space (MiB)"`
+	// BallastMB is a file of this size kept in the data directory and
+	// released when termd starts on a full disk, so it can open its store
+	// and serve with writes refused. 0 disables it. Default 16.
+	BallastMB int `toml:"ballast_mb" comment:"space kept in dir/ballast, released when starting on a full disk (MiB)"`
 }
+
+// MinFreeMB is the smallest storage.min_free_mb accepted: two memtables
+// (4 MiB each) and an SSTable flush must always fit.
+const MinFreeMB = 16
 
 // Admin configures the operator HTTP listener.
 type Admin struct {
@@ -205,7 +220,7 @@ func Defaults() Config {
 		Heartbeat: Heartbeat{Interval: D(30 * time.Second), MissFactor: 3},
 		Storage: Storage{
 			Dir: "./var", FlushInterval: D(time.Second), SeenInterval: D(time.Minute), AliveInterval: D(time.Second),
-			GCInterval: D(5 * time.Minute),
+			GCInterval: D(5 * time.Minute), MinFreeMB: 128, BallastMB: 16,
 		},
 		Admin: Admin{Listen: "127.0.0.1:7080", OpenProbes: true, EventBuffer: 1024},
 		Log:   Log{Level: "info", Format: "text"},
@@ -287,6 +302,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.AliveInterval.Duration <= 0 || c.Storage.FlushInterval.Duration <= 0 {
 		add("storage.alive_interval and storage.flush_interval must be positive")
+	}
+	if c.Storage.MinFreeMB < MinFreeMB {
+		add("storage.min_free_mb must be at least %d (Badger's own writes need room), got %d", MinFreeMB, c.Storage.MinFreeMB)
+	}
+	if c.Storage.BallastMB < 0 {
+		add("storage.ballast_mb must not be negative, got %d", c.Storage.BallastMB)
 	}
 	if c.Auth.ClockWindow.Duration <= 0 {
 		add("auth.clock_window must be positive")

@@ -154,9 +154,10 @@ func (c *Controller) Metrics() *metrics.Set { return c.m.set }
 // Route is the CONTROL route for server.Handle.
 func (c *Controller) Route() *server.Route {
 	return &server.Route{
-		New:   func() protocol.Message { return &protocol.Control{} },
-		Start: c.serveTerminal,
-		Class: "control",
+		New:    func() protocol.Message { return &protocol.Control{} },
+		Start:  c.serveTerminal,
+		Class:  "control",
+		Writes: true, // every request is audited
 	}
 }
 

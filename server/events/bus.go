@@ -24,6 +24,9 @@ const (
 	KindDuplicate Kind = "duplicate"
 	// KindService: a service termd runs changed state (docs/services.md).
 	KindService Kind = "service"
+	// KindStorage: durable writes stopped (State "writes_refused": free
+	// disk space fell below storage.min_free_mb) or resumed ("writable").
+	KindStorage Kind = "storage"
 )
 
 // Event is one event. Kind says which fields are set: presence events

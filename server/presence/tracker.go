@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -34,6 +35,7 @@ type Tracker struct {
 	replaced      *metrics.Counter
 	flushDuration *metrics.Histogram
 	flushErrors   *metrics.Counter
+	flushFailing  atomic.Bool // a flush failure was logged and none has succeeded since
 }
 
 type flagShard struct {
@@ -78,11 +80,19 @@ func NewTracker(opt TrackerOptions) *Tracker {
 	return t
 }
 
+// onFlush counts flushes; a failure is logged when failures start and
+// when they end (a full disk would otherwise log every second).
 func (t *Tracker) onFlush(n int, d time.Duration, err error) {
 	t.flushDuration.Update(d.Seconds())
 	if err != nil {
 		t.flushErrors.Inc()
-		t.log.Warn("presence write-behind flush failed; will retry", "devices", n, "err", err)
+		if !t.flushFailing.Swap(true) {
+			t.log.Warn("presence write-behind flush failed; retrying every flush interval (logged again when it recovers)", "devices", n, "err", err)
+		}
+		return
+	}
+	if n > 0 && t.flushFailing.Swap(false) {
+		t.log.Info("presence write-behind flushes again", "devices", n)
 	}
 }
 
