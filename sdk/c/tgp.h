@@ -250,6 +250,7 @@ typedef struct {
     uint16_t next_seq;
     uint16_t hb_seq;
     uint8_t  hb_outstanding;
+    uint8_t  challenged;      /* HELLO was clock-challenged and retried (§3.2) */
     uint8_t  state;
     tgp_end  end;
     tgp_pending pending[TGP_MAX_INFLIGHT];
@@ -288,6 +289,9 @@ uint64_t tgp_server_time_ms(const tgp_ctx *ctx);
 int64_t tgp_clock_offset_ms(const tgp_ctx *ctx);
 uint32_t tgp_hb_interval_ms(const tgp_ctx *ctx);
 uint32_t tgp_flags(const tgp_ctx *ctx);
+/* tgp_challenged reports whether the login needed the clock-challenge
+ * retry: the terminal's clock was more than 300 s off (log it, fix it). */
+int tgp_challenged(const tgp_ctx *ctx);
 void tgp_set_group_version(tgp_ctx *ctx, uint64_t v);
 
 /* ---- MAC helpers (exposed for tests and for checking vectors) ---- */

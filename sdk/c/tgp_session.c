@@ -398,6 +398,7 @@ int tgp_login(tgp_ctx *ctx)
              * server_time_ms only builds the retry. */
             memcpy(ctx->nonce, ok.challenge.p, TGP_NONCE_SIZE);
             ts = ok.server_time_ms / MS_PER_S;
+            ctx->challenged = 1;
             tgp_decoder_next(&ctx->dec);
             continue;
         }
@@ -579,6 +580,7 @@ uint64_t tgp_session_id(const tgp_ctx *ctx) { return ctx->session_id; }
 int64_t tgp_clock_offset_ms(const tgp_ctx *ctx) { return ctx->clock_offset_ms; }
 uint32_t tgp_hb_interval_ms(const tgp_ctx *ctx) { return ctx->hb_interval_ms; }
 uint32_t tgp_flags(const tgp_ctx *ctx) { return ctx->flags; }
+int tgp_challenged(const tgp_ctx *ctx) { return ctx->challenged; }
 void tgp_set_group_version(tgp_ctx *ctx, uint64_t v) { ctx->group_version = v; }
 
 uint64_t tgp_server_time_ms(const tgp_ctx *ctx)
