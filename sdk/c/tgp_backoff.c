@@ -27,7 +27,7 @@ uint32_t tgp_backoff_next(tgp_backoff *b, const tgp_end *end, uint64_t session_m
     }
     for (i = 0; i < b->k && ceil < BACKOFF_CAP_MS; i++) ceil *= 2u;
     if (ceil > BACKOFF_CAP_MS) ceil = BACKOFF_CAP_MS;
-    wait = (uint32_t)(rnd % ((uint64_t)ceil + 1u));
+    wait = rnd % (ceil + 1u); /* ceil ≤ 300 000: no 32-bit overflow */
     if (end->retry_after_ms > wait) wait = end->retry_after_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)end->retry_after_ms;
 
     if (live && end->result == TGP_E_GOAWAY && end->code == TGP_S_CONFLICT) {

@@ -97,10 +97,28 @@ void tgp_put_be64(uint8_t *p, uint64_t v)
 
 size_t tgp_strlen(const char *s)
 {
+    /* Bounded: no TGP string comes near it, a missing terminator cannot
+     * run away, and a bounded loop is not turned into a call to libc's
+     * strlen by the compiler (the SDK links nothing beyond mem*). */
     size_t n = 0;
     if (s == NULL) return 0;
-    while (s[n] != '\0') n++;
+    while (n < TGP_STRLEN_MAX && s[n] != '\0') n++;
     return n;
+}
+
+uint64_t tgp_ms_to_s(uint64_t ms)
+{
+    /* Long division in 16-bit digits: every step fits 32 bits, so no
+     * 64-bit division helper (≈700 B of libgcc on a Cortex-M) is linked. */
+    uint64_t q = 0;
+    uint32_t r = 0;
+    int shift;
+    for (shift = 48; shift >= 0; shift -= 16) {
+        uint32_t cur = r << 16 | ((uint32_t)(ms >> shift) & 0xffffu);
+        q = q << 16 | cur / MS_PER_SECOND;
+        r = cur % MS_PER_SECOND;
+    }
+    return q;
 }
 
 /* ---- MACs ---- */

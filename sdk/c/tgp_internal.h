@@ -10,7 +10,13 @@
 uint16_t tgp_get_be16(const uint8_t *p);
 void tgp_put_be16(uint8_t *p, uint16_t v);
 void tgp_put_be64(uint8_t *p, uint64_t v);
+/* Longest C string the SDK measures; longer ones are clipped (and then
+ * do not fit a frame anyway). */
+#define TGP_STRLEN_MAX 4096u
 size_t tgp_strlen(const char *s);
+#define MS_PER_SECOND 1000u
+/* tgp_ms_to_s divides by 1000 without a 64-bit division helper. */
+uint64_t tgp_ms_to_s(uint64_t ms);
 
 int tgp_hmac_parts(const tgp_callbacks *cb, const uint8_t *key, size_t key_len,
                    const tgp_iov *parts, size_t nparts, uint8_t out[TGP_KEY_SIZE]);

@@ -197,6 +197,24 @@ static int refusal(tgp_mr *r, uint32_t n, tgp_status *st)
     return end(r, read, n);
 }
 
+/* open_ok starts decoding a response into out (size bytes, zeroed
+ * first). It returns 1 when the status is OK and the body has at least
+ * min elements, for the caller to read the fields; otherwise 0 with *rc
+ * the decode's result: 0 for a well-formed refusal, TGP_E_MALFORMED. */
+static int open_ok(tgp_mr *r, const uint8_t *b, size_t len, void *out, size_t size,
+                   tgp_status *st, uint32_t *n, uint32_t min, int *rc)
+{
+    memset(out, 0, size);
+    tgp_mr_init(r, b, len);
+    *rc = TGP_E_MALFORMED;
+    if (tgp_read_status(r, n, st) != 0) return 0;
+    if (st->code != TGP_S_OK) {
+        *rc = refusal(r, *n, st);
+        return 0;
+    }
+    return *n >= min;
+}
+
 /* str / bin / uint read one required element, latching errors in r. */
 static void str(tgp_mr *r, tgp_bytes *s, uint32_t max) { (void)tgp_mr_str(r, s, max); }
 static void bin(tgp_mr *r, tgp_bytes *b, uint32_t max) { (void)tgp_mr_bin(r, b, max); }
@@ -249,11 +267,8 @@ int tgp_decode_heartbeat_ack(const uint8_t *b, size_t len, tgp_heartbeat_ack *ou
 {
     tgp_mr r;
     uint32_t n;
-    memset(out, 0, sizeof *out);
-    tgp_mr_init(&r, b, len);
-    if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
-    if (out->st.code != TGP_S_OK) return refusal(&r, n, &out->st);
-    if (n < 4) return TGP_E_MALFORMED;
+    int rc;
+    if (!open_ok(&r, b, len, out, sizeof *out, &out->st, &n, 4, &rc)) return rc;
     uint_(&r, &out->server_time_ms);
     uint_(&r, &out->flags);
     uint_(&r, &out->hb_interval_s);
@@ -332,11 +347,8 @@ int tgp_decode_upgrade_query_ack(const uint8_t *b, size_t len, tgp_upgrade_query
 {
     tgp_mr r;
     uint32_t n;
-    memset(out, 0, sizeof *out);
-    tgp_mr_init(&r, b, len);
-    if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
-    if (out->st.code != TGP_S_OK) return refusal(&r, n, &out->st);
-    if (n < 4) return TGP_E_MALFORMED;
+    int rc;
+    if (!open_ok(&r, b, len, out, sizeof *out, &out->st, &n, 4, &rc)) return rc;
     if (!tgp_mr_nil(&r)) {
         if (offer(&r, &out->offer) != 0) return TGP_E_MALFORMED;
         out->has_offer = 1;
@@ -356,11 +368,8 @@ int tgp_decode_schedule_ack(const uint8_t *b, size_t len, tgp_schedule_ack *out)
 {
     tgp_mr r;
     uint32_t n;
-    memset(out, 0, sizeof *out);
-    tgp_mr_init(&r, b, len);
-    if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
-    if (out->st.code != TGP_S_OK) return refusal(&r, n, &out->st);
-    if (n < 6) return TGP_E_MALFORMED;
+    int rc;
+    if (!open_ok(&r, b, len, out, sizeof *out, &out->st, &n, 6, &rc)) return rc;
     str(&r, &out->reservation_id, TGP_MAX_ID);
     str(&r, &out->node_id, TGP_MAX_ID);
     str(&r, &out->url, TGP_MAX_URL);
@@ -375,11 +384,8 @@ int tgp_decode_upgrade_check_ack(const uint8_t *b, size_t len, tgp_upgrade_check
 {
     tgp_mr r;
     uint32_t n;
-    memset(out, 0, sizeof *out);
-    tgp_mr_init(&r, b, len);
-    if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
-    if (out->st.code != TGP_S_OK) return refusal(&r, n, &out->st);
-    if (n < 8) return TGP_E_MALFORMED;
+    int rc;
+    if (!open_ok(&r, b, len, out, sizeof *out, &out->st, &n, 8, &rc)) return rc;
     uint_(&r, &out->decision);
     uint_(&r, &out->wait_ms);
     str(&r, &out->url, TGP_MAX_URL);
@@ -395,11 +401,8 @@ int tgp_decode_group_auth_ack(const uint8_t *b, size_t len, tgp_group_auth_ack *
 {
     tgp_mr r;
     uint32_t n;
-    memset(out, 0, sizeof *out);
-    tgp_mr_init(&r, b, len);
-    if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
-    if (out->st.code != TGP_S_OK) return refusal(&r, n, &out->st);
-    if (n < 6) return TGP_E_MALFORMED;
+    int rc;
+    if (!open_ok(&r, b, len, out, sizeof *out, &out->st, &n, 6, &rc)) return rc;
     bin(&r, &out->grant, TGP_MAX_GRANT);
     uint_(&r, &out->expires_ms);
     str(&r, &out->role, TGP_MAX_ROLE);
@@ -443,11 +446,8 @@ int tgp_decode_groups_ack(const uint8_t *b, size_t len, tgp_groups_msg *out)
 {
     tgp_mr r;
     uint32_t n;
-    memset(out, 0, sizeof *out);
-    tgp_mr_init(&r, b, len);
-    if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
-    if (out->st.code != TGP_S_OK) return refusal(&r, n, &out->st);
-    if (n < 3) return TGP_E_MALFORMED;
+    int rc;
+    if (!open_ok(&r, b, len, out, sizeof *out, &out->st, &n, 3, &rc)) return rc;
     uint_(&r, &out->group_version);
     if (r.err || groups(&r, &out->groups) != 0) return TGP_E_MALFORMED;
     return end(&r, 3, n);
@@ -468,11 +468,8 @@ int tgp_decode_group_send_ack(const uint8_t *b, size_t len, tgp_group_send_ack *
 {
     tgp_mr r;
     uint32_t n;
-    memset(out, 0, sizeof *out);
-    tgp_mr_init(&r, b, len);
-    if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
-    if (out->st.code != TGP_S_OK) return refusal(&r, n, &out->st);
-    if (n < 2) return TGP_E_MALFORMED;
+    int rc;
+    if (!open_ok(&r, b, len, out, sizeof *out, &out->st, &n, 2, &rc)) return rc;
     uint_(&r, &out->delivered);
     return end(&r, 2, n);
 }

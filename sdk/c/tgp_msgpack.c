@@ -119,9 +119,12 @@ void tgp_mw_str(tgp_mw *w, const char *s, size_t len)
 
 void tgp_mw_cstr(tgp_mw *w, const char *s)
 {
+    /* Bounded, so the compiler does not turn it into a libc strlen call
+     * (the SDK uses no libc beyond mem*). */
+    const size_t max = 0xffffu; /* no TGP frame holds a longer string */
     size_t n = 0;
     if (s != NULL) {
-        while (s[n] != '\0') n++; /* strlen: the SDK uses no libc beyond mem* */
+        while (n < max && s[n] != '\0') n++;
     }
     tgp_mw_str(w, s, n);
 }

@@ -17,7 +17,7 @@
 #define FIRST_BEAT_PERMILLE 500u   /* first beat in [0.5, 1.0] × interval */
 #define NEXT_BEAT_PERMILLE  900u   /* later ones in [0.9, 1.0] × interval */
 #define PERMILLE            1000u
-#define MS_PER_S            1000u
+#define MS_PER_S            MS_PER_SECOND
 #define HELLO_SEQ           0u     /* HELLO is seq 0, its one retry seq 1 */
 
 /* Push types (§1.1). */
@@ -109,21 +109,26 @@ static int rand32(tgp_ctx *ctx, uint32_t *v)
 }
 
 /* jitter returns a uniform point in [low‰ × d, d] (§4: fleets that
- * reconnected together must not beat in step). */
+ * reconnected together must not beat in step). 32-bit arithmetic only:
+ * a Cortex-M has no 64-bit divide, and d is at most 600 000 ms. */
 static uint32_t jitter(tgp_ctx *ctx, uint32_t d, uint32_t low_permille)
 {
-    uint32_t lo = (uint32_t)((uint64_t)d * low_permille / PERMILLE), r = 0;
+    uint32_t lo = d / PERMILLE * low_permille + d % PERMILLE * low_permille / PERMILLE, r = 0;
     (void)rand32(ctx, &r); /* a failing source only loses the spread */
-    return lo + (uint32_t)(r % ((uint64_t)d - lo + 1u));
+    return lo + r % (d - lo + 1u);
 }
 
+/* clamp_interval turns hb_interval_s into the interval in use: within
+ * [hb_min_s, hb_max_s] of the config, never above the spec's 600 s (so
+ * the result fits 32-bit milliseconds). */
 static uint32_t clamp_interval(const tgp_ctx *ctx, uint64_t s)
 {
-    uint64_t lo = ctx->cfg->hb_min_s ? ctx->cfg->hb_min_s : HB_MIN_S;
-    uint64_t hi = ctx->cfg->hb_max_s ? ctx->cfg->hb_max_s : HB_MAX_S;
+    uint64_t hi = ctx->cfg->hb_max_s != 0 && ctx->cfg->hb_max_s < HB_MAX_S ? ctx->cfg->hb_max_s : HB_MAX_S;
+    uint64_t lo = ctx->cfg->hb_min_s != 0 ? ctx->cfg->hb_min_s : HB_MIN_S;
+    if (lo > hi) lo = hi;
     if (s < lo) s = lo;
     if (s > hi) s = hi;
-    return (uint32_t)(s * MS_PER_S);
+    return (uint32_t)s * MS_PER_S;
 }
 
 /* ---- sending ---- */
@@ -367,7 +372,7 @@ int tgp_login(tgp_ctx *ctx)
 {
     uint32_t timeout = ctx->cfg->hello_timeout_ms ? ctx->cfg->hello_timeout_ms : HELLO_TIMEOUT_MS;
     uint64_t deadline = now(ctx) + timeout;
-    uint64_t ts = ctx->cb->unix_ms(ctx->cb->user) / MS_PER_S;
+    uint64_t ts = tgp_ms_to_s(ctx->cb->unix_ms(ctx->cb->user));
     uint16_t attempt;
     int rc;
     if (ctx->state != TGP_ST_IDLE) return TGP_E_STATE;
@@ -397,7 +402,7 @@ int tgp_login(tgp_ctx *ctx)
              * authenticated, so the terminal's clock is left alone and
              * server_time_ms only builds the retry. */
             memcpy(ctx->nonce, ok.challenge.p, TGP_NONCE_SIZE);
-            ts = ok.server_time_ms / MS_PER_S;
+            ts = tgp_ms_to_s(ok.server_time_ms);
             ctx->challenged = 1;
             tgp_decoder_next(&ctx->dec);
             continue;
