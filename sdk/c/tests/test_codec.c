@@ -261,6 +261,55 @@ static void test_release_digest(void)
     CHECK(memcmp(d1, d2, 32) != 0);
 }
 
+
+static void test_more_decoders(void)
+{
+    uint8_t b[512];
+    size_t n;
+    tgp_upgrade_check_ack uc;
+    tgp_group_auth_ack ga;
+    tgp_goaway g;
+    tgp_hello_ok h;
+    tgp_upgrade_notice un;
+    tgp_group_message gm;
+    /* PROCEED with url, sha256, size, token and an empty release_sig. */
+    n = unhex("9800010ba175c420" "3333333333333333333333333333333333333333333333333333333333333333" "05a174c400", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_upgrade_check_ack(b, n, &uc), 0);
+    CHECK(uc.decision == 1 && uc.wait_ms == 11 && uc.sha256.len == 32 && uc.size == 5 && uc.token.len == 1);
+    /* TOO_EARLY leaves sha256 empty, which is fine outside PROCEED. */
+    n = unhex("980003cd1388a0c40000a0c400", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_upgrade_check_ack(b, n, &uc), 0);
+    CHECK(uc.decision == 3 && uc.wait_ms == 5000);
+    /* PROCEED without a digest is malformed. */
+    n = unhex("980001 00a0c40000a0c400", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_upgrade_check_ack(b, n, &uc), TGP_E_MALFORMED);
+    n = unhex("9600c403010203cd1000a16da46e616d6503", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_group_auth_ack(b, n, &ga), 0);
+    CHECK(ga.grant.len == 3 && ga.expires_ms == 4096 && ga.members == 3);
+    /* GOAWAY with retry_after_ms; and without it. */
+    n = unhex("9307a873687574646f776ecd2710", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_goaway(b, n, &g), 0);
+    CHECK(g.code == 7 && g.retry_after_ms == 10000 && g.message.len == 8);
+    n = unhex("9205a87265706c61636564", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_goaway(b, n, &g), 0);
+    CHECK(g.code == 5 && g.retry_after_ms == 0);
+    /* HELLO_OK from a newer server with a 7th element. */
+    n = unhex("97002acf0000018bcfe5687b1ecd1000c420" "1b04acbb8d151699f13e597ee89b973c9ef642239b991dda3d17df243a3451ad" "a3787878", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_hello_ok(b, n, &h), 0);
+    CHECK(h.session_id == 42 && h.hb_interval_s == 30 && h.max_frame == 4096);
+    /* A challenge of the wrong size is malformed. */
+    n = unhex("940ca0cf0000018bcfe5687bc40fffffffffffffffffffffffffffffffff", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_hello_ok(b, n, &h), TGP_E_MALFORMED);
+    /* UPGRADE_NOTICE kind 3 (withdrawn); GROUP_MESSAGE from an operator. */
+    n = unhex("94a27231a3706f73a5322e302e3003", b, sizeof b);
+    CHECK(tgp_decode_upgrade_notice(b, n, &un) == 0 && un.kind == TGP_NOTICE_WITHDRAWN);
+    n = unhex("94a26731a001c40101", b, sizeof b);
+    CHECK(tgp_decode_group_message(b, n, &gm) == 0 && gm.from.len == 0 && gm.msg_id == 1 && gm.payload.len == 1);
+    /* Not an array at all. */
+    n = unhex("a0", b, sizeof b);
+    CHECK_EQ_INT(tgp_decode_goaway(b, n, &g), TGP_E_MALFORMED);
+}
+
 void test_codec(void)
 {
     test_msgpack_ints();
@@ -270,4 +319,5 @@ void test_codec(void)
     test_encoders();
     test_decoders();
     test_release_digest();
+    test_more_decoders();
 }

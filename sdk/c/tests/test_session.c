@@ -372,6 +372,121 @@ static void test_backoff(void)
     CHECK_EQ_INT(b.replaced_ms, 0);
 }
 
+
+/* The §10 exchange again with the server's bytes arriving 1, 2, … 7 at a
+ * time: the session must reach the same state whatever the segmentation. */
+static void test_vectors_any_split(void)
+{
+    static fixture f;
+    size_t chunk;
+    int ok = 1;
+    for (chunk = 1; chunk <= 7; chunk++) {
+        uint8_t b[64];
+        size_t n;
+        setup(&f);
+        f.m.chunk = chunk;
+        if (login_vectors(&f) != 0 || tgp_session_id(&f.ctx) != 42) ok = 0;
+        if (tgp_heartbeat(&f.ctx) != 0) ok = 0;
+        n = unhex(VEC_HBACK, b, sizeof b);
+        mock_push(&f.m, b, n);
+        if (tgp_poll(&f.ctx, 0) != 0 || f.ctx.heartbeats != 1) ok = 0;
+    }
+    CHECK(ok);
+}
+
+static int status_map(void *u, tgp_mw *w)
+{
+    (void)u;
+    tgp_mw_map(w, 1);
+    tgp_mw_cstr(w, "k");
+    tgp_mw_uint(w, 1);
+    return 1;
+}
+
+/* HEARTBEAT carries group_version and the status map: [gv, {k: 1}]. */
+static void test_heartbeat_status(void)
+{
+    static fixture f;
+    setup(&f);
+    f.cb.status = status_map;
+    CHECK_EQ_INT(login_vectors(&f), 0);
+    tgp_set_group_version(&f.ctx, 300);
+    f.m.out_len = 0;
+    CHECK_EQ_INT(tgp_heartbeat(&f.ctx), 0);
+    CHECK(f.m.out_len == TGP_HEADER_SIZE + 8 + TGP_TAG_SIZE);
+    CHECK(same_hex(f.m.out + TGP_HEADER_SIZE, 8, "92cd012c81a16b01"));
+    /* The ack's flags are kept for the application (§4). */
+    server_hex(&f, 0x82, f.ctx.hb_seq, "9400cf0000018bcfe56be8031e");
+    CHECK_EQ_INT(tgp_poll(&f.ctx, 0), 0);
+    CHECK_EQ_INT(tgp_flags(&f.ctx), TGP_FLAG_GROUP_STALE | TGP_FLAG_UPGRADE_PENDING);
+}
+
+/* A HELLO refused with retry_after (server over its cap, §3.1). */
+static void test_hello_refused_retry_after(void)
+{
+    static fixture f;
+    setup(&f);
+    CHECK_EQ_INT(tgp_init(&f.ctx, &f.cfg, &f.cb, f.rx, sizeof f.rx), 0);
+    /* [7, "busy", 5000] */
+    mock_push(&f.m, (const uint8_t *)"\xa1\x81\x00\x00\x00\x0a\x93\x07\xa4\x62\x75\x73\x79\xcd\x13", 15);
+    mock_push(&f.m, (const uint8_t *)"\x88", 1);
+    CHECK_EQ_INT(tgp_login(&f.ctx), TGP_E_REFUSED);
+    CHECK_EQ_INT(tgp_end_reason(&f.ctx)->code, 7);
+    CHECK_EQ_INT(tgp_end_reason(&f.ctx)->retry_after_ms, 5000);
+    CHECK(strcmp(tgp_end_reason(&f.ctx)->message, "busy") == 0);
+    /* An ERROR frame instead of HELLO_OK (bad version, say). */
+    setup(&f);
+    CHECK_EQ_INT(tgp_init(&f.ctx, &f.cfg, &f.cb, f.rx, sizeof f.rx), 0);
+    mock_push(&f.m, (const uint8_t *)"\xa1\xff\x00\x00\x00\x04\x92\x09\xa1\x31", 10);
+    CHECK_EQ_INT(tgp_login(&f.ctx), TGP_E_ERROR_FRAME);
+    CHECK_EQ_INT(tgp_end_reason(&f.ctx)->code, 9);
+    /* No answer within hello_timeout. */
+    setup(&f);
+    f.cfg.hello_timeout_ms = 500;
+    CHECK_EQ_INT(tgp_init(&f.ctx, &f.cfg, &f.cb, f.rx, sizeof f.rx), 0);
+    CHECK_EQ_INT(tgp_login(&f.ctx), TGP_E_TIMEOUT);
+    CHECK(f.m.now >= 500 && f.m.now < 1000);
+}
+
+static int verify_calls;
+static uint8_t verified_digest[32];
+static int verify_ok(void *u, const uint8_t digest[32], const uint8_t *sig, size_t len)
+{
+    (void)u;
+    verify_calls++;
+    memcpy(verified_digest, digest, 32);
+    return len == 64 && sig[0] == 0x5a ? 0 : -1;
+}
+
+/* §6.1: with a pinned key, unsigned and badly signed releases are refused. */
+static void test_release_verification(void)
+{
+    static fixture f;
+    uint8_t sha[32], sig[64], want[32];
+    tgp_bytes version, digest, signature;
+    setup(&f);
+    CHECK_EQ_INT(login_vectors(&f), 0);
+    memset(sha, 0x11, sizeof sha);
+    memset(sig, 0x5a, sizeof sig);
+    version.p = (const uint8_t *)"2.0.0";
+    version.len = 5;
+    digest.p = sha;
+    digest.len = 32;
+    signature.p = sig;
+    signature.len = 0;
+    /* No key pinned: accepted as is. */
+    CHECK_EQ_INT(tgp_verify_release(&f.ctx, "pos", &version, &digest, 1000, &signature), 0);
+    f.cb.verify_sig = verify_ok;
+    CHECK_EQ_INT(tgp_verify_release(&f.ctx, "pos", &version, &digest, 1000, &signature), TGP_E_SIG);
+    CHECK_EQ_INT(verify_calls, 0);
+    signature.len = 64;
+    CHECK_EQ_INT(tgp_verify_release(&f.ctx, "pos", &version, &digest, 1000, &signature), 0);
+    tgp_release_digest((const uint8_t *)"pos", 3, version.p, version.len, sha, 1000, want);
+    CHECK(verify_calls == 1 && memcmp(want, verified_digest, 32) == 0);
+    sig[0] = 0;
+    CHECK_EQ_INT(tgp_verify_release(&f.ctx, "pos", &version, &digest, 1000, &signature), TGP_E_SIG);
+}
+
 void test_session(void)
 {
     test_crypto();
@@ -383,4 +498,8 @@ void test_session(void)
     test_clock_challenge();
     test_bad_server_mac();
     test_backoff();
+    test_vectors_any_split();
+    test_heartbeat_status();
+    test_hello_refused_retry_after();
+    test_release_verification();
 }
