@@ -20,6 +20,13 @@
 #define MS_PER_S            MS_PER_SECOND
 #define HELLO_SEQ           0u     /* HELLO is seq 0, its one retry seq 1 */
 
+/* MessagePack array headers a body may start with (§1). */
+#define MP_FIXARRAY_MASK 0xf0u
+#define MP_FIXARRAY      0x90u
+#define MP_FIXARRAY_2    0x92u
+#define MP_ARRAY16       0xdcu
+#define MP_ARRAY32       0xddu
+
 /* Push types (§1.1). */
 #define PUSH_FIRST 0x40u
 #define PUSH_LAST  0x5Fu
@@ -236,7 +243,7 @@ int tgp_heartbeat(tgp_ctx *ctx)
         tgp_mw_init(&status, w.buf + w.len, w.cap - w.len);
         if (ctx->cb->status(ctx->cb->user, &status) == 1 && !status.err && status.len > 0) {
             w.len += status.len;
-            w.buf[0] = 0x92; /* fixarray of 2 */
+            w.buf[0] = MP_FIXARRAY_2;
         }
     }
     rc = send_reserved(ctx, TGP_T_HEARTBEAT, 1, &w, &ctx->hb_seq);
@@ -415,8 +422,7 @@ int tgp_login(tgp_ctx *ctx)
 
 static int is_array_start(const uint8_t *b, size_t len)
 {
-    /* fixarray, array 16, array 32 (§1) */
-    return len > 0 && ((b[0] & 0xf0u) == 0x90u || b[0] == 0xdcu || b[0] == 0xddu);
+    return len > 0 && ((b[0] & MP_FIXARRAY_MASK) == MP_FIXARRAY || b[0] == MP_ARRAY16 || b[0] == MP_ARRAY32);
 }
 
 static void heartbeat_ack(tgp_ctx *ctx, const uint8_t *body, size_t len)
