@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-/* ---- wire constants (docs/protocol.md §1, §3) ---- */
+/* ---- wire constants (docs/protocol.md §2, §6) ---- */
 
 #define TGP_MAGIC          0xA1u /* magic nibble 0xA, protocol version 1 */
 #define TGP_HEADER_SIZE    6u    /* magic, type, seq u16, len u16 */
@@ -69,7 +69,7 @@ extern "C" {
 /* Bytes of a refusal's or GOAWAY's message kept in tgp_end. */
 #define TGP_END_MSG_SIZE 64u
 
-/* ---- frame types (§1.1) ---- */
+/* ---- frame types (§3) ---- */
 enum {
     TGP_T_HELLO = 0x01, TGP_T_HEARTBEAT = 0x02, TGP_T_CONTROL = 0x03,
     TGP_T_UPGRADE_QUERY = 0x04, TGP_T_UPGRADE_REPORT = 0x05,
@@ -82,7 +82,7 @@ enum {
     TGP_RESPONSE_BIT = 0x80 /* request or push type | 0x80 = its response or ack */
 };
 
-/* ---- status codes on the wire (§2) ---- */
+/* ---- status codes on the wire (§5) ---- */
 enum {
     TGP_S_OK = 0, TGP_S_BAD_REQUEST = 1, TGP_S_UNAUTHENTICATED = 2,
     TGP_S_FORBIDDEN = 3, TGP_S_NOT_FOUND = 4, TGP_S_CONFLICT = 5,
@@ -127,13 +127,18 @@ typedef struct {
     uint16_t body_have; /* body bytes received */
     uint8_t *buf;       /* caller's receive buffer */
     uint16_t cap;
+    uint16_t min_len;   /* smallest acceptable len: 1, or 9 once frames are tagged */
 } tgp_decoder;
 
-/* Decoder results besides TGP_E_MALFORMED. */
+/* Decoder results besides TGP_E_MALFORMED (bad magic, len 0, len above
+ * the buffer) and TGP_E_BAD_TAG (len below min_len: no room for a tag). */
 #define TGP_FRAME_PENDING 0 /* need more bytes */
 #define TGP_FRAME_READY   1 /* a whole frame is in the buffer */
 
 void tgp_decoder_init(tgp_decoder *d, uint8_t *buf, size_t cap);
+/* tgp_decoder_tagged makes every later frame need room for a body and a
+ * tag (len ≥ 9), checked as soon as the header is in. */
+void tgp_decoder_tagged(tgp_decoder *d);
 /* Where the next received bytes go and how many may go there without
  * reading past the current frame (recv straight into the decoder). */
 uint8_t *tgp_decoder_dst(tgp_decoder *d, size_t *room);
@@ -168,7 +173,7 @@ typedef struct {
     /* now_ms is a monotonic clock in milliseconds (any epoch). */
     uint64_t (*now_ms)(void *user);
     /* unix_ms is the terminal's wall clock (HELLO's ts); may be wrong by
-     * any amount — the clock challenge copes (§3.2). */
+     * any amount — the clock challenge copes (§7). */
     uint64_t (*unix_ms)(void *user);
     /* random fills buf with len unpredictable bytes (nonces, jitter);
      * returns 0, or < 0 on failure. Must be a real entropy source. */
@@ -188,7 +193,7 @@ typedef struct {
     int (*status)(void *user, tgp_mw *w);
     /* verify_sig (optional): ECDSA P-256 verification of a 64-byte r ‖ s
      * over digest with the pinned release key(s); returns 0 when valid.
-     * When set, unsigned releases are refused (§6.1). */
+     * When set, unsigned releases are refused (§16.1). */
     int (*verify_sig)(void *user, const uint8_t digest[TGP_SHA256_SIZE],
                       const uint8_t *sig, size_t sig_len);
 } tgp_callbacks;
@@ -250,14 +255,14 @@ typedef struct {
     uint16_t next_seq;
     uint16_t hb_seq;
     uint8_t  hb_outstanding;
-    uint8_t  challenged;      /* HELLO was clock-challenged and retried (§3.2) */
+    uint8_t  challenged;      /* HELLO was clock-challenged and retried (§7) */
     uint8_t  state;
     tgp_end  end;
     tgp_pending pending[TGP_MAX_INFLIGHT];
     uint8_t  tx[TGP_TX_BUF_SIZE];
 } tgp_ctx;
 
-/* HEARTBEAT_ACK flags (§4). */
+/* HEARTBEAT_ACK flags (§13). */
 #define TGP_FLAG_GROUP_STALE     0x1u /* send GROUP_LIST */
 #define TGP_FLAG_UPGRADE_PENDING 0x2u /* send UPGRADE_QUERY per installed app */
 
@@ -297,7 +302,7 @@ void tgp_set_group_version(tgp_ctx *ctx, uint64_t v);
 /* ---- MAC helpers (exposed for tests and for checking vectors) ---- */
 int tgp_device_key(const tgp_callbacks *cb, const uint8_t *secret, size_t secret_len,
                    const char *device_id, uint8_t out[TGP_KEY_SIZE]);
-/* tgp_frame_tag computes the 8-byte tag of header ‖ body (§3.3). */
+/* tgp_frame_tag computes the 8-byte tag of header ‖ body (§8). */
 int tgp_frame_tag(const tgp_callbacks *cb, const uint8_t ks[TGP_KEY_SIZE], uint8_t dir,
                   uint64_t n, const uint8_t *frame, size_t len, uint8_t tag[TGP_TAG_SIZE]);
 #define TGP_DIR_TERMINAL 0x01u
@@ -307,7 +312,7 @@ int tgp_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 
 #include "tgp_messages.h"
 
-/* ---- reconnect backoff (§8) ---- */
+/* ---- reconnect backoff (§18) ---- */
 
 typedef struct {
     uint32_t k;           /* consecutive failures */

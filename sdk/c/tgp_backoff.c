@@ -1,5 +1,5 @@
 /*
- * tgp_backoff.c — the reconnect rule of docs/protocol.md §8:
+ * tgp_backoff.c — the reconnect rule of docs/protocol.md §18:
  * wait max(retry_after_ms, random(0, min(300 s, 1 s × 2^k))), k counting
  * consecutive failed connections and sessions shorter than 60 s; at least
  * 60 s after GOAWAY 5 (replaced) on a live connection, doubling up to 1 h

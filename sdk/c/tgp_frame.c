@@ -1,5 +1,5 @@
 /*
- * tgp_frame.c — TGP/1 framing (docs/protocol.md §1) and the MACs of §3:
+ * tgp_frame.c — TGP/1 framing (docs/protocol.md §2) and the MACs of §6 and §8:
  * the incremental frame decoder, K_dev, the frame tag and a constant-time
  * compare. No knowledge of sessions; the session code builds on it.
  */
@@ -15,7 +15,10 @@ void tgp_decoder_init(tgp_decoder *d, uint8_t *buf, size_t cap)
     memset(d, 0, sizeof *d);
     d->buf = buf;
     d->cap = (uint16_t)(cap > TGP_MAX_FRAME ? TGP_MAX_FRAME : cap);
+    d->min_len = 1;
 }
+
+void tgp_decoder_tagged(tgp_decoder *d) { d->min_len = TGP_TAG_SIZE + 1u; }
 
 uint8_t *tgp_decoder_dst(tgp_decoder *d, size_t *room)
 {
@@ -33,10 +36,12 @@ int tgp_decoder_commit(tgp_decoder *d, size_t n)
         if (n > (size_t)(TGP_HEADER_SIZE - d->hdr_have)) return TGP_E_MALFORMED;
         d->hdr_have = (uint16_t)(d->hdr_have + n);
         if (d->hdr_have < TGP_HEADER_SIZE) return TGP_FRAME_PENDING;
-        /* The header decides before any body byte is buffered (§1). */
+        /* The header decides before any body byte is buffered (§2). */
         if (d->hdr[0] != TGP_MAGIC) return TGP_E_MALFORMED;
         d->body_len = tgp_get_be16(d->hdr + 4);
         if (d->body_len == 0 || d->body_len > d->cap) return TGP_E_MALFORMED;
+        /* §8: len < 9 after HELLO_OK is treated as a bad tag (silent close). */
+        if (d->body_len < d->min_len) return TGP_E_BAD_TAG;
         d->body_have = 0;
         return TGP_FRAME_PENDING;
     }
@@ -106,6 +111,13 @@ size_t tgp_strlen(const char *s)
     return n;
 }
 
+void tgp_wipe(void *p, size_t n)
+{
+    /* Through a volatile pointer so the stores are not removed as dead. */
+    volatile uint8_t *b = (volatile uint8_t *)p;
+    while (n > 0) b[--n] = 0;
+}
+
 uint64_t tgp_ms_to_s(uint64_t ms)
 {
     /* Long division in 16-bit digits: every step fits 32 bits, so no
@@ -133,7 +145,7 @@ int tgp_hmac_parts(const tgp_callbacks *cb, const uint8_t *key, size_t key_len,
     return 0;
 }
 
-/* Each label of a MAC input is followed by a 0x00 byte (§3.1); the
+/* Each label of a MAC input is followed by a 0x00 byte (§6); the
  * string literals' own terminators supply it, so the iov covers
  * sizeof(label), NUL included. */
 static const char LABEL_DEVICE[] = "TGP1 device";
@@ -194,7 +206,9 @@ int tgp_frame_tag2(const tgp_callbacks *cb, const uint8_t ks[TGP_KEY_SIZE], uint
 
 int tgp_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    uint8_t diff = 0;
+    /* volatile keeps the compiler from ending the loop at the first
+     * difference, which would leak how many bytes of a forged MAC match. */
+    volatile uint8_t diff = 0;
     size_t i;
     for (i = 0; i < n; i++) diff |= (uint8_t)(a[i] ^ b[i]);
     return diff == 0;

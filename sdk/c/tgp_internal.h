@@ -14,6 +14,8 @@ void tgp_put_be64(uint8_t *p, uint64_t v);
  * do not fit a frame anyway). */
 #define TGP_STRLEN_MAX 4096u
 size_t tgp_strlen(const char *s);
+/* tgp_wipe zeroes key material in a way the compiler keeps. */
+void tgp_wipe(void *p, size_t n);
 #define MS_PER_SECOND 1000u
 /* tgp_ms_to_s divides by 1000 without a 64-bit division helper. */
 uint64_t tgp_ms_to_s(uint64_t ms);

@@ -1,9 +1,9 @@
 /*
  * tgp_messages.c — encoders and decoders of TGP/1 message bodies
- * (docs/protocol.md §3–§8). Pure functions over byte buffers: the fuzz
+ * (docs/protocol.md §6–§18). Pure functions over byte buffers: the fuzz
  * target drives the decoders directly.
  *
- * Decoders follow §1: a missing required element, a wrong type or a value
+ * Decoders follow §2: a missing required element, a wrong type or a value
  * out of bound is malformed; optional elements may be absent or nil;
  * elements past the ones defined are skipped (forward compatibility).
  */
@@ -15,7 +15,7 @@
 #define STATUS_MAX 255u    /* status codes are one byte on our side */
 #define MAX_STATUS_MSG 256u /* ≤ 128 in responses, ≤ 256 in reports */
 #define PAIR 2u            /* a membership is [group_id, role] */
-/* The server sends at most 32 memberships (§1); a larger list is refused. */
+/* The server sends at most 32 memberships (§19); a larger list is refused. */
 #define TGP_MAX_GROUPS_ON_WIRE 32u
 
 /* ---- encoders ---- */
@@ -168,7 +168,7 @@ static int body(tgp_mr *r, const uint8_t *b, size_t len, uint32_t *n)
 }
 
 /* end finishes a decode: skip what a newer server added, then nothing
- * may follow the array (§1). */
+ * may follow the array (§2). */
 static int end(tgp_mr *r, uint32_t read, uint32_t n)
 {
     if (read > n || tgp_mr_skip_rest(r, read, n) != 0 || r->err || r->p != r->end) return TGP_E_MALFORMED;
@@ -245,7 +245,7 @@ int tgp_decode_hello_ok(const uint8_t *b, size_t len, tgp_hello_ok *out)
     tgp_mr_init(&r, b, len);
     if (tgp_read_status(&r, &n, &out->st) != 0) return TGP_E_MALFORMED;
     if (out->st.code == TGP_S_EXPIRED && n >= 4) {
-        /* [12, message, server_time_ms, challenge] (§3.2) */
+        /* [12, message, server_time_ms, challenge] (§7) */
         uint_(&r, &out->server_time_ms);
         bin(&r, &out->challenge, TGP_NONCE_SIZE);
         if (r.err || out->challenge.len != TGP_NONCE_SIZE) return TGP_E_MALFORMED;
@@ -286,7 +286,7 @@ int tgp_decode_control_ack(const uint8_t *b, size_t len, tgp_control_ack *out)
         if (n < 6) return TGP_E_MALFORMED;
         read = 6;
     } else if (out->st.code == TGP_S_TIMEOUT && n >= 6) {
-        /* [13, message, state, pid, exit_code, since_ms] (§5) */
+        /* [13, message, state, pid, exit_code, since_ms] (§15) */
         read = 6;
     } else {
         return refusal(&r, n, &out->st);
@@ -546,7 +546,7 @@ int tgp_verify_release(const tgp_ctx *ctx, const char *app_id, const tgp_bytes *
 {
     uint8_t digest[TGP_SHA256_SIZE];
     if (ctx->cb->verify_sig == NULL) return 0; /* no key pinned */
-    /* A pinned key refuses unsigned releases (§6.1). */
+    /* A pinned key refuses unsigned releases (§16.1). */
     if (sig->len != TGP_MAX_SIG || sha256->len != TGP_SHA256_SIZE) return TGP_E_SIG;
     tgp_release_digest((const uint8_t *)app_id, tgp_strlen(app_id), version->p, version->len,
                        sha256->p, size, digest);

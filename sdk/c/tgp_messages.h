@@ -1,5 +1,5 @@
 /*
- * tgp_messages.h — typed TGP/1 messages (docs/protocol.md §3–§8): request
+ * tgp_messages.h — typed TGP/1 messages (docs/protocol.md §6–§18): request
  * encoders, senders that tag and pipeline them, and response and push
  * decoders. Included by tgp.h; not used on its own.
  *
@@ -11,14 +11,14 @@
 #ifndef TGP_MESSAGES_H
 #define TGP_MESSAGES_H
 
-/* The status every response starts with (§1.1, §2). */
+/* The status every response starts with (§3.2, §5). */
 typedef struct {
     uint8_t   code;           /* TGP_S_*; the fields below it are valid only when 0 */
     tgp_bytes message;        /* empty when code is 0 */
     uint64_t  retry_after_ms; /* RATE_LIMITED / UNAVAILABLE / duplicate device; 0 if absent */
 } tgp_status;
 
-/* ---- §5 service control ---- */
+/* ---- §15 service control ---- */
 enum { TGP_OP_START = 1, TGP_OP_STOP = 2, TGP_OP_RESTART = 3, TGP_OP_STATUS = 4 };
 
 typedef struct {
@@ -40,7 +40,7 @@ typedef struct {
     tgp_bytes  output;   /* last ≤ 1024 bytes of a one-shot's output */
 } tgp_control_ack;
 
-/* ---- §6.1 releases ---- */
+/* ---- §16.1 releases ---- */
 typedef struct {
     const char *app_id;
     const char *version; /* installed version */
@@ -97,7 +97,7 @@ typedef struct {
     uint64_t  kind; /* TGP_NOTICE_*; unknown kinds are acked and ignored */
 } tgp_upgrade_notice;
 
-/* ---- §6.2 scheduled campaigns ---- */
+/* ---- §16.2 scheduled campaigns ---- */
 typedef struct {
     const char *campaign_id;
     const char *version;
@@ -125,7 +125,7 @@ typedef struct {
     tgp_bytes  url, sha256, token, release_sig;
 } tgp_upgrade_check_ack;
 
-/* ---- §7 groups ---- */
+/* ---- §17 groups ---- */
 typedef struct {
     const char *group_id;
 } tgp_group_auth;
@@ -179,7 +179,7 @@ typedef struct {
     uint64_t  msg_id;
 } tgp_group_message;
 
-/* ---- §3, §4, §8 session messages ---- */
+/* ---- §6, §13, §18 session messages ---- */
 typedef struct {
     tgp_status st;
     uint64_t   server_time_ms, flags, hb_interval_s;
@@ -189,7 +189,7 @@ typedef struct {
     tgp_status st;
     uint64_t   session_id, server_time_ms, hb_interval_s, max_frame;
     tgp_bytes  server_mac;
-    /* EXPIRED (12) refusals carry the clock challenge (§3.2). */
+    /* EXPIRED (12) refusals carry the clock challenge (§7). */
     int        has_challenge;
     tgp_bytes  challenge;
 } tgp_hello_ok;
@@ -241,7 +241,7 @@ int tgp_decode_group_message(const uint8_t *body, size_t len, tgp_group_message 
 /* GOAWAY and ERROR bodies */
 int tgp_decode_goaway(const uint8_t *body, size_t len, tgp_goaway *out);
 
-/* ---- release signatures (§6.1, §9) ---- */
+/* ---- release signatures (§16.1, §22) ---- */
 
 /* tgp_release_digest: SHA-256 of "TGP1 release" ‖ 0 ‖ app_id ‖ 0 ‖ version
  * ‖ 0 ‖ sha256 ‖ be64(size), the message release_sig signs. */

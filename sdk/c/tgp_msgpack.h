@@ -1,5 +1,5 @@
 /*
- * tgp_msgpack.h — the MessagePack subset TGP/1 uses (docs/protocol.md §1).
+ * tgp_msgpack.h — the MessagePack subset TGP/1 uses (docs/protocol.md §2).
  *
  * The writer encodes into a caller-supplied buffer and latches an error
  * instead of overrunning it. The reader never copies: strings and binaries
@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-/* Deepest nesting a body may have; the body array is level 1 (§1). */
+/* Deepest nesting a body may have; the body array is level 1 (§2). */
 #define TGP_MP_MAX_DEPTH 8
 
 /* Writer: encodes into buf[0..cap); err latches on overflow. */
@@ -71,10 +71,10 @@ void tgp_mr_init(tgp_mr *r, const uint8_t *buf, size_t len);
 /* tgp_mr_array reads an array header; its element count goes to *n. */
 int tgp_mr_array(tgp_mr *r, uint32_t *n);
 int tgp_mr_map(tgp_mr *r, uint32_t *n);
-/* tgp_mr_uint accepts every non-negative integer encoding (§1). */
+/* tgp_mr_uint accepts every non-negative integer encoding (§2). */
 int tgp_mr_uint(tgp_mr *r, uint64_t *v);
 int tgp_mr_int(tgp_mr *r, int64_t *v);
-/* tgp_mr_double accepts float 32/64 and any integer (§1). */
+/* tgp_mr_double accepts float 32/64 and any integer (§2). */
 int tgp_mr_double(tgp_mr *r, double *v);
 int tgp_mr_bool(tgp_mr *r, int *v);
 /* tgp_mr_str reads a str of at most max bytes. */
@@ -87,7 +87,7 @@ int tgp_mr_nil(tgp_mr *r);
  * sits at (the body's elements are at level 2). */
 int tgp_mr_skip(tgp_mr *r, int depth);
 /* tgp_mr_skip_rest skips elements read..n-1 of the body array: the ones a
- * newer peer added (forward compatibility, §1). */
+ * newer peer added (forward compatibility, §2). */
 int tgp_mr_skip_rest(tgp_mr *r, uint32_t read, uint32_t n);
 /* tgp_mr_peek returns the next byte without consuming it, -1 at the end. */
 int tgp_mr_peek(const tgp_mr *r);

@@ -1,5 +1,5 @@
 /*
- * tgp_session.c — one TGP/1 session (docs/protocol.md §1.1, §3, §4, §8):
+ * tgp_session.c — one TGP/1 session (docs/protocol.md §3, §6–§8, §13, §18):
  * HELLO and the clock challenge, tagging and verifying frames, the
  * heartbeat schedule, pipelined requests and pushes.
  */
@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-/* Timing of §3 and §4, in milliseconds or seconds as named. */
+/* Timing of §6, §7 and §13, in milliseconds or seconds as named. */
 #define HELLO_TIMEOUT_MS    10000u /* the server's default hello_timeout */
 #define HB_MIN_S            10u    /* hb_interval_s clamp */
 #define HB_MAX_S            600u
@@ -20,14 +20,14 @@
 #define MS_PER_S            MS_PER_SECOND
 #define HELLO_SEQ           0u     /* HELLO is seq 0, its one retry seq 1 */
 
-/* MessagePack array headers a body may start with (§1). */
+/* MessagePack array headers a body may start with (§2). */
 #define MP_FIXARRAY_MASK 0xf0u
 #define MP_FIXARRAY      0x90u
 #define MP_FIXARRAY_2    0x92u
 #define MP_ARRAY16       0xdcu
 #define MP_ARRAY32       0xddu
 
-/* Push types (§1.1). */
+/* Push types (§3). */
 #define PUSH_FIRST 0x40u
 #define PUSH_LAST  0x5Fu
 #define REQUEST_LAST 0x3Fu
@@ -57,6 +57,9 @@ static int finish(tgp_ctx *ctx, int result, uint8_t code, const tgp_bytes *msg, 
     size_t n = 0;
     if (ctx->state == TGP_ST_CLOSED) return ctx->end.result; /* the first cause wins */
     ctx->state = TGP_ST_CLOSED;
+    /* Keys are useless after the session and must not linger in RAM. */
+    tgp_wipe(ctx->ks, sizeof ctx->ks);
+    tgp_wipe(ctx->kdev, sizeof ctx->kdev);
     ctx->end.result = result;
     ctx->end.code = code;
     ctx->end.retry_after_ms = retry_after_ms;
@@ -115,7 +118,7 @@ static int rand32(tgp_ctx *ctx, uint32_t *v)
     return 0;
 }
 
-/* jitter returns a uniform point in [low‰ × d, d] (§4: fleets that
+/* jitter returns a uniform point in [low‰ × d, d] (§13: fleets that
  * reconnected together must not beat in step). 32-bit arithmetic only:
  * a Cortex-M has no 64-bit divide, and d is at most 600 000 ms. */
 static uint32_t jitter(tgp_ctx *ctx, uint32_t d, uint32_t low_permille)
@@ -300,7 +303,7 @@ static int read_frame(tgp_ctx *ctx, uint64_t deadline)
     }
 }
 
-/* ---- HELLO (§3.1, §3.2) ---- */
+/* ---- HELLO (§6, §7) ---- */
 
 static int send_hello(tgp_ctx *ctx, uint64_t ts, uint16_t seq)
 {
@@ -333,7 +336,7 @@ static int send_hello(tgp_ctx *ctx, uint64_t ts, uint16_t seq)
     return send_frame(ctx, TGP_T_HELLO, seq, w.len, 0);
 }
 
-/* hello_ok checks server_mac and derives the session (§3.1). */
+/* hello_ok checks server_mac and derives the session (§6). */
 static int hello_ok(tgp_ctx *ctx, const tgp_hello_ok *ok)
 {
     uint8_t be_sid[8], be_time[8], want[TGP_KEY_SIZE];
@@ -358,9 +361,10 @@ static int hello_ok(tgp_ctx *ctx, const tgp_hello_ok *ok)
     rc = tgp_hmac_parts(ctx->cb, ctx->kdev, TGP_KEY_SIZE, parts, 3, ctx->ks);
     if (rc != 0) return finish(ctx, rc, 0, NULL, 0);
     ctx->session_id = ok->session_id;
-    /* 4096 is the spec's floor; a u16 len is the ceiling. */
-    ctx->max_frame = (uint16_t)(ok->max_frame < TGP_MAX_FRAME ? TGP_MAX_FRAME
-                               : ok->max_frame > UINT16_MAX ? UINT16_MAX : ok->max_frame);
+    /* max_frame is at least 4096 (its floor); the terminal keeps its own
+     * frames within 4096 even when the server announces more, as the
+     * protocol guide's client checklist asks, so ctx->max_frame stays. */
+    tgp_decoder_tagged(&ctx->dec);
     ctx->hb_interval_ms = clamp_interval(ctx, ok->hb_interval_s);
     ctx->hb_next_ms = now(ctx) + jitter(ctx, ctx->hb_interval_ms, FIRST_BEAT_PERMILLE);
     ctx->state = TGP_ST_LIVE;
@@ -405,7 +409,7 @@ int tgp_login(tgp_ctx *ctx)
             return rc;
         }
         if (ok.st.code == TGP_S_EXPIRED && ok.has_challenge && attempt == HELLO_SEQ) {
-            /* §3.2: the challenge proves freshness; the refusal is not
+            /* §7: the challenge proves freshness; the refusal is not
              * authenticated, so the terminal's clock is left alone and
              * server_time_ms only builds the retry. */
             memcpy(ctx->nonce, ok.challenge.p, TGP_NONCE_SIZE);
@@ -462,7 +466,7 @@ static int push(tgp_ctx *ctx, const tgp_msg *m)
 {
     tgp_mw w;
     if (m->type != TGP_T_UPGRADE_NOTICE && m->type != TGP_T_GROUP_SYNC && m->type != TGP_T_GROUP_MESSAGE) {
-        return 0; /* unknown push: ignored, not acked (§2) */
+        return 0; /* unknown push: ignored, not acked (§3.3) */
     }
     if (m->type == TGP_T_GROUP_SYNC) group_version_of(ctx, m->type, m->body, m->len);
     if (ctx->cb->on_push != NULL) ctx->cb->on_push(ctx->cb->user, m);
@@ -488,7 +492,7 @@ static int response(tgp_ctx *ctx, const tgp_msg *m)
     return 0;
 }
 
-/* handle verifies and dispatches the buffered frame (§1.1, §3.3). */
+/* handle verifies and dispatches the buffered frame (§3, §8). */
 static int handle(tgp_ctx *ctx)
 {
     tgp_frame f;
@@ -516,7 +520,7 @@ static int handle(tgp_ctx *ctx)
     return rc;
 }
 
-/* tick sends a due heartbeat and enforces the ack deadline (§4). */
+/* tick sends a due heartbeat and enforces the ack deadline (§13). */
 static int tick(tgp_ctx *ctx)
 {
     uint64_t t = now(ctx);

@@ -291,7 +291,7 @@ func TestCTerminal(t *testing.T) {
 			t.Fatalf("first terminal exit %d, want %d:\n%s", code, exitGoaway, out)
 		}
 		must(t, out, `^goaway code=5 message=replaced `)
-		// §8: after GOAWAY 5 on a live connection wait at least 60 s.
+		// §18: after GOAWAY 5 on a live connection wait at least 60 s.
 		m := must(t, out, `^backoff wait_ms=([0-9]+)$`)
 		if w, _ := strconv.Atoi(m[1]); w < 60000 {
 			t.Fatalf("backoff %d ms after replaced, want >= 60000", w)

@@ -2,7 +2,7 @@
  * posix_terminal.c — a TGP/1 terminal over POSIX sockets, built on the C
  * SDK: it logs in (answering a clock challenge if its clock is off),
  * heartbeats, asks for an upgrade, runs a CONTROL and reports how its
- * session ended and how long it would back off (docs/protocol.md §8).
+ * session ended and how long it would back off (docs/protocol.md §18).
  *
  * Every step prints one line starting with a fixed word (connected, login,
  * challenge, heartbeat, upgrade, control, goaway, ended, backoff, done)

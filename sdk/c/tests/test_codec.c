@@ -6,7 +6,7 @@
 
 static void test_msgpack_ints(void)
 {
-    /* Every valid encoding of an integer is accepted (§1). */
+    /* Every valid encoding of an integer is accepted (§2). */
     static const struct { const char *hex; uint64_t v; } uints[] = {
         {"05", 5}, {"cc05", 5}, {"cd0005", 5}, {"ce00000005", 5}, {"cf0000000000000005", 5},
         {"d005", 5}, {"d10005", 5}, {"d200000005", 5}, {"d30000000000000005", 5},
@@ -94,7 +94,7 @@ static void test_msgpack_lengths_and_depth(void)
           tgp_mr_skip(&r, 2) == 0 && r.p == r.end);
 }
 
-/* A stream of frames decodes the same whatever the segmentation (§1). */
+/* A stream of frames decodes the same whatever the segmentation (§2). */
 static void test_decoder_splits(void)
 {
     static const char *stream_hex =
@@ -161,6 +161,14 @@ static void test_decoder_rejects(void)
     CHECK_EQ_INT(tgp_decoder_feed(&d, too_long, sizeof too_long, &used), TGP_E_MALFORMED);
     tgp_decoder_init(&d, buf, sizeof buf);
     CHECK_EQ_INT(tgp_decoder_feed(&d, max_len, sizeof max_len, &used), TGP_FRAME_PENDING);
+    /* After HELLO_OK a len below 9 has no room for a tag: refused at the
+     * header, before any body byte (§8). */
+    {
+        static const uint8_t short_len[] = {0xA1, 0x82, 0, 1, 0, 8};
+        tgp_decoder_init(&d, buf, sizeof buf);
+        tgp_decoder_tagged(&d);
+        CHECK_EQ_INT(tgp_decoder_feed(&d, short_len, sizeof short_len, &used), TGP_E_BAD_TAG);
+    }
 }
 
 static void test_encoders(void)

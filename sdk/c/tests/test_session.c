@@ -1,5 +1,5 @@
 /*
- * test_session.c — docs/protocol.md §10 vectors reproduced byte for byte
+ * test_session.c — docs/protocol.md §9 vectors reproduced byte for byte
  * by a scripted session, and the session's behaviour on pushes, GOAWAY,
  * bad tags, pipelining, the ack deadline and the clock challenge.
  */
@@ -71,7 +71,7 @@ static void on_push(void *u, const tgp_msg *m)
     f->last_seq = m->seq;
 }
 
-/* login_vectors runs the §10 HELLO exchange. */
+/* login_vectors runs the §9 HELLO exchange. */
 static int login_vectors(fixture *f)
 {
     uint8_t b[256];
@@ -232,7 +232,7 @@ static void test_bad_tag(void)
     f.m.in[f.m.in_len - 1] ^= 1; /* flip a tag bit */
     CHECK_EQ_INT(tgp_poll(&f.ctx, 0), TGP_E_BAD_TAG);
     CHECK_EQ_INT(f.pushes, 0);
-    /* A frame too short for a tag is a bad tag as well (§3.3). */
+    /* A frame too short for a tag is a bad tag as well (§8). */
     setup(&f);
     CHECK_EQ_INT(login_vectors(&f), 0);
     {
@@ -276,7 +276,7 @@ static void test_pipelining(void)
     CHECK_EQ_INT(tgp_poll(&f.ctx, 0), TGP_E_MALFORMED);
 }
 
-/* §3.2: an EXPIRED refusal with a challenge is answered by exactly one
+/* §7: an EXPIRED refusal with a challenge is answered by exactly one
  * retry whose nonce is the challenge and whose ts is the server's time. */
 static void test_clock_challenge(void)
 {
@@ -373,7 +373,7 @@ static void test_backoff(void)
 }
 
 
-/* The §10 exchange again with the server's bytes arriving 1, 2, … 7 at a
+/* The §9 exchange again with the server's bytes arriving 1, 2, … 7 at a
  * time: the session must reach the same state whatever the segmentation. */
 static void test_vectors_any_split(void)
 {
@@ -415,13 +415,13 @@ static void test_heartbeat_status(void)
     CHECK_EQ_INT(tgp_heartbeat(&f.ctx), 0);
     CHECK(f.m.out_len == TGP_HEADER_SIZE + 8 + TGP_TAG_SIZE);
     CHECK(same_hex(f.m.out + TGP_HEADER_SIZE, 8, "92cd012c81a16b01"));
-    /* The ack's flags are kept for the application (§4). */
+    /* The ack's flags are kept for the application (§13). */
     server_hex(&f, 0x82, f.ctx.hb_seq, "9400cf0000018bcfe56be8031e");
     CHECK_EQ_INT(tgp_poll(&f.ctx, 0), 0);
     CHECK_EQ_INT(tgp_flags(&f.ctx), TGP_FLAG_GROUP_STALE | TGP_FLAG_UPGRADE_PENDING);
 }
 
-/* A HELLO refused with retry_after (server over its cap, §3.1). */
+/* A HELLO refused with retry_after (server over its cap, §6). */
 static void test_hello_refused_retry_after(void)
 {
     static fixture f;
@@ -458,7 +458,7 @@ static int verify_ok(void *u, const uint8_t digest[32], const uint8_t *sig, size
     return len == 64 && sig[0] == 0x5a ? 0 : -1;
 }
 
-/* §6.1: with a pinned key, unsigned and badly signed releases are refused. */
+/* §16.1: with a pinned key, unsigned and badly signed releases are refused. */
 static void test_release_verification(void)
 {
     static fixture f;
