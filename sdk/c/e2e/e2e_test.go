@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,7 +78,11 @@ func node(t *testing.T) (addr, marker string) {
 	marker = filepath.Join(dir, "synced")
 	script := servertest.Script(t, dir, "sync.sh", fmt.Sprintf("echo synced $1\necho $1 > %s\nexit 3\n", marker))
 	bin := filepath.Join(dir, "termd")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test puts the go command that runs it first on PATH.
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build termd: %v", err)
+	}
 	if out, err := exec.Command(goBin, "build", "-o", bin, "github.com/termd/termd/cmd/termd").CombinedOutput(); err != nil {
 		t.Fatalf("building termd: %v\n%s", err, out)
 	}
