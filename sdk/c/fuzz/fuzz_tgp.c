@@ -1,5 +1,9 @@
 /*
  * fuzz_tgp.c — fuzz target for the frame decoder and every body decoder.
+ * It also drives a live session: the input is cut into (type, seq, body)
+ * records that are wrapped in correctly tagged server frames, so the
+ * session's dispatch (responses matched by seq, heartbeat acks, pushes and
+ * their acks, GOAWAY, ERROR) sees arbitrary bodies past the tag check.
  * Built as a libFuzzer target under clang (-fsanitize=fuzzer), or linked
  * with fuzz_main.c, a bounded random-input driver, where clang is missing.
  * Either way it runs under ASan and UBSan: any out-of-bounds read or
@@ -10,6 +14,7 @@
 #include <string.h>
 
 #include "../tgp.h"
+#include "../tests/testutil.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -59,11 +64,76 @@ static void decode_all(const uint8_t *b, size_t n)
     (void)sink;
 }
 
+/* The §9 HELLO_OK (session 42) that the fuzzed session starts from. */
+static const char HELLO_OK_HEX[] =
+    "a1810000003296002acf0000018bcfe5687b1ecd1000c4201b04acbb8d151699f13e597ee8"
+    "9b973c9ef642239b991dda3d17df243a3451ad";
+static const char SECRET[] = "dev-fleet-secret";
+
+/* Each record: type, seq, body length, body (clipped to what is left). */
+#define RECORD_HEADER 3u
+#define SESSION_MARKER 0xA5u /* first byte selecting the session phase */
+
+static void fuzz_session(const uint8_t *data, size_t size)
+{
+    static mock m;
+    static tgp_ctx ctx;
+    static uint8_t rx[TGP_RX_BUF_SIZE];
+    static uint8_t frame[TGP_HEADER_SIZE + 256 + TGP_TAG_SIZE];
+    tgp_config cfg;
+    tgp_callbacks cb;
+    uint8_t b[128];
+    uint64_t server_n = 0;
+    size_t off = 0, n;
+    uint16_t seq;
+    static const tgp_upgrade_query q = {"pos", "1.0.0", 1};
+    static const tgp_control c = {"svc", TGP_OP_STATUS, NULL, 0, 0, 0, 0};
+    memset(&cfg, 0, sizeof cfg);
+    cfg.device_id = "T-0001";
+    cfg.fw = "1.0.0";
+    cfg.model = "P400";
+    cfg.fleet_secret = (const uint8_t *)SECRET;
+    cfg.fleet_secret_len = sizeof SECRET - 1;
+    mock_init(&m);
+    mock_callbacks(&cb, &m);
+    m.closed = 1; /* once the input is used up the server "closes" */
+    n = unhex(HELLO_OK_HEX, b, sizeof b);
+    mock_push(&m, b, n);
+    if (tgp_init(&ctx, &cfg, &cb, rx, sizeof rx) != 0 || tgp_login(&ctx) != 0) return;
+    /* Outstanding requests of several types for responses to match. */
+    (void)tgp_send_upgrade_query(&ctx, &q, &seq);
+    (void)tgp_send_control(&ctx, &c, &seq);
+    (void)tgp_send_group_list(&ctx, &seq);
+    (void)tgp_heartbeat(&ctx);
+    while (off + RECORD_HEADER <= size) {
+        size_t blen = data[off + 2];
+        if (blen > size - off - RECORD_HEADER) blen = size - off - RECORD_HEADER;
+        frame[0] = TGP_MAGIC;
+        frame[1] = data[off];
+        frame[2] = 0;
+        frame[3] = data[off + 1];
+        frame[4] = (uint8_t)((blen + TGP_TAG_SIZE) >> 8);
+        frame[5] = (uint8_t)(blen + TGP_TAG_SIZE);
+        memcpy(frame + TGP_HEADER_SIZE, data + off + RECORD_HEADER, blen);
+        (void)tgp_frame_tag(NULL, ctx.ks, TGP_DIR_SERVER, server_n++, frame, TGP_HEADER_SIZE + blen,
+                            frame + TGP_HEADER_SIZE + blen);
+        mock_push(&m, frame, TGP_HEADER_SIZE + blen + TGP_TAG_SIZE);
+        off += RECORD_HEADER + blen;
+        m.out_len = 0; /* the terminal's acks are not inspected */
+    }
+    while (tgp_poll(&ctx, 0) == 0 && m.in_off < m.in_len) {
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t buf[TGP_RX_BUF_SIZE];
     tgp_decoder d;
     size_t off = 0, chunk;
+    if (size > 0 && data[0] == SESSION_MARKER) {
+        fuzz_session(data + 1, size - 1);
+        return 0;
+    }
     decode_all(data, size);
     if (size == 0) return 0;
     /* The first byte picks the segment size, so splits are fuzzed too. */
