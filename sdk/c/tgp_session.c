@@ -175,13 +175,14 @@ static tgp_mw body_writer(tgp_ctx *ctx)
     return w;
 }
 
-static tgp_pending *pending_find(tgp_ctx *ctx, uint16_t seq)
+/* pending_index returns the slot of the outstanding request seq, or -1. */
+static int pending_index(const tgp_ctx *ctx, uint16_t seq)
 {
-    unsigned i;
-    for (i = 0; i < TGP_MAX_INFLIGHT; i++) {
-        if (ctx->pending[i].resp_type != 0 && ctx->pending[i].seq == seq) return &ctx->pending[i];
+    int i;
+    for (i = 0; i < (int)TGP_MAX_INFLIGHT; i++) {
+        if (ctx->pending[i].resp_type != 0 && ctx->pending[i].seq == seq) return i;
     }
-    return NULL;
+    return -1;
 }
 
 /* reserve takes a free slot and a seq no outstanding request holds.
@@ -199,7 +200,7 @@ static int reserve(tgp_ctx *ctx, uint8_t type, int heartbeat, uint16_t *seq)
     if (free_slot == NULL || (!heartbeat && used + (ctx->hb_outstanding ? 0u : 1u) >= TGP_MAX_INFLIGHT)) {
         return TGP_E_BUSY;
     }
-    while (pending_find(ctx, ctx->next_seq) != NULL) ctx->next_seq++; /* ends within 16 steps */
+    while (pending_index(ctx, ctx->next_seq) >= 0) ctx->next_seq++; /* ends within 16 steps */
     *seq = ctx->next_seq++;
     free_slot->seq = *seq;
     free_slot->resp_type = (uint8_t)(type | TGP_RESPONSE_BIT);
@@ -208,14 +209,13 @@ static int reserve(tgp_ctx *ctx, uint8_t type, int heartbeat, uint16_t *seq)
 
 static int send_reserved(tgp_ctx *ctx, uint8_t type, int heartbeat, tgp_mw *w, uint16_t *seq)
 {
-    int rc;
-    tgp_pending *p;
+    int rc, i;
     if (ctx->state != TGP_ST_LIVE) return TGP_E_STATE;
     if (w->err) return TGP_E_TOO_LARGE;
     rc = reserve(ctx, type, heartbeat, seq);
     if (rc != 0) return rc;
     rc = send_frame(ctx, type, *seq, w->len, 1);
-    if (rc != 0 && (p = pending_find(ctx, *seq)) != NULL) p->resp_type = 0;
+    if (rc != 0 && (i = pending_index(ctx, *seq)) >= 0) ctx->pending[i].resp_type = 0;
     return rc;
 }
 
@@ -223,9 +223,11 @@ int tgp_send_request(tgp_ctx *ctx, uint8_t type, tgp_encode_fn enc, const void *
 {
     tgp_mw w;
     uint16_t ignored;
+    int rc;
     if (ctx->state != TGP_ST_LIVE) return TGP_E_STATE;
     w = body_writer(ctx);
-    if (enc(&w, msg) != 0) return TGP_E_TOO_LARGE;
+    rc = enc(&w, msg); /* TGP_E_ARG (e.g. more than 8 args) or TGP_E_TOO_LARGE */
+    if (rc != 0) return rc;
     return send_reserved(ctx, type, 0, &w, seq != NULL ? seq : &ignored);
 }
 
@@ -429,13 +431,13 @@ static int is_array_start(const uint8_t *b, size_t len)
     return len > 0 && ((b[0] & MP_FIXARRAY_MASK) == MP_FIXARRAY || b[0] == MP_ARRAY16 || b[0] == MP_ARRAY32);
 }
 
-static void heartbeat_ack(tgp_ctx *ctx, const uint8_t *body, size_t len)
+static int heartbeat_ack(tgp_ctx *ctx, const uint8_t *body, size_t len)
 {
     tgp_heartbeat_ack a;
     uint32_t wait;
     uint64_t t = now(ctx);
     ctx->hb_outstanding = 0;
-    if (tgp_decode_heartbeat_ack(body, len, &a) != 0) return;
+    if (tgp_decode_heartbeat_ack(body, len, &a) != 0) return finish(ctx, TGP_E_MALFORMED, 0, NULL, 0);
     if (a.st.code == TGP_S_OK) {
         ctx->hb_interval_ms = clamp_interval(ctx, a.hb_interval_s);
         ctx->flags = (uint32_t)a.flags;
@@ -450,6 +452,7 @@ static void heartbeat_ack(tgp_ctx *ctx, const uint8_t *body, size_t len)
     }
     ctx->hb_next_ms = ctx->hb_sent_ms + wait;
     if (ctx->hb_next_ms < t) ctx->hb_next_ms = t;
+    return 0;
 }
 
 /* group_version_of keeps the heartbeat's group_version current from a
@@ -479,12 +482,12 @@ static int push(tgp_ctx *ctx, const tgp_msg *m)
 
 static int response(tgp_ctx *ctx, const tgp_msg *m)
 {
-    tgp_pending *p = pending_find(ctx, m->seq);
-    if (p == NULL) return 0; /* nothing waits for it (e.g. a given-up wait) */
-    if (p->resp_type != m->type) return finish(ctx, TGP_E_MALFORMED, 0, NULL, 0);
-    p->resp_type = 0;
+    int i = pending_index(ctx, m->seq);
+    if (i < 0) return 0; /* nothing waits for it (e.g. a given-up wait) */
+    if (ctx->pending[i].resp_type != m->type) return finish(ctx, TGP_E_MALFORMED, 0, NULL, 0);
+    ctx->pending[i].resp_type = 0;
     if (m->type == (TGP_T_HEARTBEAT | TGP_RESPONSE_BIT) && ctx->hb_outstanding && m->seq == ctx->hb_seq) {
-        heartbeat_ack(ctx, m->body, m->len);
+        if (heartbeat_ack(ctx, m->body, m->len) != 0) return ctx->end.result;
     } else if (m->type == (TGP_T_GROUP_CHANGE | TGP_RESPONSE_BIT) || m->type == (TGP_T_GROUP_LIST | TGP_RESPONSE_BIT)) {
         group_version_of(ctx, m->type, m->body, m->len);
     }
@@ -542,15 +545,6 @@ static uint64_t next_event(const tgp_ctx *ctx)
     return ctx->hb_outstanding ? ctx->hb_deadline_ms : ctx->hb_next_ms;
 }
 
-static int pending_has(const tgp_ctx *ctx, uint16_t seq)
-{
-    unsigned i;
-    for (i = 0; i < TGP_MAX_INFLIGHT; i++) {
-        if (ctx->pending[i].resp_type != 0 && ctx->pending[i].seq == seq) return 1;
-    }
-    return 0;
-}
-
 /* run handles frames until the deadline, or until seq's response arrived
  * when wait_seq is set. Frames already received are handled even when
  * the deadline has passed, so tgp_poll(ctx, 0) drains what is there. */
@@ -562,7 +556,7 @@ static int run(tgp_ctx *ctx, uint64_t deadline, int wait_seq, uint16_t seq)
         if (ctx->state != TGP_ST_LIVE) return ctx->state == TGP_ST_CLOSED ? ctx->end.result : TGP_E_STATE;
         rc = tick(ctx);
         if (rc != 0) return rc;
-        if (wait_seq && !pending_has(ctx, seq)) return 0;
+        if (wait_seq && pending_index(ctx, seq) < 0) return 0;
         until = next_event(ctx) < deadline ? next_event(ctx) : deadline;
         rc = read_frame(ctx, until);
         if (rc < 0) return rc;
@@ -572,7 +566,7 @@ static int run(tgp_ctx *ctx, uint64_t deadline, int wait_seq, uint16_t seq)
             continue;
         }
         if (now(ctx) >= deadline) {
-            if (wait_seq && pending_has(ctx, seq)) return TGP_E_TIMEOUT;
+            if (wait_seq && pending_index(ctx, seq) >= 0) return TGP_E_TIMEOUT;
             return 0;
         }
     }

@@ -271,6 +271,18 @@ static void test_pipelining(void)
     /* The freed slot is reused with a seq nobody holds. */
     CHECK_EQ_INT(tgp_send_upgrade_query(&f.ctx, &q, &seqs[15]), 0);
     CHECK_EQ_INT(seqs[15], 16);
+    /* More than 8 CONTROL args is refused before anything is sent. */
+    {
+        static const char *const nine[9] = {"1", "2", "3", "4", "5", "6", "7", "8", "9"};
+        tgp_control c;
+        uint16_t s;
+        memset(&c, 0, sizeof c);
+        c.service_id = "svc";
+        c.op = TGP_OP_START;
+        c.args = nine;
+        c.nargs = 9;
+        CHECK_EQ_INT(tgp_send_control(&f.ctx, &c, &s), TGP_E_ARG);
+    }
     /* A response with the wrong type for its seq is a protocol fault. */
     server_hex(&f, TGP_T_CONTROL | 0x80, 3, "9201a0");
     CHECK_EQ_INT(tgp_poll(&f.ctx, 0), TGP_E_MALFORMED);
@@ -419,6 +431,10 @@ static void test_heartbeat_status(void)
     server_hex(&f, 0x82, f.ctx.hb_seq, "9400cf0000018bcfe56be8031e");
     CHECK_EQ_INT(tgp_poll(&f.ctx, 0), 0);
     CHECK_EQ_INT(tgp_flags(&f.ctx), TGP_FLAG_GROUP_STALE | TGP_FLAG_UPGRADE_PENDING);
+    /* A malformed ack (interval missing) ends the session (§12). */
+    CHECK_EQ_INT(tgp_heartbeat(&f.ctx), 0);
+    server_hex(&f, 0x82, f.ctx.hb_seq, "9300cf0000018bcfe56be803");
+    CHECK_EQ_INT(tgp_poll(&f.ctx, 0), TGP_E_MALFORMED);
 }
 
 /* A HELLO refused with retry_after (server over its cap, §6). */
