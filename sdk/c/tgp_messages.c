@@ -62,6 +62,17 @@ int tgp_encode_upgrade_query(tgp_mw *w, const tgp_upgrade_query *m)
     return done(w);
 }
 
+/* clip returns how many bytes of s (n long) fit max without cutting a
+ * UTF-8 sequence: the server refuses invalid UTF-8 (as the Go reference
+ * does, it backs up over continuation bytes 10xxxxxx). */
+static size_t clip(const char *s, size_t n, size_t max)
+{
+    const unsigned char cont_mask = 0xC0u, cont = 0x80u;
+    if (n <= max) return n;
+    while (max > 0 && ((unsigned char)s[max] & cont_mask) == cont) max--;
+    return max;
+}
+
 int tgp_encode_upgrade_report(tgp_mw *w, const tgp_upgrade_report *m)
 {
     size_t n = tgp_strlen(m->message);
@@ -72,7 +83,7 @@ int tgp_encode_upgrade_report(tgp_mw *w, const tgp_upgrade_report *m)
     tgp_mw_uint(w, m->progress);
     tgp_mw_uint(w, m->code);
     /* The server refuses a longer message; clip rather than lose the report. */
-    tgp_mw_str(w, m->message, n > MAX_STATUS_MSG ? MAX_STATUS_MSG : n);
+    tgp_mw_str(w, m->message, clip(m->message, n, MAX_STATUS_MSG));
     return done(w);
 }
 

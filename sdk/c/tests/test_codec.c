@@ -104,6 +104,8 @@ static void test_decoder_splits(void)
         "a1020002000a91004c9fb97566447a7c";
     static const uint16_t lens[3] = {0x32, 0x15, 0x0a};
     static const uint8_t types[3] = {0x81, 0x82, 0x02};
+    /* where each frame's body starts in the stream */
+    static const size_t body_at[3] = {6, 6 + 0x32 + 6, 6 + 0x32 + 6 + 0x15 + 6};
     uint8_t stream[256], buf[TGP_RX_BUF_SIZE];
     size_t n = unhex(stream_hex, stream, sizeof stream), split, chunk;
     int all_ok = 1;
@@ -127,7 +129,11 @@ static void test_decoder_splits(void)
                 if (rc == TGP_FRAME_READY) {
                     tgp_frame f;
                     tgp_decoder_frame(&d, &f);
-                    if (frames >= 3 || f.type != types[frames] || f.len != lens[frames]) ok = 0;
+                    if (frames >= 3 || f.type != types[frames] || f.len != lens[frames] ||
+                        memcmp(f.body, stream + body_at[frames], f.len) != 0 ||
+                        memcmp(f.header, stream + body_at[frames] - TGP_HEADER_SIZE, TGP_HEADER_SIZE) != 0) {
+                        ok = 0;
+                    }
                     frames++;
                     tgp_decoder_next(&d);
                 } else if (rc != TGP_FRAME_PENDING) {
@@ -199,6 +205,24 @@ static void test_encoders(void)
     tgp_mw_init(&w, out, sizeof out);
     tgp_encode_schedule_request(&w, &sr);
     CHECK(same_hex(out, w.len, "95a26331a3312e30c0c0a173"));
+    /* A report message over 256 bytes is clipped on a UTF-8 boundary. */
+    {
+        static char msg[300];
+        static uint8_t big[400];
+        tgp_upgrade_report r;
+        memset(msg, 'a', sizeof msg - 1);
+        msg[255] = (char)0xC3; /* "é" straddling the 256-byte limit */
+        msg[256] = (char)0xA9;
+        memset(&r, 0, sizeof r);
+        r.release_id = "r";
+        r.attempt = 1;
+        r.stage = TGP_STAGE_FAILED;
+        r.message = msg;
+        tgp_mw_init(&w, big, sizeof big);
+        CHECK_EQ_INT(tgp_encode_upgrade_report(&w, &r), 0);
+        /* 96 a1 72 01 05 00 00, then str8 d9 ff: 255 bytes, the "é" dropped whole */
+        CHECK(w.len == 9 + 255 && big[7] == 0xd9 && big[8] == 0xff);
+    }
     memset(&gc, 0, sizeof gc);
     gc.request_id = 1;
     gc.op = TGP_GROUP_LEAVE;
