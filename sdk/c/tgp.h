@@ -14,7 +14,7 @@
  *  - Transport, clocks, randomness and optionally HMAC and signature
  *    checks are callbacks (tgp_callbacks), so the SDK runs on POSIX
  *    sockets, lwIP or a modem's AT socket alike.
- *  - Only memcpy/memset/memcmp from libc.
+ *  - From libc only memcpy and memset.
  *
  * Strings and binaries in decoded messages (tgp_bytes) point into the
  * receive buffer: they are valid only during the callback that delivered
@@ -54,6 +54,7 @@ extern "C" {
 #define TGP_MAX_ARGS       8u    /* CONTROL args */
 #define TGP_MAX_GRANT      512u  /* group grant (bound the server applies) */
 #define TGP_MAX_SIG        64u   /* ECDSA P-256 r ‖ s */
+#define TGP_MAX_GROUPS     32u   /* memberships per device */
 
 /* The receive buffer holds one frame's body and tag; the 6-byte header is
  * kept in the context. */

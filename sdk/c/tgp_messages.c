@@ -13,10 +13,7 @@
 #include <string.h>
 
 #define STATUS_MAX 255u    /* status codes are one byte on our side */
-#define MAX_STATUS_MSG 256u /* ≤ 128 in responses, ≤ 256 in reports */
 #define PAIR 2u            /* a membership is [group_id, role] */
-/* The server sends at most 32 memberships (§19); a larger list is refused. */
-#define TGP_MAX_GROUPS_ON_WIRE 32u
 
 /* ---- encoders ---- */
 
@@ -83,7 +80,7 @@ int tgp_encode_upgrade_report(tgp_mw *w, const tgp_upgrade_report *m)
     tgp_mw_uint(w, m->progress);
     tgp_mw_uint(w, m->code);
     /* The server refuses a longer message; clip rather than lose the report. */
-    tgp_mw_str(w, m->message, clip(m->message, n, MAX_STATUS_MSG));
+    tgp_mw_str(w, m->message, clip(m->message, n, TGP_MAX_MESSAGE));
     return done(w);
 }
 
@@ -193,7 +190,7 @@ int tgp_read_status(tgp_mr *r, uint32_t *n, tgp_status *st)
     if (tgp_mr_array(r, n) != 0 || *n < 1 || tgp_mr_uint(r, &code) != 0 || code > STATUS_MAX) return -1;
     st->code = (uint8_t)code;
     if (code == TGP_S_OK) return 0;
-    if (*n < 2 || tgp_mr_str(r, &st->message, MAX_STATUS_MSG) != 0) return -1;
+    if (*n < 2 || tgp_mr_str(r, &st->message, TGP_MAX_MESSAGE) != 0) return -1;
     return 0;
 }
 
@@ -334,7 +331,7 @@ static int last_failure(tgp_mr *r, tgp_last_failure *f)
     str(r, &f->release_id, TGP_MAX_ID);
     str(r, &f->version, TGP_MAX_VERSION);
     uint_(r, &f->code);
-    str(r, &f->message, MAX_STATUS_MSG);
+    str(r, &f->message, TGP_MAX_MESSAGE);
     uint_(r, &f->at_ms);
     return r->err ? -1 : tgp_mr_skip_rest(r, 5, n);
 }
@@ -422,13 +419,13 @@ int tgp_decode_group_auth_ack(const uint8_t *b, size_t len, tgp_group_auth_ack *
     return end(&r, 6, n);
 }
 
-/* groups validates [[group_id, role], ...] once, so that tgp_groups_next
+/* groups validates [[group_id, role], ...] (at most 32, §19) once, so that tgp_groups_next
  * can walk it later without failing. */
 static int groups(tgp_mr *r, tgp_groups *g)
 {
     uint32_t n, i, m;
     tgp_bytes id, role;
-    if (tgp_mr_array(r, &n) != 0 || n > TGP_MAX_GROUPS_ON_WIRE) return -1;
+    if (tgp_mr_array(r, &n) != 0 || n > TGP_MAX_GROUPS) return -1;
     g->r = *r;
     g->left = n;
     for (i = 0; i < n; i++) {
@@ -519,7 +516,7 @@ int tgp_decode_goaway(const uint8_t *b, size_t len, tgp_goaway *out)
     memset(out, 0, sizeof *out);
     if (body(&r, b, len, &n) != 0 || n < 2) return TGP_E_MALFORMED;
     uint_(&r, &code);
-    str(&r, &out->message, MAX_STATUS_MSG);
+    str(&r, &out->message, TGP_MAX_MESSAGE);
     if (r.err || code > STATUS_MAX) return TGP_E_MALFORMED;
     out->code = (uint8_t)code;
     if (n > 2) {
