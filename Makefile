@@ -11,7 +11,7 @@ run: build
 	./$(BIN)/termd -dev -config examples/dev.toml
 
 ## test: vet and run every test with the race detector
-test: vet
+test: vet sdk-c-test
 	$(GO) test -race -count=1 $(PKGS)
 
 vet:
@@ -47,3 +47,19 @@ bench-load: build
 ## bench-peer: the same load against mosquitto (installed if missing) and termd back to back, side by side
 bench-peer: build
 	./loadtest/scripts/bench-peer.sh
+
+# ---- C firmware SDK (sdk/c) ------------------------------------------------
+.PHONY: sdk-c sdk-c-test sdk-c-size
+
+## sdk-c: build the C SDK, its posix_terminal example and unit tests (gcc, and clang if installed); run the unit tests
+sdk-c:
+	$(MAKE) -C sdk/c all
+
+## sdk-c-test: C unit tests, again under ASan+UBSan, and a brief fuzz run (the end-to-end test runs in `go test ./sdk/...`)
+sdk-c-test:
+	$(MAKE) -C sdk/c test
+
+## sdk-c-size: Cortex-M4 text/data/bss of the C SDK; installs gcc-arm-none-eabi when missing
+sdk-c-size:
+	@command -v arm-none-eabi-gcc >/dev/null || { apt-get update && apt-get install -y gcc-arm-none-eabi; }
+	$(MAKE) -C sdk/c size
