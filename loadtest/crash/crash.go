@@ -191,7 +191,7 @@ func (r *run) setup() error {
 	// The oneshot holds a lock for its run; a second run that finds it
 	// held leaves a mark: max_concurrent = 1 was broken.
 	scripts := map[string]string{
-		daemon:  "#!/bin/sh\nexec sleep " + r.daemonArg + "\n",
+		daemon: "#!/bin/sh\nexec sleep " + r.daemonArg + "\n",
 		oneshot: fmt.Sprintf("#!/bin/sh\n/usr/bin/flock -n %q sh -c 'sleep 2' || echo overlap >> %q\n",
 			filepath.Join(r.marks, "oneshot.lock"), filepath.Join(r.marks, "overlap")),
 	}
