@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -372,22 +371,7 @@ func TestFanoutSlowReader(t *testing.T) {
 	cfg.Server.OutboundLimit = 16 << 10
 	ts := startServer(t, cfg, nil)
 
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		})
-	}}
-	nc, err := d.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Held until the end: a socket the GC finalizes is closed with unread
-	// data, which resets it, and the terminal would go offline "closed".
-	t.Cleanup(func() { nc.Close() })
-	slow := dialRaw(t, ts.addr)
-	slow.nc.Close()
-	slow.nc = nc
-	slow.br.Reset(nc)
+	slow := dialSlowReader(t, ts.addr)
 	slow.login("T-slow")
 
 	fast := dialRaw(t, ts.addr)

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"net"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
@@ -20,21 +22,8 @@ func TestSlowReaderClosed(t *testing.T) {
 	cfg.Server.OutboundLimit = 16 << 10
 	ts := startServer(t, cfg, nil)
 
-	// A tiny receive window makes the kernel stop taking the server's
-	// bytes early, so they pile up in termd's outbound buffer.
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		})
-	}}
-	nc, err := d.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := dialRaw(t, ts.addr)
-	c.nc.Close()
-	c.nc = nc
-	c.br.Reset(nc)
+	c := dialSlowReader(t, ts.addr)
+	nc := c.nc
 	c.login("T-slow")
 
 	// Send heartbeats (never reading the acks) until the server gives up.
@@ -65,4 +54,23 @@ func TestSlowReaderClosed(t *testing.T) {
 	if ev.Reason != presence.ReasonSlowReader.String() {
 		t.Fatalf("reason %q", ev.Reason)
 	}
+}
+
+// dialSlowReader dials with a tiny receive window, which makes the kernel
+// stop taking the server's bytes early, so they pile up in termd's
+// outbound buffer. The socket is held until the test ends: one the GC
+// finalizes is closed with unread data, which resets it.
+func dialSlowReader(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawClient{t: t, nc: nc, br: bufio.NewReaderSize(nc, codec.MaxFrameBytes), w: protocol.NewWriter(), r: protocol.NewReader(nil), mac: protocol.NewMAC()}
 }

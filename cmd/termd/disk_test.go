@@ -69,31 +69,7 @@ func fill(t *testing.T, dir, name string, leave uint64) {
 
 // startAlive starts the node and waits for /healthz only: a node on a
 // full disk is alive but not ready.
-func (n *node) startAlive() {
-	n.t.Helper()
-	n.cmd = exec.Command(os.Args[0], "-config", n.cfgPath)
-	n.cmd.Env = append(os.Environ(), "TERMD_TEST_MAIN=1")
-	n.out = &syncBuffer{}
-	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	n.t.Cleanup(func() {
-		if n.cmd.ProcessState == nil {
-			_ = n.cmd.Process.Kill()
-			_ = n.cmd.Wait()
-		}
-	})
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		if code := n.probe("/healthz"); code == 200 {
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("termd not alive:\n%s", n.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func (n *node) startAlive() { n.t.Helper(); n.startUntil("/healthz") }
 
 func (n *node) probe(path string) int {
 	resp, err := http.Get("http://" + n.adminAddr + path)

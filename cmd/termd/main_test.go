@@ -78,7 +78,11 @@ level = "warn"
 	return n
 }
 
-func (n *node) start() {
+// start starts the node and waits until /readyz answers 200.
+func (n *node) start() { n.t.Helper(); n.startUntil("/readyz") }
+
+// startUntil starts the node and waits until probe answers 200.
+func (n *node) startUntil(probe string) {
 	n.t.Helper()
 	n.cmd = exec.Command(os.Args[0], "-config", n.cfgPath)
 	n.cmd.Env = append(os.Environ(), "TERMD_TEST_MAIN=1")
@@ -95,7 +99,7 @@ func (n *node) start() {
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get("http://" + n.adminAddr + "/readyz")
+		resp, err := http.Get("http://" + n.adminAddr + probe)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
