@@ -70,3 +70,27 @@ sdk-c-test:
 sdk-c-size:
 	@command -v arm-none-eabi-gcc >/dev/null || { apt-get update && apt-get install -y gcc-arm-none-eabi; }
 	$(MAKE) -C sdk/c size
+
+.PHONY: install
+
+# install: termd and termctl into $(DESTDIR)$(PREFIX)/bin, the systemd unit
+# into $(DESTDIR)/lib/systemd/system (its ExecStart pointed at PREFIX), and
+# the example config into $(DESTDIR)/etc/termd/termd.toml unless one is
+# already there (an operator's config is never overwritten). Creates no
+# user and starts nothing: see docs/operations.md, "Deploying".
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SYSTEMD_UNIT_DIR ?= /lib/systemd/system
+
+## install: install binaries, unit and example config (PREFIX=/usr/local, DESTDIR= for staging)
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)/etc/termd
+	install -m 0755 $(BIN)/termd $(BIN)/termctl $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/termd|$(PREFIX)/bin/termd|' deploy/termd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/termd.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/termd.service.tmp
+	mv $(DESTDIR)$(SYSTEMD_UNIT_DIR)/termd.service.tmp $(DESTDIR)$(SYSTEMD_UNIT_DIR)/termd.service
+	@if [ -e $(DESTDIR)/etc/termd/termd.toml ]; then \
+		echo "kept $(DESTDIR)/etc/termd/termd.toml (exists); the example is deploy/termd.toml"; \
+	else \
+		install -m 0644 deploy/termd.toml $(DESTDIR)/etc/termd/termd.toml; \
+	fi
