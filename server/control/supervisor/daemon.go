@@ -235,6 +235,14 @@ func (v *service) ended(p *proc) {
 		_ = p.cmd.Wait() // the exit status is in ProcessState
 		code, sig = exitOf(p.cmd.ProcessState)
 	}
+	v.mu.Lock()
+	stopping := p.stopping
+	v.mu.Unlock()
+	if !stopping { // a stop empties the group itself
+		if left, killed := cleanGroup(p.pgid, v.cfg.StopGrace.Duration); left {
+			v.log.Warn("daemon ended leaving processes in its group; stopped them", "pid", p.pid, "killed", killed)
+		}
+	}
 	if err := os.Remove(v.pidPath); err != nil && !os.IsNotExist(err) {
 		v.log.Warn("daemon pidfile not removed", "err", err)
 	}

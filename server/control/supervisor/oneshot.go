@@ -124,6 +124,11 @@ func (v *service) execRun(r *run) Result {
 		terminate(pid, exited, v.cfg.StopGrace.Duration)
 	}
 	<-exited
+	if !timedOut && !stopped { // else terminate has emptied the group
+		if left, killed := cleanGroup(pid, v.cfg.StopGrace.Duration); left {
+			v.log.Warn("oneshot run ended leaving processes in its group; stopped them", "pid", pid, "killed", killed)
+		}
+	}
 	_ = pr.SetReadDeadline(time.Now().Add(outputDrain))
 	<-copied
 	pr.Close()

@@ -93,6 +93,49 @@ func terminate(pgid int, done <-chan struct{}, grace time.Duration) bool {
 	}
 }
 
+// closedChan is a leader that has already ended, for terminate.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// cleanGroup stops what is left of process group pgid after its leader
+// ended by itself: background children a script started must not outlive
+// the service (STOP could not reach them any more, and a restarted daemon
+// would run beside them). SIGTERM, then SIGKILL after grace. It reports
+// whether anything was left. Its pid cannot be reused while the group
+// has members, so -pgid is still this group when one is found.
+func cleanGroup(pgid int, grace time.Duration) (left, killed bool) {
+	if pgid <= 1 || !groupAlive(pgid) {
+		return false, false
+	}
+	return true, terminate(pgid, closedChan, grace)
+}
+
+// inheritedFDs marks every descriptor above stderr close-on-exec, so that
+// what termd inherited from whoever started it (a shell's redirections,
+// a supervisor's sockets) never reaches a service. Descriptors Go opens
+// are close-on-exec already; an inherited one is not. close_range
+// (Linux 5.11) does it in one call; older kernels get a walk of
+// /proc/self/fd.
+func inheritedFDs() error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list descriptors: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		// The directory's own descriptor is closed by now: EBADF.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && !errors.Is(err, unix.EBADF) {
+			return fmt.Errorf("descriptor %d: %w", fd, err)
+		}
+	}
+	return nil
+}
+
 // groupAlive reports whether process group pgid has a member that has
 // not ended (zombies have).
 func groupAlive(pgid int) bool {

@@ -114,6 +114,9 @@ func New(opt Options) (*Supervisor, error) {
 		s.ids = append(s.ids, c.ID)
 	}
 	sort.Strings(s.ids)
+	if err := inheritedFDs(); err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("supervisor: services dir: %w", err)
 	}
