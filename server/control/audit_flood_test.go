@@ -39,9 +39,13 @@ func TestRefusalFloodCoalesced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 4 {
-		t.Fatalf("%d audit records after %d refusals, want 3 refusal records and 1 run", len(recs), 3*flood)
+	if len(recs) != 5 {
+		t.Fatalf("%d audit records after %d refusals, want 3 refusal records and 2 of the run", len(recs), 3*flood)
 	}
+	if recs[1].State != protocol.StateRunning || recs[1].PID == 0 || len(recs[1].Args) != 2 {
+		t.Fatalf("the run's started record: %+v", recs[1])
+	}
+	recs = append(recs[:1], recs[2:]...)
 	ok := recs[0]
 	if ok.Status != uint8(protocol.OK) || ok.Service != "echo" || len(ok.Args) != 2 || ok.Args[1] != "north" ||
 		ok.RequestID != 7 || ok.Output != "12|north|" || ok.Count != 0 {

@@ -22,6 +22,10 @@ import (
 // service id, so it never mixes with a configured one.
 const unknownService = "?"
 
+// startedMessage marks the record committed before a process runs; the
+// record of the outcome follows it.
+const startedMessage = "started; outcome pending"
+
 // minRetryMs is the least retry_after_ms of a request refused because its
 // request_id could not be remembered.
 const minRetryMs = 1000
@@ -134,7 +138,7 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 		answerWith(a)
 		return
 	}
-	o, err := c.sup.Do(m.ServiceID, op, m.Args, storage.SourceTerminal)
+	o, err := c.sup.DoStarted(m.ServiceID, op, m.Args, storage.SourceTerminal, c.startedRecord(rec, start))
 	if err != nil {
 		refused(c.doError(err))
 		return
@@ -223,4 +227,25 @@ func (c *Controller) durableRepeat(device string, m *protocol.Control, op string
 		return refuse(protocol.Conflict, "request_id already used for another request"), true
 	}
 	return recordAnswer(r), true
+}
+
+// startedRecord returns the supervisor's started hook for a request:
+// before a process it starts runs, a record of it (state running, its
+// pid) is committed, so a kill -9 of termd during the run leaves a trace,
+// and a repeat of the request_id after a restart is answered with that
+// run instead of starting another. An error keeps the process from
+// running.
+func (c *Controller) startedRecord(rec storage.AuditRecord, start time.Time) func(pid int) error {
+	return func(pid int) error {
+		r := rec
+		r.Args = slices.Clone(rec.Args)
+		r.DurationMs = c.now().Sub(start).Milliseconds()
+		r.Status, r.State, r.PID, r.SinceMs = uint8(protocol.OK), protocol.StateRunning, pid, c.now().UnixMilli()
+		r.Message = startedMessage
+		err := c.appendAudit(&r, false)
+		if err != nil {
+			_, err = c.persist(&r, answer{}, err, false)
+		}
+		return err
+	}
 }

@@ -117,6 +117,7 @@ func (s *Supervisor) takeOver() {
 		v.adopt(pf, true)
 	}
 	stops.Wait()
+	s.takeOverRuns()
 	s.unknownPidfiles()
 }
 
