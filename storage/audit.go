@@ -84,7 +84,8 @@ type Audit interface {
 	// When rec.HasRequestID and not rec.Repeat it also indexes the record
 	// by (DeviceID, RequestID) for AuditByRequest.
 	AppendAudit(ctx context.Context, rec AuditRecord) (uint64, error)
-	// AppendRefusal stores a refused request durably, coalesced: when the
+	// AppendRefusal stores durably a request that ran nothing (a refusal,
+	// or a repeat answered with an earlier outcome), coalesced: when the
 	// newest refusal record of the same (DeviceID, Service, Op, Status)
 	// has At > rec.At - window, that record's Count grows by one and its
 	// LastAt becomes rec.At; otherwise rec is appended with Count 1. Args

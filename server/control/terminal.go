@@ -68,6 +68,9 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 		}()
 	}
 	answerWith := func(a answer) { write(a, false) }
+	// refuseWith records an answer to a request that ran nothing — a
+	// refusal, or a repeat answered with the original's outcome (whose own
+	// record holds the args) — coalesced, so neither can flood the audit.
 	refuseWith := func(a answer) { write(a, true) }
 	wait := c.requestWait(m.TimeoutMs)
 
@@ -99,14 +102,14 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 			return
 		case claimRepeat:
 			rec.Message, rec.Repeat = "repeat of request_id", true
-			c.follow(e, m.ServiceID, wait, answerWith)
+			c.follow(e, m.ServiceID, wait, refuseWith)
 			return
 		case claimFull:
 			// A repeat of a request from before a restart is still
 			// answered from the audit; anything else would run without
 			// protection against a second run, so it is refused.
 			if a, found := c.durableRepeat(req.DeviceID, m, op, rec.At); found {
-				c.answerRepeat(&rec, a, answerWith, refuseWith)
+				c.answerRepeat(&rec, a, refuseWith)
 				return
 			}
 			c.m.requestIDsFull.Inc()
@@ -119,7 +122,7 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 		entry = e
 		if a, found := c.durableRepeat(req.DeviceID, m, op, rec.At); found {
 			c.idem.complete(entry, a)
-			c.answerRepeat(&rec, a, answerWith, refuseWith)
+			c.answerRepeat(&rec, a, refuseWith)
 			return
 		}
 	}
@@ -174,15 +177,14 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 
 // answerRepeat answers a repeat found in the audit: the original's
 // outcome, recorded as a repeat (it does not take over the request_id's
-// index), or a refusal (a request_id reused for another request).
-func (c *Controller) answerRepeat(rec *storage.AuditRecord, a answer, answerWith, refuseWith func(answer)) {
+// index, and is coalesced like a refusal), or a refusal (a request_id
+// reused for another request).
+func (c *Controller) answerRepeat(rec *storage.AuditRecord, a answer, refuseWith func(answer)) {
 	rec.Repeat = true
-	if a.err != nil && a.err.Code == protocol.Conflict {
-		refuseWith(a)
-		return
+	if a.err == nil || a.err.Code != protocol.Conflict {
+		rec.Message = "repeat of request_id (from the audit log)"
 	}
-	rec.Message = "repeat of request_id (from the audit log)"
-	answerWith(a)
+	refuseWith(a)
 }
 
 // follow answers a repeat of e: at once if e's operation is done, else
