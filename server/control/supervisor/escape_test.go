@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -64,4 +66,42 @@ func TestNoInheritedDescriptors(t *testing.T) {
 	if !strings.Contains(out, "0 ") || strings.Contains(out, "inherited-marker") {
 		t.Fatalf("the child's descriptors:\n%s", out)
 	}
+}
+
+// A daemon whose leader ended while no termd watched it (termd was
+// killed) left a background child in its group: the next supervisor,
+// finding the stale pidfile, stops that child too.
+func TestLeftoversOfStalePidfileStopped(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "services")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	childFile := filepath.Join(t.TempDir(), "child.pid")
+	leader := exec.Command("/bin/sh", "-c", `sleep 600 & echo $! > "$1"; read _`, "sh", childFile)
+	leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := leader.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := leader.Process.Pid
+	killGroup(t, pid)
+	st, err := readStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := readPid(t, childFile)
+	stdin.Close() // the leader ends; its child stays in the group
+	_ = leader.Wait()
+	if err := writePidfile(filepath.Join(dir, "d.pid"), pidfile{PID: pid, PGID: pid, StartTicks: st.start, Command: "sh"}); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(child) || zombie(child) {
+		t.Fatal("the child did not outlive its leader")
+	}
+	open(t, dir, nil, shService(t, "d", config.KindDaemon, "daemon.sh"))
+	waitEnded(t, child)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/termd/termd/protocol"
@@ -59,7 +60,7 @@ func runPidfileOwner(name string) (id string, ok bool) {
 
 // takeOverRuns adopts the oneshot runs an earlier termd left running and
 // removes the pidfiles of those that ended.
-func (s *Supervisor) takeOverRuns() {
+func (s *Supervisor) takeOverRuns(cleanups *sync.WaitGroup) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		return
@@ -82,6 +83,7 @@ func (s *Supervisor) takeOverRuns() {
 			removeFile(v.log, path)
 		case !alive(pf.PID, pf.StartTicks):
 			v.log.Info("stale run pidfile removed: its process is gone", "pid", pf.PID)
+			cleanups.Go(func() { v.cleanLeftovers(pf) })
 			removeFile(v.log, path)
 		default:
 			v.log.Warn("oneshot run adopted from an earlier termd: no new run until it ends", "pid", pf.PID)
@@ -136,4 +138,22 @@ func (v *service) watchRun(r *run, pf pidfile, path string) {
 	<-exited
 	removeFile(v.log, path)
 	v.runEnded(r, state, -1, "", "", false)
+}
+
+// cleanLeftovers stops what is left in the process group of a service
+// whose leader ended while no termd watched it (killed with it, or ended
+// while termd was down). Only when the leader's pid is unused: a process
+// group id is not handed out again while the group has members, so
+// members found then are the service's; a pid in use again means the old
+// group is empty (its id was free to reuse) and -pgid may be another's.
+func (v *service) cleanLeftovers(pf pidfile) {
+	if pf.PGID != pf.PID {
+		return // moved groups: the recorded one is not provably its own
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pf.PID)); !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if left, killed := cleanGroup(pf.PGID, v.cfg.StopGrace.Duration); left {
+		v.log.Warn("processes left in the group of a service that ended while termd was away; stopped them", "pgid", pf.PGID, "killed", killed)
+	}
 }
