@@ -30,6 +30,11 @@ type AuditRecord struct {
 	// RequestID is the CONTROL request_id, when HasRequestID.
 	RequestID    uint64 `json:"request_id,omitempty"`
 	HasRequestID bool   `json:"has_request_id,omitempty"`
+	// Repeat marks a record that answers a request without owning its
+	// request_id (a repeat answered with the original's outcome): it is
+	// stored but not indexed, so AuditByRequest keeps finding the record
+	// of the request that owns the id.
+	Repeat bool `json:"repeat,omitempty"`
 	// Service and Op ("start", "stop", "restart", "status") are what was
 	// asked; Args the terminal's args.
 	Service string   `json:"service"`
@@ -46,6 +51,17 @@ type AuditRecord struct {
 	ExitCode int    `json:"exit_code"`
 	SinceMs  int64  `json:"since_ms,omitempty"`
 	Output   string `json:"output,omitempty"`
+	// Count is how many refused requests a record of AppendRefusal
+	// stands for (0 on other records); LastAt is the unix ms of the
+	// newest of them.
+	Count  uint64 `json:"count,omitempty"`
+	LastAt int64  `json:"last_at_ms,omitempty"`
+	// ArgCount and ArgsDigest describe args that were not stored (a
+	// refusal keeps no args): how many there were and the first 16 hex
+	// digits of the SHA-256 of them (each arg followed by NUL), enough to
+	// tell one repeated payload from many.
+	ArgCount   int    `json:"arg_count,omitempty"`
+	ArgsDigest string `json:"args_sha256,omitempty"`
 }
 
 // AuditFilter selects audit records, newest first.
@@ -65,9 +81,18 @@ type AuditFilter struct {
 type Audit interface {
 	// AppendAudit assigns rec.Seq, stores rec durably before returning
 	// (see Registry.SetKey for what durable means) and returns the Seq.
-	// When rec.HasRequestID it also indexes the record by (DeviceID,
-	// RequestID) for AuditByRequest.
+	// When rec.HasRequestID and not rec.Repeat it also indexes the record
+	// by (DeviceID, RequestID) for AuditByRequest.
 	AppendAudit(ctx context.Context, rec AuditRecord) (uint64, error)
+	// AppendRefusal stores durably a request that ran nothing (a refusal,
+	// or a repeat answered with an earlier outcome), coalesced: when the
+	// newest refusal record of the same (DeviceID, Service, Op, Status)
+	// has At > rec.At - window, that record's Count grows by one and its
+	// LastAt becomes rec.At; otherwise rec is appended with Count 1. Args
+	// are never stored (ArgCount and ArgsDigest are set from them) and the
+	// request_id is not indexed. It returns the record's Seq and whether
+	// it was coalesced into an existing one.
+	AppendRefusal(ctx context.Context, rec AuditRecord, window int64) (seq uint64, coalesced bool, err error)
 	// ListAudit returns records matching f, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 	// AuditByRequest returns the newest record of (deviceID, requestID)
@@ -75,4 +100,7 @@ type Audit interface {
 	AuditByRequest(ctx context.Context, deviceID string, requestID uint64, since int64) (AuditRecord, error)
 	// PruneAudit deletes records with At < before and returns how many.
 	PruneAudit(ctx context.Context, before int64) (int, error)
+	// TrimAudit deletes the oldest records until at most keep remain and
+	// returns how many it deleted.
+	TrimAudit(ctx context.Context, keep int) (int, error)
 }

@@ -119,44 +119,120 @@ func (b *Badger) AppendAudit(ctx context.Context, rec AuditRecord) (uint64, erro
 	b.auditMu.Lock()
 	defer b.auditMu.Unlock()
 	var seq uint64
-	err := b.db.Update(func(txn *badger.Txn) error {
-		last, err := b.lastAuditSeq(txn)
-		if err != nil {
-			return err
-		}
-		if last == math.MaxUint64 {
-			return errors.New("audit seq exhausted")
-		}
-		seq = last + 1
-		rec.Seq = seq
-		v, err := encodeAudit(&rec)
-		if err != nil {
-			return err
-		}
-		if err := txn.Set(auditKey(seq), v); err != nil {
-			return err
-		}
-		if rec.DeviceID != "" {
-			if err := txn.Set(auditIndexKey(auditDevPrefix, rec.DeviceID, seq), nil); err != nil {
-				return err
-			}
-		}
-		if err := txn.Set(auditIndexKey(auditSvcPrefix, rec.Service, seq), nil); err != nil {
-			return err
-		}
-		if rec.HasRequestID {
-			k := auditIndexKey(auditReqPrefix, rec.DeviceID, rec.RequestID)
-			if err := txn.Set(k, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
-				return err
-			}
-		}
-		return txn.Set(keyAuditSeq, binary.BigEndian.AppendUint64(nil, seq))
+	err := b.db.Update(func(txn *badger.Txn) (err error) {
+		seq, err = b.appendAuditTxn(txn, &rec)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("storage: append audit: %w", err)
 	}
 	b.auditSeq = seq
 	return seq, nil
+}
+
+// auditRefIndexKey is the "ac/" key of a refusal key.
+func auditRefIndexKey(k auditRefKey) []byte {
+	key := make([]byte, 0, len(auditRefPrefix)+len(k.device)+len(k.service)+len(k.op)+4)
+	key = append(append(key, auditRefPrefix...), k.device...)
+	key = append(append(key, 0), k.service...)
+	key = append(append(key, 0), k.op...)
+	return append(key, 0, k.status)
+}
+
+// AppendRefusal stores rec as a refusal: in one transaction it either
+// rewrites the newest refusal record of rec's key with a larger Count or
+// appends rec with its index keys and its "ac/" key.
+func (b *Badger) AppendRefusal(ctx context.Context, rec AuditRecord, window int64) (uint64, bool, error) {
+	asRefusal(&rec)
+	if err := normalizeAudit(&rec); err != nil {
+		return 0, false, err
+	}
+	if err := b.enterWrite(); err != nil {
+		return 0, false, err
+	}
+	defer b.leave()
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	b.auditMu.Lock()
+	defer b.auditMu.Unlock()
+	var (
+		seq       uint64
+		coalesced bool
+		appended  bool
+	)
+	refKey := auditRefIndexKey(refKeyOf(&rec))
+	err := b.db.Update(func(txn *badger.Txn) error {
+		prev, ok, err := getAuditSeqValue(txn, refKey, "audit refusal index")
+		if err != nil {
+			return err
+		}
+		if ok {
+			r, found, err := getAudit(txn, prev)
+			if err != nil {
+				return err
+			}
+			if found && coalesces(&r, rec.At, window) {
+				r.Count++
+				r.LastAt = max(r.LastAt, rec.At)
+				v, err := encodeAudit(&r)
+				if err != nil {
+					return err
+				}
+				seq, coalesced = prev, true
+				return txn.Set(auditKey(prev), v)
+			}
+		}
+		if seq, err = b.appendAuditTxn(txn, &rec); err != nil {
+			return err
+		}
+		appended = true
+		return txn.Set(refKey, binary.BigEndian.AppendUint64(nil, seq))
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("storage: append refusal: %w", err)
+	}
+	if appended {
+		b.auditSeq = seq
+	}
+	return seq, coalesced, nil
+}
+
+// appendAuditTxn writes rec under the next seq with its index keys and
+// the seq counter in txn. The caller holds auditMu and sets b.auditSeq
+// once txn has committed.
+func (b *Badger) appendAuditTxn(txn *badger.Txn, rec *AuditRecord) (uint64, error) {
+	last, err := b.lastAuditSeq(txn)
+	if err != nil {
+		return 0, err
+	}
+	if last == math.MaxUint64 {
+		return 0, errors.New("audit seq exhausted")
+	}
+	seq := last + 1
+	rec.Seq = seq
+	v, err := encodeAudit(rec)
+	if err != nil {
+		return 0, err
+	}
+	if err := txn.Set(auditKey(seq), v); err != nil {
+		return 0, err
+	}
+	if rec.DeviceID != "" {
+		if err := txn.Set(auditIndexKey(auditDevPrefix, rec.DeviceID, seq), nil); err != nil {
+			return 0, err
+		}
+	}
+	if err := txn.Set(auditIndexKey(auditSvcPrefix, rec.Service, seq), nil); err != nil {
+		return 0, err
+	}
+	if rec.HasRequestID && !rec.Repeat {
+		k := auditIndexKey(auditReqPrefix, rec.DeviceID, rec.RequestID)
+		if err := txn.Set(k, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+			return 0, err
+		}
+	}
+	return seq, txn.Set(keyAuditSeq, binary.BigEndian.AppendUint64(nil, seq))
 }
 
 // ListAudit returns records matching f, newest first. With a device or
@@ -303,13 +379,65 @@ func (b *Badger) AuditByRequest(ctx context.Context, deviceID string, requestID 
 // for the next prune). It deletes pruneAuditChunk records per WriteBatch
 // and returns how many it deleted, also when it fails part way.
 func (b *Badger) PruneAudit(ctx context.Context, before int64) (int, error) {
+	return b.pruneAudit(ctx, func(r *AuditRecord) bool { return r.At < before })
+}
+
+// TrimAudit deletes the oldest records beyond the newest keep. Records
+// are only ever deleted oldest first, so the seqs stored are one run and
+// their number is the last seq minus the first plus one (or fewer, if an
+// append failed after taking a seq: then it keeps fewer than keep).
+func (b *Badger) TrimAudit(ctx context.Context, keep int) (int, error) {
+	first, last, err := b.auditSeqRange()
+	if err != nil || first == 0 || last-first+1 <= uint64(max(keep, 0)) {
+		return 0, err
+	}
+	cut := last - uint64(max(keep, 0)) // records with seq <= cut go
+	return b.pruneAudit(ctx, func(r *AuditRecord) bool { return r.Seq <= cut })
+}
+
+// auditSeqRange returns the seqs of the oldest and the newest stored
+// records (0, 0 when there are none).
+func (b *Badger) auditSeqRange() (first, last uint64, err error) {
+	if err := b.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer b.leave()
+	err = b.db.View(func(txn *badger.Txn) error {
+		for _, rev := range []bool{false, true} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: auditPrefix, Reverse: rev})
+			if rev {
+				it.Seek(auditKey(math.MaxUint64))
+			} else {
+				it.Rewind()
+			}
+			if it.Valid() {
+				if k := it.Item().Key(); len(k) == len(auditPrefix)+8 {
+					if s := binary.BigEndian.Uint64(k[len(auditPrefix):]); rev {
+						last = s
+					} else {
+						first = s
+					}
+				}
+			}
+			it.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("storage: audit range: %w", err)
+	}
+	return first, last, nil
+}
+
+// pruneAudit deletes records from the oldest on while due says so.
+func (b *Badger) pruneAudit(ctx context.Context, due func(*AuditRecord) bool) (int, error) {
 	n := 0
 	from := uint64(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		k, next, done, err := b.pruneAuditChunk(before, from)
+		k, next, done, err := b.pruneAuditChunk(due, from)
 		n += k
 		if err != nil {
 			return n, err
@@ -325,12 +453,13 @@ func (b *Badger) PruneAudit(ctx context.Context, before int64) (int, error) {
 type prunedAudit struct {
 	rec    AuditRecord
 	dropAR bool // the "ar/" key still points at rec
+	dropAC bool // the "ac/" key still points at rec
 }
 
-// pruneAuditChunk deletes up to pruneAuditChunk records with At < before
-// from seq from on. It returns how many it deleted, the seq to go on
+// pruneAuditChunk deletes up to pruneAuditChunk records that are due
+// from seq from on, stopping at the first that is not. It returns how many it deleted, the seq to go on
 // from, and done when no more are due.
-func (b *Badger) pruneAuditChunk(before int64, from uint64) (n int, next uint64, done bool, err error) {
+func (b *Badger) pruneAuditChunk(due func(*AuditRecord) bool, from uint64) (n int, next uint64, done bool, err error) {
 	if err := b.enterWrite(); err != nil {
 		return 0, 0, false, err
 	}
@@ -364,7 +493,7 @@ func (b *Badger) pruneAuditChunk(before int64, from uint64) (n int, next uint64,
 			if err != nil {
 				return err
 			}
-			if r.At >= before {
+			if !due(&r) {
 				return nil
 			}
 			p := prunedAudit{rec: r}
@@ -374,6 +503,13 @@ func (b *Badger) pruneAuditChunk(before int64, from uint64) (n int, next uint64,
 					return err
 				}
 				p.dropAR = ok && seq == r.Seq
+			}
+			if r.Count > 0 {
+				seq, ok, err := getAuditSeqValue(txn, auditRefIndexKey(refKeyOf(&r)), "audit refusal index")
+				if err != nil {
+					return err
+				}
+				p.dropAC = ok && seq == r.Seq
 			}
 			recs = append(recs, p)
 		}
@@ -401,6 +537,11 @@ func (b *Badger) pruneAuditChunk(before int64, from uint64) (n int, next uint64,
 		}
 		if recs[i].dropAR {
 			if err := wb.Delete(auditIndexKey(auditReqPrefix, r.DeviceID, r.RequestID)); err != nil {
+				return 0, 0, false, fmt.Errorf("storage: prune audit: %w", err)
+			}
+		}
+		if recs[i].dropAC {
+			if err := wb.Delete(auditRefIndexKey(refKeyOf(r))); err != nil {
 				return 0, 0, false, fmt.Errorf("storage: prune audit: %w", err)
 			}
 		}

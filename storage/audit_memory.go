@@ -28,7 +28,7 @@ func (m *Memory) AppendAudit(ctx context.Context, rec AuditRecord) (uint64, erro
 	m.auditSeq++
 	rec.Seq = m.auditSeq
 	m.audit = append(m.audit, rec) // normalizeAudit copied Args
-	if rec.HasRequestID {
+	if rec.HasRequestID && !rec.Repeat {
 		m.auditReq[auditReqKey{rec.DeviceID, rec.RequestID}] = rec.Seq
 	}
 	m.version++
@@ -87,9 +87,54 @@ func (m *Memory) AuditByRequest(ctx context.Context, deviceID string, requestID 
 	return cloneAudit(&m.audit[i]), nil
 }
 
+// AppendRefusal stores rec as a refusal, coalesced with the newest one
+// of its key when within window.
+func (m *Memory) AppendRefusal(ctx context.Context, rec AuditRecord, window int64) (uint64, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	asRefusal(&rec)
+	if err := normalizeAudit(&rec); err != nil {
+		return 0, false, err
+	}
+	if err := m.lock(); err != nil {
+		return 0, false, err
+	}
+	defer m.mu.Unlock()
+	key := refKeyOf(&rec)
+	if seq, ok := m.auditRef[key]; ok {
+		if i := m.auditIndex(seq); i < len(m.audit) && m.audit[i].Seq == seq && coalesces(&m.audit[i], rec.At, window) {
+			r := &m.audit[i]
+			r.Count++
+			r.LastAt = max(r.LastAt, rec.At)
+			m.version++
+			return seq, true, nil
+		}
+	}
+	if m.auditSeq == math.MaxUint64 {
+		return 0, false, errors.New("storage: append refusal: audit seq exhausted")
+	}
+	m.auditSeq++
+	rec.Seq = m.auditSeq
+	m.audit = append(m.audit, rec)
+	m.auditRef[key] = rec.Seq
+	m.version++
+	return rec.Seq, false, nil
+}
+
 // PruneAudit deletes records with At < before from the oldest on,
 // stopping at the first with At >= before, as Badger's does.
 func (m *Memory) PruneAudit(ctx context.Context, before int64) (int, error) {
+	return m.pruneAudit(ctx, func(i int, r *AuditRecord) bool { return r.At < before })
+}
+
+// TrimAudit deletes the oldest records beyond the newest keep.
+func (m *Memory) TrimAudit(ctx context.Context, keep int) (int, error) {
+	return m.pruneAudit(ctx, func(i int, r *AuditRecord) bool { return len(m.audit)-i > max(keep, 0) })
+}
+
+// pruneAudit deletes records from the oldest on while due says so.
+func (m *Memory) pruneAudit(ctx context.Context, due func(i int, r *AuditRecord) bool) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -98,12 +143,17 @@ func (m *Memory) PruneAudit(ctx context.Context, before int64) (int, error) {
 	}
 	defer m.mu.Unlock()
 	n := 0
-	for n < len(m.audit) && m.audit[n].At < before {
+	for n < len(m.audit) && due(n, &m.audit[n]) {
 		r := &m.audit[n]
 		if r.HasRequestID {
 			k := auditReqKey{r.DeviceID, r.RequestID}
 			if m.auditReq[k] == r.Seq {
 				delete(m.auditReq, k)
+			}
+		}
+		if r.Count > 0 {
+			if k := refKeyOf(r); m.auditRef[k] == r.Seq {
+				delete(m.auditRef, k)
 			}
 		}
 		n++

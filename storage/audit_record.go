@@ -4,6 +4,8 @@ package storage
 // normalisation of appended records, and Badger's value encoding.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -35,6 +37,45 @@ type auditReqKey struct {
 	id     uint64
 }
 
+// auditRefKey is what AppendRefusal coalesces refusals by.
+type auditRefKey struct {
+	device, service, op string
+	status              uint8
+}
+
+func refKeyOf(r *AuditRecord) auditRefKey {
+	return auditRefKey{r.DeviceID, r.Service, r.Op, r.Status}
+}
+
+// argsDigestHex is how many hex digits of the args' SHA-256 a refusal
+// keeps: 64 bits tell payloads apart without storing them.
+const argsDigestHex = 16
+
+// asRefusal turns rec into the first record of a coalesced refusal: its
+// args replaced by their count and digest, Count 1, not indexed by
+// request_id.
+func asRefusal(rec *AuditRecord) {
+	if len(rec.Args) > 0 {
+		h := sha256.New()
+		for _, a := range rec.Args {
+			h.Write([]byte(a))
+			h.Write([]byte{0})
+		}
+		rec.ArgCount = len(rec.Args)
+		rec.ArgsDigest = hex.EncodeToString(h.Sum(nil))[:argsDigestHex]
+	}
+	rec.Args = nil
+	rec.Count = 1
+	rec.LastAt = rec.At
+	rec.Repeat = true
+}
+
+// coalesces reports whether a refusal at at joins r, the newest refusal
+// record of its key, under window (ms).
+func coalesces(r *AuditRecord, at, window int64) bool {
+	return r.Count > 0 && r.At > at-window
+}
+
 // normalizeAudit validates rec for AppendAudit and brings it to the form
 // both stores keep: Seq zero, text fields valid UTF-8 (invalid bytes
 // become U+FFFD, as a JSON round trip would make them), Output and
@@ -53,6 +94,7 @@ func normalizeAudit(rec *AuditRecord) error {
 		return fmt.Errorf("%w: empty audit op", ErrInvalid)
 	}
 	rec.Seq = 0
+	rec.ArgsDigest = validUTF8(truncateUTF8(rec.ArgsDigest, argsDigestHex))
 	rec.Op = validUTF8(rec.Op)
 	rec.Source = validUTF8(rec.Source)
 	rec.Remote = validUTF8(rec.Remote)

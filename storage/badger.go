@@ -66,7 +66,8 @@ const (
 //	a/  seq                      → auditV1 byte + JSON of the AuditRecord
 //	ad/ device NUL seq           → empty (records of a device; none for "")
 //	as/ service NUL seq          → empty (records of a service)
-//	ar/ device NUL request_id    → seq (newest record with that request_id)
+//	ar/ device NUL request_id    → seq (newest record that owns that request_id)
+//	ac/ device NUL service NUL op NUL status → seq (newest coalesced refusal)
 //	m/audit_seq                  → uint64 big-endian, the last seq assigned
 //
 // A record and its index keys are written in one transaction; PruneAudit
@@ -82,6 +83,7 @@ var (
 	auditDevPrefix = []byte("ad/")
 	auditSvcPrefix = []byte("as/")
 	auditReqPrefix = []byte("ar/")
+	auditRefPrefix = []byte("ac/")
 	keyAuditSeq    = []byte("m/audit_seq") // uint64 big-endian
 )
 

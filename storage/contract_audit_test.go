@@ -42,6 +42,10 @@ func runAuditContract(t *testing.T, open func(t *testing.T) Store) {
 		{"Concurrent", contractAuditConcurrent},
 		{"Context", contractAuditContext},
 		{"Closed", contractAuditClosed},
+		{"RepeatNotIndexed", contractAuditRepeatNotIndexed},
+		{"RefusalCoalesced", contractAuditRefusalCoalesced},
+		{"RefusalPruned", contractAuditRefusalPruned},
+		{"Trim", contractAuditTrim},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -603,7 +607,7 @@ func auditKeyCounts(t *testing.T, b *Badger) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
 	err := b.DB().View(func(txn *badger.Txn) error {
-		for _, p := range [][]byte{auditPrefix, auditDevPrefix, auditSvcPrefix, auditReqPrefix} {
+		for _, p := range [][]byte{auditPrefix, auditDevPrefix, auditSvcPrefix, auditReqPrefix, auditRefPrefix} {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 			for it.Rewind(); it.Valid(); it.Next() {
 				counts[string(p)]++

@@ -31,13 +31,15 @@ type Memory struct {
 	audit    []AuditRecord
 	auditSeq uint64
 	auditReq map[auditReqKey]uint64
+	// auditRef maps a refusal key to its newest refusal record's seq.
+	auditRef map[auditRefKey]uint64
 }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory Store.
 func NewMemory() *Memory {
-	return &Memory{devs: make(map[string]*Device), auditReq: make(map[auditReqKey]uint64)}
+	return &Memory{devs: make(map[string]*Device), auditReq: make(map[auditReqKey]uint64), auditRef: make(map[auditRefKey]uint64)}
 }
 
 // memoryBackupFormat names Memory's backup layout inside the document, so a

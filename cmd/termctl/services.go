@@ -166,11 +166,18 @@ func (a *app) auditCmd() *cobra.Command {
 					who = r.DeviceID
 				}
 				result := protocol.Code(r.Status).String()
-				if r.Message != "" && r.Status != 0 {
+				if r.Message != "" && (r.Status != 0 || r.Repeat || r.Count > 0 || r.State == protocol.StateRunning) {
 					result += " (" + r.Message + ")"
 				}
+				if r.Count > 1 { // coalesced refusals or repeats
+					result += fmt.Sprintf(" x%d until %s", r.Count, a.msTime(r.LastAtMs, timeLayout))
+				}
+				args := strings.Join(r.Args, " ")
+				if r.ArgCount > 0 && len(r.Args) == 0 { // not stored: their count and digest
+					args = fmt.Sprintf("<%d args sha256:%s>", r.ArgCount, r.ArgsSHA256)
+				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", r.Seq, a.msTime(r.AtMs, timeLayout), who, r.Service, r.Op,
-					dash(strings.Join(r.Args, " ")), result, dash(r.State), r.ExitCode, r.DurationMs)
+					dash(args), result, dash(r.State), r.ExitCode, r.DurationMs)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

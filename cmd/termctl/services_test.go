@@ -98,9 +98,11 @@ func TestControlServicesAudit(t *testing.T) {
 		{"operator", "nope", "NOT_FOUND"},
 		{"operator", "spooler", "stop", "OK", "stopped"},
 		{"kiosk-1", "FORBIDDEN"},
-		{"pos-1", "1; reboot", "BAD_REQUEST"},
+		{"pos-1", "<1 args sha256:", "BAD_REQUEST"}, // a refusal keeps no args
 		{"pos-1", "spooler", "start", "OK", "running"},
+		{"pos-1", "spooler", "start", "started; outcome pending", "running"},
 		{"pos-1", "sync", "0042", "OK", "failed", " 3 "},
+		{"pos-1", "sync", "0042", "started; outcome pending", "running"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("audit has %d lines, want %d:\n%s", len(lines), len(want), out)

@@ -82,19 +82,11 @@ arg_patterns = ['[0-9]+']
 	}
 	n.start()
 
-	var audit struct {
-		Records []struct {
-			Service string `json:"service"`
-			Op      string `json:"op"`
-			Status  int    `json:"status"`
-			State   string `json:"state"`
-			PID     int    `json:"pid"`
-			Args    []string
-		} `json:"records"`
-	}
+	var audit auditJSON
 	n.get("/v1/audit?device=K9-ctl", &audit)
-	if len(audit.Records) != 2 || audit.Records[0].Service != "price-sync" || audit.Records[1].Service != "spooler" ||
-		audit.Records[1].PID != pid || audit.Records[0].Status != 0 {
+	// Each run: the record committed before it ran, then its answer.
+	if len(audit.Records) != 4 || audit.Records[0].Service != "price-sync" || audit.Records[2].Service != "spooler" ||
+		audit.Records[2].PID != pid || audit.Records[3].PID != pid || audit.Records[0].Status != 0 {
 		t.Fatalf("audit after kill -9: %+v", audit.Records)
 	}
 	c = dial()
@@ -118,6 +110,19 @@ arg_patterns = ['[0-9]+']
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// auditJSON is the part of GET /v1/audit the tests read.
+type auditJSON struct {
+	Records []struct {
+		Service string `json:"service"`
+		Op      string `json:"op"`
+		Status  int    `json:"status"`
+		State   string `json:"state"`
+		PID     int    `json:"pid"`
+		Message string `json:"message"`
+		Args    []string
+	} `json:"records"`
 }
 
 // running reports whether pid is a live process. A zombie is not: once

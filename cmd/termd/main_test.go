@@ -49,6 +49,9 @@ type node struct {
 	cfgPath   string
 	cmd       *exec.Cmd
 	out       *syncBuffer
+	// files are passed to termd as descriptors 3, 4, ... (inherited, not
+	// close-on-exec), as a shell or a service manager may.
+	files []*os.File
 }
 
 // syncBuffer collects a child's output while the test reads it.
@@ -88,6 +91,7 @@ func (n *node) startUntil(probe string) {
 	n.cmd.Env = append(os.Environ(), "TERMD_TEST_MAIN=1")
 	n.out = &syncBuffer{}
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	n.cmd.ExtraFiles = n.files
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}

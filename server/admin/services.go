@@ -120,5 +120,6 @@ func auditJSON(r storage.AuditRecord) api.AuditRecord {
 		RequestID: r.RequestID, HasRequestID: r.HasRequestID,
 		Service: r.Service, Op: r.Op, Args: r.Args, Status: r.Status, Message: r.Message,
 		State: r.State, PID: r.PID, ExitCode: r.ExitCode, SinceMs: r.SinceMs, Output: r.Output,
+		Repeat: r.Repeat, Count: r.Count, LastAtMs: r.LastAt, ArgCount: r.ArgCount, ArgsSHA256: r.ArgsDigest,
 	}
 }

@@ -87,7 +87,9 @@ func TestServicesEndpoints(t *testing.T) {
 	}
 
 	audit := decodeJSON[api.AuditList](t, f.do(t, "GET", "/v1/audit?service=spooler", testToken, ""))
-	if len(audit.Records) != 2 || audit.Records[0].Op != "stop" || audit.Records[1].Op != "start" ||
+	// The stop, the start, and the start's record from before the daemon ran.
+	if len(audit.Records) != 3 || audit.Records[0].Op != "stop" || audit.Records[1].Op != "start" ||
+		audit.Records[2].State != "running" || audit.Records[2].PID != audit.Records[1].PID ||
 		audit.Records[0].Source != storage.SourceOperator || audit.Records[0].Remote == "" {
 		t.Fatalf("audit: %+v", audit)
 	}
@@ -96,7 +98,7 @@ func TestServicesEndpoints(t *testing.T) {
 		t.Fatalf("page: %+v", all)
 	}
 	rest := decodeJSON[api.AuditList](t, f.do(t, "GET", "/v1/audit?limit=10&before="+strconv.FormatUint(all.NextBefore, 10), testToken, ""))
-	if len(rest.Records) != 2 || rest.Records[0].Seq >= all.Records[1].Seq || rest.NextBefore != 0 {
+	if len(rest.Records) != 4 || rest.Records[0].Seq >= all.Records[1].Seq || rest.NextBefore != 0 {
 		t.Fatalf("next page: %+v after %+v", rest, all)
 	}
 	for _, q := range []string{"limit=0", "limit=x", "before=0", "before=-1", "service=" + strings.Repeat("s", 65)} {

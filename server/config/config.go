@@ -226,6 +226,8 @@ func Defaults() Config {
 		Log:   Log{Level: "info", Format: "text"},
 		Control: Control{
 			MaxTimeout: D(300 * time.Second), RequestIDWindow: D(10 * time.Minute), AuditRetention: D(90 * 24 * time.Hour),
+			RequestIDsPerDevice: DefaultRequestIDsPerDevice, AuditMaxRecords: DefaultAuditMaxRecords,
+			RefusalWindow: D(time.Minute),
 		},
 	}
 }

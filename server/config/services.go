@@ -42,6 +42,20 @@ const (
 	StartStop     = "stop"  // stop the running daemon
 )
 
+// Bounds and defaults of [control].
+const (
+	// MaxRequestIDs is how many request_ids termd remembers in memory at
+	// once, over all devices.
+	MaxRequestIDs = 100_000
+	// DefaultRequestIDsPerDevice is control.request_ids_per_device's
+	// default: far more than a terminal sends in request_id_window.
+	DefaultRequestIDsPerDevice = 256
+	// DefaultAuditMaxRecords and MinAuditMaxRecords bound
+	// control.audit_max_records (records).
+	DefaultAuditMaxRecords = 10_000_000
+	MinAuditMaxRecords     = 1000
+)
+
 // Control configures service control (spec §5) for the whole node.
 type Control struct {
 	// MaxTimeout clamps a request's timeout_ms. Default 300s (the spec's).
@@ -49,9 +63,21 @@ type Control struct {
 	// RequestIDWindow is how long (device_id, request_id) answers are
 	// remembered for idempotent repeats. Default and minimum 10m (spec §5).
 	RequestIDWindow Duration `toml:"request_id_window" comment:"how long request_id answers are kept (>= 10m)"`
+	// RequestIDsPerDevice bounds the request_ids one device has
+	// remembered at once (within request_id_window), so one terminal
+	// cannot crowd out the others' idempotency; a request with one more is
+	// answered UNAVAILABLE and not run. Default 256.
+	RequestIDsPerDevice int `toml:"request_ids_per_device" comment:"request_ids one device may have remembered at once"`
 	// AuditRetention is how long control audit records are kept.
 	// Default 2160h (90 days).
 	AuditRetention Duration `toml:"audit_retention" comment:"how long control audit records are kept"`
+	// AuditMaxRecords caps the audit: past it the oldest records are
+	// deleted (every minute), whatever their age. Default 10,000,000
+	// (a few GB).
+	AuditMaxRecords int `toml:"audit_max_records" comment:"most control audit records kept; the oldest go first"`
+	// RefusalWindow is the period over which refusals of one (device,
+	// service, op, status) are counted in one audit record. Default 1m.
+	RefusalWindow Duration `toml:"refusal_window" comment:"refusals of one device, service, op and status share one audit record per window"`
 	// ServicesDir holds pidfiles and daemon logs. Default storage.dir/services.
 	ServicesDir string `toml:"services_dir" comment:"pidfiles and daemon logs; default <storage.dir>/services"`
 }
@@ -202,6 +228,15 @@ func (c Control) Effective(dataDir string) Control {
 	if c.AuditRetention.Duration == 0 {
 		c.AuditRetention.Duration = 90 * 24 * time.Hour
 	}
+	if c.RequestIDsPerDevice == 0 {
+		c.RequestIDsPerDevice = DefaultRequestIDsPerDevice
+	}
+	if c.AuditMaxRecords == 0 {
+		c.AuditMaxRecords = DefaultAuditMaxRecords
+	}
+	if c.RefusalWindow.Duration == 0 {
+		c.RefusalWindow.Duration = time.Minute
+	}
 	if c.ServicesDir == "" {
 		c.ServicesDir = filepath.Join(dataDir, "services")
 	}
@@ -220,6 +255,15 @@ func (c *Config) validateControl(add func(string, ...any)) {
 	}
 	if ctl.AuditRetention.Duration < time.Hour {
 		add("control.audit_retention must be at least 1h")
+	}
+	if ctl.RequestIDsPerDevice < 1 || ctl.RequestIDsPerDevice > MaxRequestIDs {
+		add("control.request_ids_per_device must be 1-%d, not %d", MaxRequestIDs, ctl.RequestIDsPerDevice)
+	}
+	if ctl.AuditMaxRecords < MinAuditMaxRecords {
+		add("control.audit_max_records must be at least %d, not %d", MinAuditMaxRecords, ctl.AuditMaxRecords)
+	}
+	if ctl.RefusalWindow.Duration < time.Second || ctl.RefusalWindow.Duration > time.Hour {
+		add("control.refusal_window must be 1s-1h, not %s", ctl.RefusalWindow.Duration)
 	}
 	seen := map[string]bool{}
 	for i, raw := range c.Services {

@@ -48,6 +48,9 @@ func TestValidateServices(t *testing.T) {
 		{name: "on_start", mod: func(c *Config) { c.Services[0].OnStart = "ignore" }, want: []string{"on_start"}},
 		{name: "autostart oneshot", mod: func(c *Config) { c.Services[0].Autostart = true }, want: []string{"autostart applies to daemons only"}},
 		{name: "request_id_window", mod: func(c *Config) { c.Control.RequestIDWindow = D(time.Minute) }, want: []string{"request_id_window"}},
+		{name: "request_ids_per_device", mod: func(c *Config) { c.Control.RequestIDsPerDevice = -1 }, want: []string{"control.request_ids_per_device", "-1"}},
+		{name: "audit_max_records", mod: func(c *Config) { c.Control.AuditMaxRecords = 10 }, want: []string{"control.audit_max_records", "10"}},
+		{name: "refusal_window", mod: func(c *Config) { c.Control.RefusalWindow = D(time.Millisecond) }, want: []string{"control.refusal_window", "1ms"}},
 		{name: "max_timeout", mod: func(c *Config) { c.Control.MaxTimeout = D(time.Millisecond) }, want: []string{"max_timeout"}},
 	}
 	for _, tt := range tests {

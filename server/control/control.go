@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,16 +29,16 @@ import (
 
 // Bounds of the controller.
 const (
-	// maxRemembered bounds the request_id entries kept in memory.
-	maxRemembered = 100_000
 	// auditAttempts is how often an audit record is tried before the
 	// answer becomes INTERNAL; auditTimeout bounds one attempt and
 	// auditRetryPause × n is the pause before the n-th retry.
 	auditAttempts   = 3
 	auditTimeout    = 5 * time.Second
 	auditRetryPause = 100 * time.Millisecond
-	// pruneEvery is the period of the audit retention sweep.
+	// pruneEvery is the period of the audit retention sweep; trimEvery
+	// that of the check against control.audit_max_records.
 	pruneEvery = time.Hour
+	trimEvery  = time.Minute
 	// shutdownRetryMs is retry_after_ms of requests refused while termd stops.
 	shutdownRetryMs = 5000
 )
@@ -109,7 +108,7 @@ func Open(opt Options) (*Controller, error) {
 		c.ids = append(c.ids, s.ID)
 	}
 	sort.Strings(c.ids)
-	c.idem = newIdemCache(c.ctl.RequestIDWindow.Milliseconds(), maxRemembered)
+	c.idem = newIdemCache(c.ctl.RequestIDWindow.Milliseconds(), config.MaxRequestIDs, c.ctl.RequestIDsPerDevice)
 	c.m = newMetrics(c.ids, c)
 	sup, err := supervisor.New(supervisor.Options{
 		Services: opt.Config.Services,
@@ -161,179 +160,6 @@ func (c *Controller) Route() *server.Route {
 	}
 }
 
-// serveTerminal answers one CONTROL request. It runs on a worker and
-// returns at once; the answer goes through reply when known.
-func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Message, error)) {
-	m := req.Msg.(*protocol.Control)
-	start := c.now()
-	op := opName(m.Op)
-	rec := storage.AuditRecord{
-		At: start.UnixMilli(), Source: storage.SourceTerminal,
-		DeviceID: req.DeviceID, SessionID: req.SessionID, Remote: req.Remote,
-		RequestID: m.RequestID, HasRequestID: m.HasRequestID,
-		Service: m.ServiceID, Op: op, Args: m.Args,
-	}
-	send := func(a answer) {
-		if a.err != nil {
-			reply(nil, a.err)
-			return
-		}
-		reply(a.msg, nil)
-	}
-	// The audit record is committed before the answer. A first attempt
-	// that fails is retried off the worker pool: a sick store must not
-	// hold workers through its retries.
-	answerWith := func(a answer) {
-		c.record(&rec, a, start)
-		err := c.appendAudit(&rec)
-		if err == nil {
-			send(a)
-			return
-		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			a, _ := c.persist(&rec, a, err)
-			send(a)
-		}()
-	}
-	wait := c.requestWait(m.TimeoutMs)
-
-	var entry *idemEntry
-	if m.HasRequestID {
-		key := idemKey{device: req.DeviceID, id: m.RequestID}
-		e, repeat, conflict := c.idem.claim(key, m.ServiceID, op, m.Args, rec.At)
-		switch {
-		case conflict:
-			answerWith(refuse(protocol.Conflict, "request_id already used for another request"))
-			return
-		case repeat:
-			rec.Message = "repeat of request_id"
-			c.follow(e, m.ServiceID, wait, answerWith)
-			return
-		}
-		entry = e
-		// Memory holds every request_id since this node opened; only one
-		// from before (a restart within the window) or one the full cache
-		// could not keep is looked up in the audit.
-		lookup := entry == nil || rec.At-c.openedMs < c.ctl.RequestIDWindow.Milliseconds()
-		if lookup {
-			if a, found := c.durableAnswer(req.DeviceID, m, op, rec.At); found {
-				c.idem.complete(entry, a)
-				rec.Message = "repeat of request_id (from the audit log)"
-				answerWith(a)
-				return
-			}
-		}
-	}
-	done := func(a answer) {
-		c.idem.complete(entry, a)
-	}
-
-	p := c.pols[m.ServiceID]
-	switch {
-	case p == nil:
-		rec.Service = auditName(m.ServiceID)
-		a := refuse(protocol.NotFound, "unknown service")
-		done(a)
-		answerWith(a)
-		return
-	case !p.allows(req.DeviceID, req.Model, op):
-		a := refuse(protocol.Forbidden, "not allowed for this device")
-		done(a)
-		answerWith(a)
-		return
-	}
-	if e := p.checkArgs(op, m.Args); e != nil {
-		a := answer{err: e}
-		done(a)
-		answerWith(a)
-		return
-	}
-	if op == config.OpStatus {
-		st, err := c.sup.Status(m.ServiceID)
-		a := c.stateAnswer(st, err)
-		done(a)
-		answerWith(a)
-		return
-	}
-	o, err := c.sup.Do(m.ServiceID, op, m.Args, storage.SourceTerminal)
-	if err != nil {
-		a := c.doError(err)
-		done(a)
-		answerWith(a)
-		return
-	}
-	wait = min(wait, time.Duration(p.opTimeout(op))*time.Millisecond)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-o.Done():
-			a := c.resultAnswer(o.Result())
-			done(a)
-			answerWith(a)
-			return
-		case <-t.C:
-			answerWith(timeoutAnswer("operation still running", o.Current()))
-		case <-c.stop:
-			answerWith(timeoutAnswer("termd is stopping", o.Current()))
-		}
-		// Answered TIMEOUT: the operation goes on. Its outcome completes the
-		// request_id entry (a repeat gets it) and is audited on its own.
-		<-o.Done()
-		a := c.resultAnswer(o.Result())
-		done(a)
-		late := rec
-		late.Message = "completed after the request timed out"
-		_, _ = c.commit(&late, a, start)
-	}()
-}
-
-// follow answers a repeat of e: at once if e's operation is done, else
-// when it is, or TIMEOUT after wait. A waiting repeat holds a timer and a
-// callback, not a goroutine.
-func (c *Controller) follow(e *idemEntry, service string, wait time.Duration, answerWith func(answer)) {
-	var once sync.Once
-	c.wg.Add(1)
-	finish := func(a answer) {
-		once.Do(func() {
-			defer c.wg.Done()
-			answerWith(a)
-		})
-	}
-	t := time.AfterFunc(wait, func() {
-		st, _ := c.sup.Status(service)
-		finish(timeoutAnswer("operation still running", st))
-	})
-	if !c.idem.onDone(e, func(a answer) { t.Stop(); finish(a) }) {
-		t.Stop()
-		finish(e.ans)
-	}
-}
-
-// durableAnswer finds a request_id answered before a restart in the audit.
-func (c *Controller) durableAnswer(device string, m *protocol.Control, op string, now int64) (answer, bool) {
-	if c.audit == nil {
-		return answer{}, false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := c.audit.AuditByRequest(ctx, device, m.RequestID, now-c.ctl.RequestIDWindow.Milliseconds())
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			c.log.Warn("request_id lookup in the audit failed", "device", device, "err", err)
-		}
-		return answer{}, false
-	}
-	if r.Service != m.ServiceID || r.Op != op || !slices.Equal(r.Args, m.Args) {
-		return refuse(protocol.Conflict, "request_id already used for another request"), true
-	}
-	return recordAnswer(r), true
-}
-
 // auditName is a service id a terminal or operator named that is not
 // configured, made storable and readable: configured ids use only
 // [A-Za-z0-9._-], so anything else shows as '?'.
@@ -369,11 +195,11 @@ func (c *Controller) requestWait(ms uint64) time.Duration {
 // caller's goroutine, so it is for callers off the worker pool.
 func (c *Controller) commit(rec *storage.AuditRecord, a answer, start time.Time) (answer, error) {
 	c.record(rec, a, start)
-	err := c.appendAudit(rec)
+	err := c.appendAudit(rec, false)
 	if err == nil {
 		return a, nil
 	}
-	return c.persist(rec, a, err)
+	return c.persist(rec, a, err, false)
 }
 
 // record fills rec with a's outcome and counts the request.
@@ -384,13 +210,21 @@ func (c *Controller) record(rec *storage.AuditRecord, a answer, start time.Time)
 	c.m.observe(rec.Service, rec.Op, rec.Status, d)
 }
 
-// appendAudit makes one attempt to write rec.
-func (c *Controller) appendAudit(rec *storage.AuditRecord) error {
+// appendAudit makes one attempt to write rec; a refusal is stored
+// coalesced, without args.
+func (c *Controller) appendAudit(rec *storage.AuditRecord, refusal bool) error {
 	if c.audit == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), auditTimeout)
 	defer cancel()
+	if refusal {
+		_, coalesced, err := c.audit.AppendRefusal(ctx, *rec, c.ctl.RefusalWindow.Milliseconds())
+		if coalesced {
+			c.m.coalesced.Inc()
+		}
+		return err
+	}
 	_, err := c.audit.AppendAudit(ctx, *rec)
 	return err
 }
@@ -398,10 +232,10 @@ func (c *Controller) appendAudit(rec *storage.AuditRecord) error {
 // persist retries writing rec after a first attempt failed with err,
 // with a growing pause, until auditAttempts in all; a record that cannot
 // be written turns a into INTERNAL.
-func (c *Controller) persist(rec *storage.AuditRecord, a answer, err error) (answer, error) {
+func (c *Controller) persist(rec *storage.AuditRecord, a answer, err error, refusal bool) (answer, error) {
 	for i := 1; i < auditAttempts && !errors.Is(err, storage.ErrClosed) && !errors.Is(err, storage.ErrInvalid); i++ {
 		time.Sleep(time.Duration(i) * auditRetryPause)
-		if err = c.appendAudit(rec); err == nil {
+		if err = c.appendAudit(rec, refusal); err == nil {
 			return a, nil
 		}
 	}
@@ -437,16 +271,24 @@ func (c *Controller) notify(st supervisor.State) {
 	})
 }
 
+// pruneLoop deletes records past audit_retention every pruneEvery and
+// the oldest beyond audit_max_records every trimEvery.
 func (c *Controller) pruneLoop() {
 	defer c.wg.Done()
-	t := time.NewTicker(pruneEvery)
-	defer t.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	trim := time.NewTicker(trimEvery)
+	defer trim.Stop()
+	c.prune()
+	c.trim()
 	for {
-		c.prune()
 		select {
 		case <-c.stop:
 			return
-		case <-t.C:
+		case <-prune.C:
+			c.prune()
+		case <-trim.C:
+			c.trim()
 		}
 	}
 }
@@ -459,10 +301,28 @@ func (c *Controller) prune() {
 	defer cancel()
 	before := c.now().Add(-c.ctl.AuditRetention.Duration).UnixMilli()
 	n, err := c.audit.PruneAudit(ctx, before)
+	c.m.pruned.Add(n)
 	switch {
 	case err != nil && !errors.Is(err, storage.ErrClosed):
 		c.log.Warn("audit retention sweep failed", "err", err)
 	case n > 0:
 		c.log.Info("audit records past retention deleted", "count", n)
+	}
+}
+
+// trim keeps the audit within control.audit_max_records.
+func (c *Controller) trim() {
+	if c.audit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := c.audit.TrimAudit(ctx, c.ctl.AuditMaxRecords)
+	c.m.pruned.Add(n)
+	switch {
+	case err != nil && !errors.Is(err, storage.ErrClosed):
+		c.log.Warn("audit cap sweep failed", "err", err)
+	case n > 0:
+		c.log.Warn("oldest audit records deleted: control.audit_max_records reached", "count", n, "max", c.ctl.AuditMaxRecords)
 	}
 }

@@ -347,7 +347,9 @@ func TestDisconnectStillAudited(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) == 1 && recs[0].State == protocol.StateExited && recs[0].Status == 0 {
+		// The record of the run's start, then that of its outcome.
+		if len(recs) == 2 && recs[0].State == protocol.StateExited && recs[0].Status == 0 &&
+			recs[1].State == protocol.StateRunning && recs[1].PID == recs[0].PID {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -372,7 +374,9 @@ func TestOperate(t *testing.T) {
 		t.Fatalf("operate stop: %+v %v", res, err)
 	}
 	recs, err := n.ctl.Audit(t.Context(), storage.AuditFilter{Service: "spooler"})
-	if err != nil || len(recs) != 2 || recs[0].Source != storage.SourceOperator || recs[0].Op != config.OpStop {
+	// The stop, the start, and the record committed before the daemon ran.
+	if err != nil || len(recs) != 3 || recs[0].Source != storage.SourceOperator || recs[0].Op != config.OpStop ||
+		recs[2].State != protocol.StateRunning || recs[2].PID != recs[1].PID {
 		t.Fatalf("audit: %+v %v", recs, err)
 	}
 	views := n.ctl.Services()

@@ -22,6 +22,13 @@ type ctlMetrics struct {
 	set         *metrics.Set
 	known       map[string]bool
 	auditErrors *metrics.Counter
+	// coalesced counts refusals folded into an earlier audit record,
+	// pruned audit records deleted by retention or the cap, and
+	// requestIDsFull requests refused because their request_id could not
+	// be remembered.
+	coalesced      *metrics.Counter
+	pruned         *metrics.Counter
+	requestIDsFull *metrics.Counter
 }
 
 func newMetrics(ids []string, c *Controller) *ctlMetrics {
@@ -30,6 +37,9 @@ func newMetrics(ids []string, c *Controller) *ctlMetrics {
 		m.known[id] = true
 	}
 	m.auditErrors = m.set.NewCounter("termd_control_audit_errors_total")
+	m.coalesced = m.set.NewCounter("termd_control_audit_coalesced_total")
+	m.pruned = m.set.NewCounter("termd_control_audit_pruned_total")
+	m.requestIDsFull = m.set.NewCounter("termd_control_request_ids_full_total")
 	// Read from the supervisor at scrape time: nothing to keep in step.
 	m.set.NewGauge("termd_services_running", func() float64 {
 		if c.sup == nil {

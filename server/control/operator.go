@@ -93,7 +93,7 @@ func (c *Controller) Operate(ctx context.Context, id, op, remote string) (OpResu
 		a = c.stateAnswer(st, serr)
 		res.Service = c.view(st)
 	default:
-		o, derr := c.sup.Do(id, op, nil, storage.SourceOperator)
+		o, derr := c.sup.DoStarted(id, op, nil, storage.SourceOperator, c.startedRecord(rec, start))
 		if derr != nil {
 			a = c.doError(derr)
 			err = a.err

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +55,12 @@ type Node struct {
 	// Addr is the TGP address.
 	Addr  string
 	Store storage.Store
+	stop  func()
 }
+
+// Stop stops the node's server now (it is otherwise stopped when the test
+// ends); the store stays open.
+func (n *Node) Stop() { n.stop() }
 
 // Start opens and runs a node with cfg on an in-memory Badger store until
 // the test ends. Setup, if given, runs between Open and Run (to install
@@ -66,6 +72,14 @@ func Start(t testing.TB, cfg config.Config, setup func(*server.Server)) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() }) // runs last: after the server stopped
+	return StartStore(t, cfg, store, setup)
+}
+
+// StartStore is Start on a store the caller opened (and closes), so a
+// test can run a second node on the first one's store, as after a
+// restart. Stop the first node with Node.Stop before.
+func StartStore(t testing.TB, cfg config.Config, store *storage.Badger, setup func(*server.Server)) *Node {
+	t.Helper()
 	srv, err := server.Open(context.Background(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -76,14 +90,18 @@ func Start(t testing.TB, cfg config.Config, setup func(*server.Server)) *Node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("server did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-srv.Started():
 	case err := <-done:
@@ -91,5 +109,5 @@ func Start(t testing.TB, cfg config.Config, setup func(*server.Server)) *Node {
 	case <-time.After(5 * time.Second):
 		t.Fatal("server did not start")
 	}
-	return &Node{Server: srv, Addr: cfg.Server.Listen, Store: store}
+	return &Node{Server: srv, Addr: cfg.Server.Listen, Store: store, stop: stop}
 }

@@ -184,25 +184,35 @@ type OpTimeout struct {
 
 // AuditRecord is one service-control audit record of GET /v1/audit.
 type AuditRecord struct {
-	Seq          uint64   `json:"seq"`
-	AtMs         int64    `json:"at_ms"`
-	DurationMs   int64    `json:"duration_ms"`
-	Source       string   `json:"source"`
-	DeviceID     string   `json:"device_id,omitempty"`
-	SessionID    uint64   `json:"session_id,omitempty"`
-	Remote       string   `json:"remote,omitempty"`
-	RequestID    uint64   `json:"request_id,omitempty"`
-	HasRequestID bool     `json:"has_request_id,omitempty"`
-	Service      string   `json:"service"`
-	Op           string   `json:"op"`
-	Args         []string `json:"args,omitempty"`
-	Status       uint8    `json:"status"`
-	Message      string   `json:"message,omitempty"`
-	State        string   `json:"state,omitempty"`
-	PID          int      `json:"pid,omitempty"`
-	ExitCode     int      `json:"exit_code"`
-	SinceMs      int64    `json:"since_ms,omitempty"`
-	Output       string   `json:"output,omitempty"`
+	Seq          uint64 `json:"seq"`
+	AtMs         int64  `json:"at_ms"`
+	DurationMs   int64  `json:"duration_ms"`
+	Source       string `json:"source"`
+	DeviceID     string `json:"device_id,omitempty"`
+	SessionID    uint64 `json:"session_id,omitempty"`
+	Remote       string `json:"remote,omitempty"`
+	RequestID    uint64 `json:"request_id,omitempty"`
+	HasRequestID bool   `json:"has_request_id,omitempty"`
+	// Repeat: the record answers a repeat (or a refusal) and does not own
+	// its request_id.
+	Repeat   bool     `json:"repeat,omitempty"`
+	Service  string   `json:"service"`
+	Op       string   `json:"op"`
+	Args     []string `json:"args,omitempty"`
+	Status   uint8    `json:"status"`
+	Message  string   `json:"message,omitempty"`
+	State    string   `json:"state,omitempty"`
+	PID      int      `json:"pid,omitempty"`
+	ExitCode int      `json:"exit_code"`
+	SinceMs  int64    `json:"since_ms,omitempty"`
+	Output   string   `json:"output,omitempty"`
+	// Count is how many refused requests a coalesced refusal record
+	// stands for (absent on other records), LastAtMs the newest of them;
+	// ArgCount and ArgsSHA256 describe the args a refusal does not keep.
+	Count      uint64 `json:"count,omitempty"`
+	LastAtMs   int64  `json:"last_at_ms,omitempty"`
+	ArgCount   int    `json:"arg_count,omitempty"`
+	ArgsSHA256 string `json:"args_sha256,omitempty"`
 }
 
 // AuditList is one page of GET /v1/audit, newest first.

@@ -35,7 +35,7 @@ type proc struct {
 
 // startDaemon is START: nothing when it runs; else spawn it and watch it
 // for start_wait.
-func (v *service) startDaemon(args []string) Result {
+func (v *service) startDaemon(args []string, started func(int) error) Result {
 	v.settle()
 	v.mu.Lock()
 	v.cancelRetryLocked() // a START during the restart delay starts now
@@ -46,7 +46,7 @@ func (v *service) startDaemon(args []string) Result {
 	}
 	v.lastArgs = slices.Clone(args)
 	v.mu.Unlock()
-	p, err := v.spawn(args, false)
+	p, err := v.spawn(args, false, started)
 	if err != nil {
 		return Result{State: v.state(), Err: errOf(err)}
 	}
@@ -77,7 +77,7 @@ func (v *service) stopDaemon() Result {
 }
 
 // restartDaemon is RESTART: stop if running, then start.
-func (v *service) restartDaemon(args []string) Result {
+func (v *service) restartDaemon(args []string, started func(int) error) Result {
 	v.settle()
 	v.mu.Lock()
 	v.cancelRetryLocked()
@@ -86,7 +86,7 @@ func (v *service) restartDaemon(args []string) Result {
 	if p != nil {
 		v.stopProc(p)
 	}
-	return v.startDaemon(args)
+	return v.startDaemon(args, started)
 }
 
 // stopProc signals p's process group (SIGTERM, stop_grace, SIGKILL) and
@@ -104,23 +104,33 @@ func (v *service) stopProc(p *proc) State {
 }
 
 // spawn starts the daemon with its output appended to its log file,
-// writes its pidfile and watches it. A daemon that cannot be started is
-// "failed" (exit code -1), and the restart policy applies.
-func (v *service) spawn(args []string, restart bool) (*proc, error) {
+// writes its pidfile and watches it. The daemon is held at its gate until
+// the pidfile is durable and started (if set) has accepted its pid: a
+// crash of termd at any moment leaves either no process or one a next
+// termd finds. A daemon that cannot be started is "failed" (exit code
+// -1), and the restart policy applies.
+func (v *service) spawn(args []string, restart bool, started func(pid int) error) (*proc, error) {
 	if v.sup.closing.Load() {
 		return nil, ErrShutdown
+	}
+	cmd, g, gr, err := v.command(args)
+	if err != nil {
+		return nil, v.startFailed(err, restart)
 	}
 	// The daemon gets the file itself (O_APPEND), not a pipe: it must
 	// keep logging when termd is gone (on_shutdown "leave", kill -9).
 	f, err := os.OpenFile(v.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
+		g.shut()
+		gr.Close()
 		return nil, v.startFailed(fmt.Errorf("log file: %w", err), restart)
 	}
-	cmd := v.command(args)
 	cmd.Stdout, cmd.Stderr = f, f
 	err = cmd.Start()
 	f.Close()
+	gr.Close()
 	if err != nil {
+		g.shut()
 		return nil, v.startFailed(execError{err}, restart)
 	}
 	pid := cmd.Process.Pid
@@ -129,14 +139,24 @@ func (v *service) spawn(args []string, restart bool) (*proc, error) {
 		done: make(chan struct{}), detach: make(chan struct{}), watched: make(chan struct{}),
 	}
 	since := v.sup.stamp()
-	if ps, err := readStat(pid); err == nil {
+	ps, err := readStat(pid)
+	if err == nil {
 		p.ticks = ps.start
-	} else {
-		v.log.Warn("daemon start time unreadable: a next termd will not adopt it", "pid", pid, "err", err)
+		pf := pidfile{PID: pid, PGID: p.pgid, StartTicks: p.ticks, Command: v.cfg.Command, StartedMs: since}
+		err = writePidfile(v.pidPath, pf)
 	}
-	pf := pidfile{PID: pid, PGID: p.pgid, StartTicks: p.ticks, Command: v.cfg.Command, StartedMs: since}
-	if err := writePidfile(v.pidPath, pf); err != nil {
-		v.log.Error("daemon pidfile not written: a next termd will not find it", "pid", pid, "err", err)
+	if err == nil && started != nil {
+		err = started(pid)
+	}
+	if err == nil {
+		err = g.open()
+	}
+	if err != nil {
+		// Never released: it exits without running the command.
+		g.shut()
+		_ = cmd.Wait()
+		v.removePidfile()
+		return nil, v.startFailed(fmt.Errorf("daemon not released: %w", err), restart)
 	}
 	p.w = newExitWatch(pid, p.ticks, true, !v.sup.noPidfd)
 	v.change(func(st *State) {
@@ -234,6 +254,14 @@ func (v *service) ended(p *proc) {
 	if p.cmd != nil {
 		_ = p.cmd.Wait() // the exit status is in ProcessState
 		code, sig = exitOf(p.cmd.ProcessState)
+	}
+	v.mu.Lock()
+	stopping := p.stopping
+	v.mu.Unlock()
+	if !stopping { // a stop empties the group itself
+		if left, killed := cleanGroup(p.pgid, v.cfg.StopGrace.Duration); left {
+			v.log.Warn("daemon ended leaving processes in its group; stopped them", "pid", p.pid, "killed", killed)
+		}
 	}
 	if err := os.Remove(v.pidPath); err != nil && !os.IsNotExist(err) {
 		v.log.Warn("daemon pidfile not removed", "err", err)
@@ -337,7 +365,7 @@ func (v *service) retryNow(gen uint64) {
 	v.spawning = spawning
 	args := v.lastArgs
 	v.mu.Unlock()
-	_, _ = v.spawn(args, true)
+	_, _ = v.spawn(args, true, nil)
 	v.mu.Lock()
 	v.spawning = nil
 	v.mu.Unlock()

@@ -81,7 +81,8 @@ func readPidfile(path string) (pidfile, error) {
 // takeOver handles the pidfiles an earlier termd left: a daemon whose
 // process still runs (same start time) is adopted, or stopped when its
 // on_start says so (all such stops in parallel, before New returns);
-// other pidfiles are removed.
+// other pidfiles are removed, and what their processes left in their
+// groups is stopped (cleanLeftovers). Oneshot runs: takeOverRuns.
 func (s *Supervisor) takeOver() {
 	var stops sync.WaitGroup
 	for _, id := range s.ids {
@@ -99,6 +100,7 @@ func (s *Supervisor) takeOver() {
 			continue
 		case !alive(pf.PID, pf.StartTicks):
 			v.log.Info("stale pidfile removed: its process is gone", "pid", pf.PID, "command", pf.Command)
+			stops.Go(func() { v.cleanLeftovers(pf) })
 			v.removePidfile()
 			continue
 		}
@@ -116,6 +118,7 @@ func (s *Supervisor) takeOver() {
 		v.log.Info("daemon adopted from an earlier termd", "pid", pf.PID, "command", pf.Command)
 		v.adopt(pf, true)
 	}
+	s.takeOverRuns(&stops)
 	stops.Wait()
 	s.unknownPidfiles()
 }

@@ -28,6 +28,10 @@ type run struct {
 
 	pid  int  // 0 until spawned; under service.mu
 	over bool // under service.mu
+
+	// started is called with the pid before the process is released
+	// (see Supervisor.DoStarted); nil: nothing to call.
+	started func(pid int) error
 }
 
 // newRun reserves a run; v.mu is held. It counts as in progress (and can
@@ -74,19 +78,45 @@ func (v *service) execRun(r *run) Result {
 		return v.runEnded(r, protocol.StateStopped, 0, "", "", false)
 	default:
 	}
+	cmd, g, gr, err := v.command(r.args)
+	if err != nil {
+		return v.runFailed(r, err, errOf(err) != nil)
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		g.shut()
+		gr.Close()
 		return v.runFailed(r, fmt.Errorf("output pipe: %w", err), true)
 	}
-	cmd := v.command(r.args)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	err = cmd.Start()
 	pw.Close()
+	gr.Close()
 	if err != nil {
+		g.shut()
 		pr.Close()
 		return v.runFailed(r, err, false)
 	}
 	pid := cmd.Process.Pid
+	// Like a daemon's, the run is held at its gate until its pidfile is
+	// durable and started has accepted it: a next termd then knows of it
+	// (and does not start a run too many) whenever termd dies.
+	pidPath := v.runPidPath(pid)
+	err = v.writeRunPidfile(pidPath, pid)
+	if err == nil && r.started != nil {
+		err = r.started(pid)
+	}
+	if err == nil {
+		err = g.open()
+	}
+	if err != nil {
+		g.shut()
+		_ = cmd.Wait()
+		pr.Close()
+		removeFile(v.log, pidPath)
+		return v.runFailed(r, fmt.Errorf("run not released: %w", err), true)
+	}
+	defer removeFile(v.log, pidPath)
 	out := newTail(v.cfg.OutputMax)
 	copied, exited := make(chan struct{}), make(chan struct{})
 	v.sup.wg.Add(2)
@@ -124,6 +154,11 @@ func (v *service) execRun(r *run) Result {
 		terminate(pid, exited, v.cfg.StopGrace.Duration)
 	}
 	<-exited
+	if !timedOut && !stopped { // else terminate has emptied the group
+		if left, killed := cleanGroup(pid, v.cfg.StopGrace.Duration); left {
+			v.log.Warn("oneshot run ended leaving processes in its group; stopped them", "pid", pid, "killed", killed)
+		}
+	}
 	_ = pr.SetReadDeadline(time.Now().Add(outputDrain))
 	<-copied
 	pr.Close()
@@ -209,7 +244,7 @@ func (v *service) stopRuns() Result {
 }
 
 // restartOneshot is a oneshot's RESTART: stop its runs, then one new run.
-func (v *service) restartOneshot(args []string) Result {
+func (v *service) restartOneshot(args []string, started func(int) error) Result {
 	v.stopRuns()
 	v.mu.Lock()
 	if v.sup.closing.Load() {
@@ -218,6 +253,7 @@ func (v *service) restartOneshot(args []string) Result {
 		return Result{State: st, Err: ErrShutdown}
 	}
 	r := v.newRun(args)
+	r.started = started
 	v.mu.Unlock()
 	return v.execRun(r)
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,19 +19,67 @@ import (
 // signalled is empty.
 const groupPoll = 25 * time.Millisecond
 
-// command is the exec.Cmd of a run: the configured command with its args
-// and then the terminal's, no shell; the configured environment only; its
-// own process group; stdin /dev/null (exec's default for a nil Stdin).
-func (v *service) command(args []string) *exec.Cmd {
-	argv := append(slices.Clone(v.cfg.Args), args...)
-	cmd := exec.Command(v.cfg.Command, argv...)
+// The gate: a child must not do anything before termd has made it
+// findable (its pidfile, and the audit's "started" record, durable), or
+// a crash in between would leave a process nobody knows of. Go cannot
+// start a child stopped, so the child is first /bin/sh running gateScript:
+// it waits for one line on descriptor 3 (a pipe termd holds the other end
+// of), closes it and execs the configured command with its args in its
+// place: same pid, same start time, no shell parsing of any argument
+// ("$0" "$@" are passed as they are). If termd dies before releasing it,
+// the pipe reaches EOF and the child exits without running anything.
+const (
+	gateShell  = "/bin/sh"
+	gateScript = `read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"`
+	// gateUnsetPWD goes before gateScript when the environment has no
+	// PWD: the shell would export one, and the child must see exactly
+	// its configured environment.
+	gateUnsetPWD = "unset PWD; "
+	// gateRefused is the exit code of a child termd never released.
+	gateRefused = 125
+)
+
+// gate is the held end of a child's gate pipe.
+type gate struct{ w *os.File }
+
+// open releases the child: it execs the configured command.
+func (g *gate) open() error {
+	_, err := g.w.Write([]byte("go\n"))
+	return errors.Join(err, g.w.Close())
+}
+
+// shut makes the child exit without running the command.
+func (g *gate) shut() { g.w.Close() }
+
+// command is the exec.Cmd of a run behind its gate: the configured
+// command with its args and then the terminal's, no shell; the configured
+// environment only; its own process group; stdin /dev/null (exec's
+// default for a nil Stdin). The caller starts it, closes the returned
+// read end, and opens or shuts the gate. A command that cannot be
+// executed is reported here, as exec would, not by the gate's shell.
+func (v *service) command(args []string) (*exec.Cmd, *gate, *os.File, error) {
+	if err := unix.Access(v.cfg.Command, unix.X_OK); err != nil {
+		return nil, nil, nil, execError{&os.PathError{Op: "fork/exec", Path: v.cfg.Command, Err: err}}
+	}
+	env := v.env()
+	script := gateScript
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "PWD=") }) {
+		script = gateUnsetPWD + gateScript
+	}
+	argv := append([]string{"-c", script, v.cfg.Command}, v.cfg.Args...)
+	cmd := exec.Command(gateShell, append(argv, args...)...)
 	cmd.Dir = v.cfg.Dir
 	if cmd.Dir == "" {
 		cmd.Dir = v.sup.dir
 	}
-	cmd.Env = v.env()
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("gate pipe: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{r} // descriptor 3
+	return cmd, &gate{w: w}, r, nil
 }
 
 // env is the child's whole environment: env_inherit values from termd's
@@ -91,6 +140,49 @@ func terminate(pgid int, done <-chan struct{}, grace time.Duration) bool {
 			return false
 		}
 	}
+}
+
+// closedChan is a leader that has already ended, for terminate.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// cleanGroup stops what is left of process group pgid after its leader
+// ended by itself: background children a script started must not outlive
+// the service (STOP could not reach them any more, and a restarted daemon
+// would run beside them). SIGTERM, then SIGKILL after grace. It reports
+// whether anything was left. Its pid cannot be reused while the group
+// has members, so -pgid is still this group when one is found.
+func cleanGroup(pgid int, grace time.Duration) (left, killed bool) {
+	if pgid <= 1 || !groupAlive(pgid) {
+		return false, false
+	}
+	return true, terminate(pgid, closedChan, grace)
+}
+
+// inheritedFDs marks every descriptor above stderr close-on-exec, so that
+// what termd inherited from whoever started it (a shell's redirections,
+// a supervisor's sockets) never reaches a service. Descriptors Go opens
+// are close-on-exec already; an inherited one is not. close_range
+// (Linux 5.11) does it in one call; older kernels get a walk of
+// /proc/self/fd.
+func inheritedFDs() error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list descriptors: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		// The directory's own descriptor is closed by now: EBADF.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && !errors.Is(err, unix.EBADF) {
+			return fmt.Errorf("descriptor %d: %w", fd, err)
+		}
+	}
+	return nil
 }
 
 // groupAlive reports whether process group pgid has a member that has

@@ -210,7 +210,7 @@ func (v *service) flush() {
 // begin claims the service for op and starts it on its own goroutine.
 // The caller holds s.mu (so the goroutine is counted before a Shutdown
 // waits).
-func (v *service) begin(op string, args []string) (*Op, error) {
+func (v *service) begin(op string, args []string, started func(int) error) (*Op, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.busy != "" {
@@ -221,6 +221,7 @@ func (v *service) begin(op string, args []string) (*Op, error) {
 			return nil, ErrBusy
 		}
 		r := v.newRun(args)
+		r.started = started
 		o := newOp(r.current)
 		v.sup.wg.Add(1)
 		go v.runOp(r, o)
@@ -229,13 +230,13 @@ func (v *service) begin(op string, args []string) (*Op, error) {
 	v.busy, v.busyDone = op, make(chan struct{})
 	o := newOp(v.state)
 	v.sup.wg.Add(1)
-	go v.exclusive(op, args, o)
+	go v.exclusive(op, args, started, o)
 	return o, nil
 }
 
 // exclusive runs a start, stop or restart that has the service to
 // itself, bounded by the op's timeout.
-func (v *service) exclusive(op string, args []string, o *Op) {
+func (v *service) exclusive(op string, args []string, started func(int) error, o *Op) {
 	defer v.sup.wg.Done()
 	t := time.AfterFunc(v.timeout(op), func() {
 		o.finish(Result{State: v.state(), TimedOut: true})
@@ -243,15 +244,15 @@ func (v *service) exclusive(op string, args []string, o *Op) {
 	var r Result
 	switch {
 	case v.daemon() && op == config.OpStart:
-		r = v.startDaemon(args)
+		r = v.startDaemon(args, started)
 	case v.daemon() && op == config.OpStop:
 		r = v.stopDaemon()
 	case v.daemon():
-		r = v.restartDaemon(args)
+		r = v.restartDaemon(args, started)
 	case op == config.OpStop:
 		r = v.stopRuns()
 	default:
-		r = v.restartOneshot(args)
+		r = v.restartOneshot(args, started)
 	}
 	t.Stop()
 	// Free the service before the result is out: whoever sees Done may

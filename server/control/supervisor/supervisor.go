@@ -114,6 +114,9 @@ func New(opt Options) (*Supervisor, error) {
 		s.ids = append(s.ids, c.ID)
 	}
 	sort.Strings(s.ids)
+	if err := inheritedFDs(); err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("supervisor: services dir: %w", err)
 	}
@@ -213,6 +216,15 @@ func (s *Supervisor) Status(id string) (State, error) {
 // start, stop or restart in progress, or a oneshot at max_concurrent),
 // ErrShutdown.
 func (s *Supervisor) Do(id, op string, args []string, src string) (*Op, error) {
+	return s.DoStarted(id, op, args, src, nil)
+}
+
+// DoStarted is Do with started, which is called with the pid of each
+// process the operation starts after its pidfile is durable and before
+// the process runs the command (it is held at a gate until then). An
+// error from started keeps the process from running: the operation ends
+// with Result.Err. Callers use it to commit a record of the run first.
+func (s *Supervisor) DoStarted(id, op string, args []string, src string, started func(pid int) error) (*Op, error) {
 	v := s.svcs[id]
 	if v == nil {
 		return nil, ErrUnknown
@@ -229,7 +241,7 @@ func (s *Supervisor) Do(id, op string, args []string, src string) (*Op, error) {
 	if s.closing.Load() {
 		return nil, ErrShutdown
 	}
-	o, err := v.begin(op, args)
+	o, err := v.begin(op, args, started)
 	if err != nil {
 		return nil, err
 	}
