@@ -84,9 +84,9 @@ func (l *loop) evictOldest() bool {
 	if l.preHead == nil {
 		return false
 	}
-	for range maxEvictScan {
+	for range min(maxEvictScan, int(l.preN.Load())) {
 		c := l.preHead
-		if c == l.preTail || !c.helloWaiting() {
+		if !c.helloWaiting() {
 			l.unlinkPre(c)
 			l.s.m.helloEvicted.Inc()
 			_ = l.el.Close(c.gc)
