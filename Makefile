@@ -4,15 +4,19 @@ BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 10s
 
-.PHONY: run test build bench fuzz vet clean
+.PHONY: run test test-deps build bench fuzz vet clean
 
 ## run: build and start termd in dev mode (127.0.0.1:7000 TGP, 127.0.0.1:7080 admin, data in ./var)
 run: build
 	./$(BIN)/termd -dev -config examples/dev.toml
 
-## test: vet and run every test with the race detector
-test: vet sdk-c-test
+## test: vet and run every test with the race detector (installs haproxy for the PROXY protocol test)
+test: vet test-deps sdk-c-test
 	$(GO) test -race -count=1 $(PKGS)
+
+# test-deps: programs the integration tests run (Debian's haproxy)
+test-deps:
+	./scripts/ensure-haproxy.sh
 
 vet:
 	$(GO) vet $(PKGS)

@@ -17,6 +17,7 @@ const (
 	stateChallenged              // clock challenge sent, one retry allowed
 	stateLive                    // HELLO_OK sent, frames are tagged
 	stateClosing                 // an ERROR, GOAWAY or BYE_ACK was sent
+	stateProxy                   // waiting for the PROXY v2 header (server.proxy_protocol)
 )
 
 // conn is the per-connection state, kept as small as the protocol
@@ -41,32 +42,44 @@ type conn struct {
 	authed   bool            // HELLO_OK sent: live is the session's entry
 	reason   presence.Reason // offline reason recorded before a close
 
-	challenge *[protocol.NonceSize]byte // only between a clock challenge and its retry
-	inflight  []uint16                  // seqs of requests handed to workers
-	wheelAt   int64                     // timer wheel tick
-	wheelGen  uint32                    // identifies the live wheel entry
-	flags     atomic.Uint32             // HEARTBEAT_ACK flags, set by features from any goroutine
+	pre      *preHello     // only until HELLO_OK: eviction queue, source, challenge
+	inflight []uint16      // seqs of requests handed to workers
+	wheelAt  int64         // timer wheel tick
+	wheelGen uint32        // identifies the live wheel entry
+	flags    atomic.Uint32 // HEARTBEAT_ACK flags, set by features from any goroutine
 }
 
-// OnOpen implements gnet.EventHandler.
+// OnOpen implements gnet.EventHandler. A connection over a cap makes room
+// by evicting the oldest connection still before HELLO (prehello.go);
+// only when there is none is the new one closed.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.shutting.Load() {
-		s.m.refused["shutdown"].Inc()
+		return s.refuseAtOpen(refusedShutdown)
+	}
+	l := s.loopOf(gc.EventLoop())
+	c := &conn{gc: gc, l: l, pre: &preHello{}}
+	c.live.Remote = remoteOf(gc)
+	if s.cfg.Server.ProxyProtocol {
+		if !s.proxyTrusted(c.live.Remote) {
+			return s.refuseAtOpen(refusedProxyUntrusted)
+		}
+		c.state = stateProxy // the source is known, and counted, after the header
+	} else if !c.admitSource(s) {
 		return nil, gnet.Close
 	}
-	if int(s.conns.Load()) >= s.maxConns {
-		// Above the fd-derived cap: close at once, before the process runs
-		// out of descriptors and accept fails.
-		s.m.refused["max_connections"].Inc()
-		return nil, gnet.Close
+	// Above the fd-derived cap the process would run out of descriptors
+	// and accept would fail; above max_pending_hello idle sockets would
+	// hold memory. Either way the oldest pre-HELLO connection goes.
+	if (int(s.conns.Load()) >= s.maxConns || int(s.pending.Load()) >= s.cfg.Server.MaxPendingHello) && !s.makeRoom(l) {
+		s.sources.Done(c.pre.src)
+		return s.refuseAtOpen(refusedMaxConns)
 	}
 	s.conns.Add(1)
 	s.pending.Add(1)
 	s.m.accepted.Inc()
-	l := s.loopOf(gc.EventLoop())
-	now := s.nowMs()
-	c := &conn{gc: gc, l: l, deadline: now + s.cfg.Server.HelloTimeout.Milliseconds()}
+	c.deadline = s.nowMs() + s.cfg.Server.HelloTimeout.Milliseconds()
 	gc.SetContext(c)
+	l.linkPre(c)
 	l.schedule(c, c.deadline)
 	return nil, gnet.None
 }
@@ -80,6 +93,7 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	c.closed = true
 	s.conns.Add(-1)
 	if !c.authed {
+		c.leavePreHello()
 		s.pending.Add(-1)
 		return gnet.None
 	}
@@ -100,6 +114,19 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	now := s.nowMs()
 	l.out.Reset()
 	action := gnet.None
+	if c.state == stateProxy {
+		switch done, ok := c.readProxyHeader(gc); {
+		case !ok:
+			s.m.refused[refusedProxyHeader].Inc()
+			return gnet.Close
+		case !done:
+			return gnet.None
+		}
+		if !c.admitSource(s) {
+			return gnet.Close
+		}
+		c.state = stateHello
+	}
 	for action == gnet.None && !c.closed {
 		f, err := codec.Next(gc, c.limits(s))
 		if errors.Is(err, codec.ErrIncomplete) {
@@ -252,6 +279,8 @@ func (c *conn) onTimer(now int64) {
 	l := c.l
 	l.out.Reset()
 	switch c.state {
+	case stateProxy:
+		s.m.helloFail(helloTimeout) // no PROXY header in time: nothing to answer
 	case stateHello, stateChallenged:
 		s.m.helloFail(helloTimeout)
 		c.sendError(0, protocol.Unauthenticated, "HELLO timeout")
@@ -274,7 +303,12 @@ func (c *conn) nextPushSeq() uint16 {
 
 // Kick implements presence.Owner: it ends the session from any goroutine.
 func (c *conn) Kick(sessionID uint64, code uint8, message string, reason presence.Reason) {
-	c.l.post(func() { c.kickNow(sessionID, code, message, reason, 0) })
+	c.l.post(func() {
+		if reason == presence.ReasonReplaced {
+			c.confirmReplacement(sessionID)
+		}
+		c.kickNow(sessionID, code, message, reason, 0)
+	})
 }
 
 // SetFlags implements presence.Owner: the next HEARTBEAT_ACK of the

@@ -18,6 +18,10 @@ import (
 // serverFullRetryMs is the retry_after_ms of a HELLO refused for capacity.
 const serverFullRetryMs = 5000
 
+// helloRateJitterMs spreads the retries of HELLOs refused for their
+// source's rate, so a NAT's terminals do not come back in step.
+const helloRateJitterMs = 2000
+
 // hello authenticates the connection (spec §3.1, §3.2, §3.4). It runs on
 // the loop and never blocks: keys and blocked flags come from the
 // in-memory index, the MACs use the loop's scratch. The checks run in the
@@ -33,19 +37,23 @@ func (c *conn) hello(f *codec.Frame) gnet.Action {
 	}
 	now := s.now()
 	nowMs, nowS := now.UnixMilli(), now.Unix()
+	// The source's HELLO rate is checked before any MAC work: a flood of
+	// HELLOs from one address spends its own budget, not the fleet's.
+	if ms := s.sources.Hello(c.pre.src, nowMs); ms > 0 {
+		s.m.helloFail(helloSourceRate)
+		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unavailable, Message: "too many HELLOs from this address", RetryAfterMs: uint64(ms) + uint64(randN(helloRateJitterMs))})
+	}
 	if c.state == stateChallenged {
 		// The retry must carry the single-use challenge; it proves
 		// freshness, so its ts is not checked.
-		if !protocol.Equal(h.Nonce[:], c.challenge[:]) {
+		if !protocol.Equal(h.Nonce[:], c.pre.challenge[:]) {
 			s.m.helloFail(helloBadChallenge)
 			return c.refuseHello(seq, &protocol.Error{Code: protocol.Unauthenticated, Message: "retry must use the challenge as nonce"})
 		}
-		c.challenge = nil
 	} else if c.tsRefused(h.TS, nowS, nowMs) {
 		s.m.helloFail(helloExpired)
-		ch := new([protocol.NonceSize]byte)
+		ch := &c.pre.challenge
 		_, _ = rand.Read(ch[:])
-		c.challenge = ch
 		c.state = stateChallenged
 		c.send(seq, &protocol.ClockChallenge{Message: "clock out of range", ServerTimeMs: uint64(nowMs), Challenge: *ch})
 		return gnet.None // open until hello_timeout for one retry
@@ -80,13 +88,15 @@ func (c *conn) hello(f *codec.Frame) gnet.Action {
 		s.m.helloFail(helloDuplicate)
 		return c.refuseHello(seq, &protocol.Error{Code: protocol.Conflict, Message: "duplicate device", RetryAfterMs: uint64(ms)})
 	}
+	// Only a takeover of a session that is still live may count towards
+	// the duplicate-device cool-down (replace.go).
 	old := s.Presence.Get(h.DeviceID)
-	if old != nil {
-		if ms, started := s.dups.Replace(h.DeviceID, nowMs); ms > 0 {
+	if old != nil && s.heardFrom(old, nowMs) {
+		if ms, started := s.dups.Takeover(h.DeviceID, nowMs); ms > 0 {
 			if started {
 				s.log.Warn("duplicate device: session replaced too often, cool-down started",
-					"device", h.DeviceID, "cooldown_ms", ms, "remote", c.gc.RemoteAddr().String())
-				s.Presence.Duplicate(h.DeviceID, c.gc.RemoteAddr().String(), nowMs)
+					"device", h.DeviceID, "cooldown_ms", ms, "remote", c.live.RemoteAddr())
+				s.Presence.Duplicate(h.DeviceID, c.live.RemoteAddr(), nowMs)
 			}
 			s.m.helloFail(helloDuplicate)
 			return c.refuseHello(seq, &protocol.Error{Code: protocol.Conflict, Message: "duplicate device", RetryAfterMs: uint64(ms)})
@@ -95,10 +105,6 @@ func (c *conn) hello(f *codec.Frame) gnet.Action {
 	if old == nil && int(s.sessions.Load()) >= s.maxSessions {
 		s.m.helloFail(helloServerFull)
 		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unavailable, Message: "server full", RetryAfterMs: serverFullRetryMs + uint64(randN(serverFullRetryMs))})
-	}
-	if int(s.pending.Load()) > s.cfg.Server.MaxPendingHello {
-		s.m.helloFail(helloPendingFull)
-		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unavailable, Message: "too many connections in HELLO", RetryAfterMs: 1000 + uint64(randN(4000))})
 	}
 	c.establish(seq, &h, &kdev, nowMs)
 	return gnet.None
@@ -137,8 +143,9 @@ func (c *conn) establish(seq uint16, h *protocol.Hello, kdev *protocol.Key, nowM
 	c.tokens = float32(s.cfg.Server.FrameBurst)
 	c.lastMs = nowMs
 	c.seenMs = nowMs
+	c.leavePreHello()
 	c.live = presence.Entry{
-		DeviceID: h.DeviceID, SessionID: sid, Since: nowMs, Remote: remoteOf(c.gc),
+		DeviceID: h.DeviceID, SessionID: sid, Since: nowMs, Remote: c.live.Remote, // the PROXY header's, if any
 		FW: l.intern(h.FW), Model: l.intern(h.Model), Attrs: string(h.Attrs), Owner: c,
 	}
 	c.authed = true

@@ -31,6 +31,13 @@ type loop struct {
 	acks map[*conn][]pendingAck
 	ackQ []ackDue
 
+	// The connections before HELLO_OK, oldest first (prehello.go), and
+	// how many, for other loops choosing whom to evict from.
+	preHead, preTail *conn
+	preN             atomic.Int32
+	evictFn          func()
+	peek             []byte // scratch for helloWaiting
+
 	// tickDone mirrors wheel.cur and armed whether the wheel holds
 	// entries, for the ticker goroutine: it posts a tick only to a loop
 	// that has entries and that traffic has not advanced lately.
@@ -51,6 +58,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 	}
 	l.wheel.init(s.tickMs, s.nowMs())
 	l.tickFn = l.onTick
+	l.evictFn = func() { l.evictOldest() }
 	return l
 }
 

@@ -18,7 +18,7 @@ const (
 	helloBlocked      = "blocked"
 	helloDuplicate    = "duplicate"
 	helloServerFull   = "server_full"
-	helloPendingFull  = "pending_full"
+	helloSourceRate   = "source_rate"
 	helloNoncesFull   = "nonce_cache_full"
 	helloTimeout      = "timeout"
 	helloBadChallenge = "bad_challenge"
@@ -27,7 +27,7 @@ const (
 
 var helloReasons = []string{
 	helloBadRequest, helloExpired, helloBadMAC, helloReplay, helloBlocked, helloDuplicate,
-	helloServerFull, helloPendingFull, helloNoncesFull, helloTimeout, helloBadChallenge, helloNotHello,
+	helloServerFull, helloSourceRate, helloNoncesFull, helloTimeout, helloBadChallenge, helloNotHello,
 }
 
 // Decode error kinds, as metric labels.
@@ -52,6 +52,7 @@ type serverMetrics struct {
 	accepted      *metrics.Counter
 	refused       map[string]*metrics.Counter
 	helloOK       *metrics.Counter
+	helloEvicted  *metrics.Counter
 	helloFailed   map[string]*metrics.Counter
 	heartbeats    *metrics.Counter
 	framesIn      [256]*metrics.Counter
@@ -74,6 +75,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		accepted:      set.NewCounter("termd_connections_accepted_total"),
 		refused:       map[string]*metrics.Counter{},
 		helloOK:       set.NewCounter("termd_hello_ok_total"),
+		helloEvicted:  set.NewCounter("termd_hello_evicted_total"),
 		helloFailed:   map[string]*metrics.Counter{},
 		heartbeats:    set.NewCounter("termd_heartbeats_total"),
 		bytesIn:       set.NewCounter("termd_bytes_in_total"),
@@ -86,7 +88,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		acksUnmatched: set.NewCounter("termd_push_acks_unmatched_total"),
 	}
 	set.NewGauge("termd_push_acks_pending", func() float64 { return float64(m.pendingAcks.Load()) })
-	for _, r := range []string{"max_connections", "shutdown"} {
+	for _, r := range refusedReasons {
 		m.refused[r] = set.NewCounter(fmt.Sprintf(`termd_connections_refused_total{reason=%q}`, r))
 	}
 	for _, r := range helloReasons {

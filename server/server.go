@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -45,9 +46,15 @@ type Server struct {
 	creds  *auth.Credentials
 	nonces *auth.Nonces
 	dups   *auth.Replacements
-	work   *workers
-	routes [64]*Route
-	m      *serverMetrics
+	// sources limits each address's connections in HELLO and HELLO rate;
+	// sourceExempt are the CIDRs it does not apply to, proxyFrom the
+	// CIDRs allowed to send PROXY headers (empty: any).
+	sources      *auth.Sources
+	sourceExempt []netip.Prefix
+	proxyFrom    []netip.Prefix
+	work         *workers
+	routes       [64]*Route
+	m            *serverMetrics
 
 	eng   gnet.Engine
 	loops sync.Map // gnet.EventLoop → *loop
@@ -97,6 +104,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 		nonces: auth.NewNonces(cfg.Auth.NonceCapacity, cfg.Auth.NonceRetention.Milliseconds()),
 		dups: auth.NewReplacements(cfg.Auth.ReplaceLimit, cfg.Auth.ReplaceWindow.Milliseconds(),
 			cfg.Auth.DuplicateCooldown.Milliseconds()),
+		sources: auth.NewSources(cfg.Server.MaxPendingPerSource, cfg.Server.HelloRatePerSource, cfg.Server.HelloBurstPerSource),
 		clock:   opt.Clock,
 		tickMs:  max(cfg.Server.TickInterval.Milliseconds(), 1),
 		started: make(chan struct{}),
@@ -112,6 +120,8 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	s.hbSecs = hbSeconds(cfg.Heartbeat.Interval.Duration)
 	s.nonceWindow = cfg.Auth.NonceRetention.Milliseconds()
 	s.maxConns, s.maxSessions = connectionCaps(cfg.Server)
+	s.sourceExempt, _ = config.ParsePrefixes(cfg.Server.SourceLimitExempt) // validated
+	s.proxyFrom, _ = config.ParsePrefixes(cfg.Server.ProxyTrusted)
 
 	if err := s.store.Credentials(ctx, func(id string, key []byte, blocked bool) error {
 		s.creds.SetKey(id, key)
@@ -310,6 +320,7 @@ func (s *Server) tickLoop(ctx context.Context) {
 		})
 		if sweep++; sweep%600 == 0 {
 			s.dups.Sweep(s.nowMs())
+			s.sources.Sweep(s.nowMs())
 		}
 	}
 }

@@ -153,6 +153,11 @@ func TestDuplicateDeviceCooldown(t *testing.T) {
 	for i := 0; i < 3; i++ { // first login + 2 replacements
 		c := dialRaw(t, ts.addr)
 		c.login("T-twin")
+		if last != nil {
+			// The replacement is confirmed on the old session's loop
+			// before its GOAWAY goes out.
+			last.expectGoaway(protocol.Conflict)
+		}
 		last = c
 	}
 	c := dialRaw(t, ts.addr)

@@ -54,11 +54,35 @@ func (r *Replacements) CoolingDown(deviceID string, now int64) int64 {
 	return 0
 }
 
-// Replace records that a HELLO is about to replace the device's live
-// session. It returns 0 if allowed, or the cool-down length in ms if this
-// replacement would exceed the limit and starts a cool-down (started
-// reports that this call began it, so operators are told once).
-func (r *Replacements) Replace(deviceID string, now int64) (retryMs int64, started bool) {
+// Takeover is asked when a HELLO is about to take over a session of the
+// device that is still live (not closed, heard from lately): it returns
+// 0 if allowed, or the cool-down in ms when the device already has limit
+// replacements in the window, in which case this call starts a cool-down
+// (started reports that it did, so operators are told once). It records
+// nothing: a replacement counts only once Record confirms it.
+func (r *Replacements) Takeover(deviceID string, now int64) (retryMs int64, started bool) {
+	s := r.shard(deviceID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.m[deviceID]
+	if st == nil {
+		return 0, false
+	}
+	if st.until > now {
+		return st.until - now, false
+	}
+	st.times = r.inWindow(st.times, now)
+	if len(st.times) >= r.limit {
+		st.until = now + r.cooldown
+		st.times = st.times[:0]
+		return r.cooldown, true
+	}
+	return 0, false
+}
+
+// Record counts one replacement of a live session of the device at now.
+// It keeps the newest limit replacements: no more are ever needed.
+func (r *Replacements) Record(deviceID string, now int64) {
 	s := r.shard(deviceID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,20 +92,22 @@ func (r *Replacements) Replace(deviceID string, now int64) (retryMs int64, start
 		s.m[deviceID] = st
 	}
 	if st.until > now {
-		return st.until - now, false
+		return // cooling down already; the count restarts after it
 	}
-	i := 0
-	for i < len(st.times) && st.times[i] <= now-r.window {
-		i++
-	}
-	st.times = st.times[i:]
+	st.times = r.inWindow(st.times, now)
 	if len(st.times) >= r.limit {
-		st.until = now + r.cooldown
-		st.times = st.times[:0]
-		return r.cooldown, true
+		st.times = append(st.times[:0], st.times[1:]...)
 	}
 	st.times = append(st.times, now)
-	return 0, false
+}
+
+// inWindow drops the replacement times a whole window old.
+func (r *Replacements) inWindow(times []int64, now int64) []int64 {
+	i := 0
+	for i < len(times) && times[i] <= now-r.window {
+		i++
+	}
+	return times[i:]
 }
 
 // Sweep drops state that no longer matters.

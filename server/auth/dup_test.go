@@ -128,9 +128,9 @@ func TestReplacements(t *testing.T) {
 			for i, s := range tt.steps {
 				switch s.call {
 				case "replace":
-					retry, started := rp.Replace(s.dev, s.now)
+					retry, started := rp.replace(s.dev, s.now)
 					if retry != s.retry || started != s.started {
-						t.Fatalf("step %d: Replace(%s, %d) = %d, %v; want %d, %v", i, s.dev, s.now, retry, started, s.retry, s.started)
+						t.Fatalf("step %d: replace(%s, %d) = %d, %v; want %d, %v", i, s.dev, s.now, retry, started, s.retry, s.started)
 					}
 				case "cooling":
 					if got := rp.CoolingDown(s.dev, s.now); got != s.retry {
@@ -164,9 +164,9 @@ func TestReplacementsCooldownShorterThanWindow(t *testing.T) {
 		{4 + cooldown, cooldown, true},
 	}
 	for i, s := range steps {
-		retry, started := rp.Replace("T-1", s.now)
+		retry, started := rp.replace("T-1", s.now)
 		if retry != s.retry || started != s.started {
-			t.Fatalf("step %d: Replace(%d) = %d, %v; want %d, %v", i, s.now, retry, started, s.retry, s.started)
+			t.Fatalf("step %d: replace(%d) = %d, %v; want %d, %v", i, s.now, retry, started, s.retry, s.started)
 		}
 	}
 }
@@ -186,10 +186,10 @@ func TestReplacementsSweepDropsStaleState(t *testing.T) {
 	rp := NewReplacements(1, window, cooldown)
 	// T-old: one replacement at 0. T-recent: one at 900. T-cool: a
 	// cool-down from 100 to 5100.
-	rp.Replace("T-old", 0)
-	rp.Replace("T-recent", 900)
-	rp.Replace("T-cool", 0)
-	if retry, started := rp.Replace("T-cool", 100); retry != cooldown || !started {
+	rp.replace("T-old", 0)
+	rp.replace("T-recent", 900)
+	rp.replace("T-cool", 0)
+	if retry, started := rp.replace("T-cool", 100); retry != cooldown || !started {
 		t.Fatalf("cool-down not started: %d, %v", retry, started)
 	}
 	tests := []struct {
@@ -222,7 +222,7 @@ func TestReplacementsConcurrent(t *testing.T) {
 			for i := range 4 * limit {
 				for d := range devices {
 					id := fmt.Sprintf("T-%d", d)
-					retry, started := rp.Replace(id, int64(i))
+					retry, started := rp.replace(id, int64(i))
 					_ = rp.CoolingDown(id, int64(i))
 					mu.Lock()
 					if retry == 0 {
@@ -242,8 +242,21 @@ func TestReplacementsConcurrent(t *testing.T) {
 	wg.Wait()
 	for d := range devices {
 		id := fmt.Sprintf("T-%d", d)
-		if allowed[id] != limit || startedN[id] != 1 {
-			t.Fatalf("%s: %d allowed, %d cool-downs started; want %d, 1", id, allowed[id], startedN[id], limit)
+		// Takeover and Record are separate steps (the loop that closes
+		// the old session confirms it), so takeovers racing each other
+		// may each be allowed once more; never more than one per worker.
+		if allowed[id] < limit || allowed[id] > limit+workers-1 || startedN[id] != 1 {
+			t.Fatalf("%s: %d allowed, %d cool-downs started; want %d..%d, 1", id, allowed[id], startedN[id], limit, limit+workers-1)
 		}
 	}
+}
+
+// replace is a takeover of a live session that is confirmed at once:
+// Takeover, then Record when allowed.
+func (r *Replacements) replace(deviceID string, now int64) (retryMs int64, started bool) {
+	if ms, started := r.Takeover(deviceID, now); ms > 0 {
+		return ms, started
+	}
+	r.Record(deviceID, now)
+	return 0, false
 }

@@ -110,6 +110,33 @@ type Server struct {
 	GCPercent int `toml:"gc_percent" comment:"garbage collector target percentage (GOGC); env GOGC wins"`
 	// ShutdownGrace spreads GOAWAY over this period at shutdown. Default 2s.
 	ShutdownGrace Duration `toml:"shutdown_grace" comment:"period over which shutdown GOAWAYs are spread"`
+
+	// MaxPendingPerSource caps the connections one source address (an
+	// IPv6 source: its /64) may have open before HELLO_OK; a connection
+	// beyond it is closed at accept. 0 = no limit. Default 256: one host
+	// cannot fill max_pending_hello, and a NAT in front of a whole site
+	// still logs in 256 terminals at a time, each for one round trip.
+	MaxPendingPerSource int `toml:"max_pending_per_source" comment:"connections in HELLO per source address (IPv6: per /64), 0 = no limit"`
+	// HelloRatePerSource and HelloBurstPerSource form a token bucket of
+	// HELLOs per source address; a HELLO beyond it is refused with
+	// [7, "too many HELLOs from this address", retry_after_ms]. Rate 0 =
+	// no limit. Defaults 50/s, burst 500: 2,000 terminals behind one NAT
+	// all return within ~30 s after a restart.
+	HelloRatePerSource  float64 `toml:"hello_rate_per_source" comment:"HELLOs per second per source address, 0 = no limit"`
+	HelloBurstPerSource int     `toml:"hello_burst_per_source" comment:"HELLO burst per source address"`
+	// SourceLimitExempt lists CIDRs the per-source limits do not apply
+	// to. Default loopback ("127.0.0.0/8", "::1/128"): a local proxy
+	// without PROXY protocol, and load tests, come from there.
+	SourceLimitExempt []string `toml:"source_limit_exempt" comment:"CIDRs exempt from the per-source limits"`
+	// ProxyProtocol expects a PROXY protocol v2 header (HAProxy
+	// send-proxy-v2, cloud load balancers) at the start of every
+	// connection and uses the address in it as the terminal's. A
+	// connection without a valid v2 header is closed. Default false.
+	ProxyProtocol bool `toml:"proxy_protocol" comment:"expect a PROXY protocol v2 header on every connection"`
+	// ProxyTrusted lists the CIDRs proxies may connect from when
+	// ProxyProtocol is on; a connection from elsewhere is closed at
+	// accept. Empty (the default) trusts every peer: firewall the port.
+	ProxyTrusted []string `toml:"proxy_trusted" comment:"CIDRs allowed to send PROXY headers, empty = any peer"`
 }
 
 // Auth configures HELLO.
@@ -211,6 +238,8 @@ func Defaults() Config {
 			WorkQueue: 4096, RouteShare: 50, TickInterval: D(100 * time.Millisecond),
 			PushAckTimeout: D(60 * time.Second), MaxPendingAcks: 64,
 			ListenBacklog: 4096, ShutdownGrace: D(2 * time.Second), GCPercent: 25,
+			MaxPendingPerSource: 256, HelloRatePerSource: 50, HelloBurstPerSource: 500,
+			SourceLimitExempt: []string{"127.0.0.0/8", "::1/128"},
 		},
 		Auth: Auth{
 			ClockWindow: D(300 * time.Second), NonceRetention: D(610 * time.Second),
@@ -250,6 +279,7 @@ func Load(path string) (Config, error) {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	c.resolvePaths(filepath.Dir(path))
+	c.normalizeLists()
 	return c, nil
 }
 
@@ -321,6 +351,7 @@ func (c *Config) Validate() error {
 		add("admin.listen is empty")
 	}
 	c.validateControl(add)
+	c.validateFrontEnd(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}

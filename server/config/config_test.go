@@ -83,6 +83,18 @@ func TestValidate(t *testing.T) {
 		{name: "flush_interval negative", mod: func(c *Config) { c.Storage.FlushInterval = D(-time.Second) }, want: []string{"storage.flush_interval"}},
 		{name: "clock_window 0", mod: func(c *Config) { c.Auth.ClockWindow = D(0) }, want: []string{"auth.clock_window"}},
 		{name: "admin listen empty", mod: func(c *Config) { c.Admin.Listen = "" }, want: []string{"admin.listen is empty"}},
+		{name: "max_pending_hello 0", mod: func(c *Config) { c.Server.MaxPendingHello = 0 }, want: []string{"server.max_pending_hello must be at least 1, got 0"}},
+		{name: "max_pending_per_source negative", mod: func(c *Config) { c.Server.MaxPendingPerSource = -1 }, want: []string{"server.max_pending_per_source", "got -1"}},
+		{name: "per-source limits off", mod: func(c *Config) {
+			c.Server.MaxPendingPerSource, c.Server.HelloRatePerSource, c.Server.HelloBurstPerSource = 0, 0, 0
+		}},
+		{name: "hello_rate_per_source negative", mod: func(c *Config) { c.Server.HelloRatePerSource = -2 }, want: []string{"server.hello_rate_per_source", "got -2"}},
+		{name: "hello_burst_per_source 0", mod: func(c *Config) { c.Server.HelloBurstPerSource = 0 }, want: []string{"server.hello_burst_per_source must be at least 1, got 0"}},
+		{name: "source_limit_exempt bad", mod: func(c *Config) { c.Server.SourceLimitExempt = []string{"10.0.0.0/8", "10.0.0/8"} }, want: []string{`server.source_limit_exempt: "10.0.0/8" is not a CIDR`}},
+		{name: "proxy_trusted bad", mod: func(c *Config) { c.Server.ProxyTrusted = []string{"lb.example"} }, want: []string{`server.proxy_trusted: "lb.example"`}},
+		{name: "proxy_trusted address and CIDR", mod: func(c *Config) {
+			c.Server.ProxyProtocol, c.Server.ProxyTrusted = true, []string{"10.1.2.3", "fd00::/8"}
+		}},
 		{
 			name: "every problem in one error",
 			mod: func(c *Config) {
