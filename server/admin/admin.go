@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -94,13 +95,18 @@ type handler struct {
 	tokenHash [sha256.Size]byte
 	mux       *http.ServeMux
 	keepalive time.Duration
+	// backupBusy is set while a backup streams (one at a time).
+	backupBusy atomic.Bool
+	// backupTimeout bounds each backup chunk's write (backupWriteTimeout;
+	// tests shorten it).
+	backupTimeout time.Duration
 }
 
 // New returns the API's handler. Routes that need the token answer 401
 // before anything else, so an unauthenticated client learns nothing about
 // which paths exist.
 func New(node Node, opt Options) http.Handler {
-	h := &handler{node: node, opt: opt, log: opt.Logger, keepalive: keepaliveInterval}
+	h := &handler{node: node, opt: opt, log: opt.Logger, keepalive: keepaliveInterval, backupTimeout: backupWriteTimeout}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
