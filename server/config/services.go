@@ -213,13 +213,13 @@ func (c Control) Effective(dataDir string) Control {
 func (c *Config) validateControl(add func(string, ...any)) {
 	ctl := c.Control.Effective(c.Storage.Dir)
 	if ctl.MaxTimeout.Duration < time.Second {
-		add("control.max_timeout must be at least 1s")
+		add("control.max_timeout = %q must be at least 1s", ctl.MaxTimeout.String())
 	}
 	if ctl.RequestIDWindow.Duration < 10*time.Minute {
-		add("control.request_id_window must be at least 10m (spec §5)")
+		add("control.request_id_window = %q must be at least 10m (spec §5)", ctl.RequestIDWindow.String())
 	}
 	if ctl.AuditRetention.Duration < time.Hour {
-		add("control.audit_retention must be at least 1h")
+		add("control.audit_retention = %q must be at least 1h", ctl.AuditRetention.String())
 	}
 	seen := map[string]bool{}
 	for i, raw := range c.Services {

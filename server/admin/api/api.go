@@ -191,6 +191,7 @@ type AuditRecord struct {
 	DeviceID     string   `json:"device_id,omitempty"`
 	SessionID    uint64   `json:"session_id,omitempty"`
 	Remote       string   `json:"remote,omitempty"`
+	Operator     string   `json:"operator,omitempty"`
 	RequestID    uint64   `json:"request_id,omitempty"`
 	HasRequestID bool     `json:"has_request_id,omitempty"`
 	Service      string   `json:"service"`
