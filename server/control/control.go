@@ -238,7 +238,7 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 		answerWith(a)
 		return
 	case !p.allows(req.DeviceID, req.Model, op):
-		a := refuse(protocol.Forbidden, "not allowed for this device")
+		a := refuse(protocol.Forbidden, p.refusal(op))
 		done(a)
 		answerWith(a)
 		return
