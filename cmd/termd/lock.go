@@ -35,7 +35,7 @@ func lockDataDir(dir string) (func(), error) {
 			if _, perr := strconv.Atoi(pid); perr != nil {
 				pid = "unknown"
 			}
-			return nil, fmt.Errorf("termd is already running on data dir %s (pid %s)", dir, pid)
+			return nil, fmt.Errorf("already running on data dir %s (pid %s)", dir, pid)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
