@@ -330,7 +330,7 @@ func (c *Config) Validate() error {
 		add("server.max_in_flight = %d must be in 1..16", c.Server.MaxInFlight)
 	}
 	if c.Server.RouteShare < 1 || c.Server.RouteShare > 100 {
-		add("server.route_share must be in 1..100 (percent), got %d", c.Server.RouteShare)
+		add("server.route_share = %d must be in 1..100 (percent)", c.Server.RouteShare)
 	}
 	positive := func(key string, d Duration) {
 		if d.Duration <= 0 {
@@ -360,7 +360,7 @@ func (c *Config) Validate() error {
 	atLeast1("auth.replace_limit", c.Auth.ReplaceLimit)
 	c.validateValues(add)
 	if c.Admin.Listen == "" {
-		add("admin.listen is empty")
+		add("admin.listen is empty (a host:port such as 127.0.0.1:7080)")
 	}
 	c.validateControl(add)
 	if len(errs) > 0 {
