@@ -6,9 +6,12 @@ FUZZTIME ?= 10s
 
 .PHONY: run test test-deps build bench fuzz vet clean
 
-## run: build and start termd in dev mode (127.0.0.1:7000 TGP, 127.0.0.1:7080 admin, data in ./var)
+## run: build and start termd in dev mode (127.0.0.1:7000 TGP, 127.0.0.1:7080 admin, data in ./var);
+##      other ports: make run LISTEN=127.0.0.1:7100 ADMIN=127.0.0.1:7180
+LISTEN ?=
+ADMIN  ?=
 run: build
-	./$(BIN)/termd -dev -config examples/dev.toml
+	./$(BIN)/termd -dev -config examples/dev.toml $(if $(LISTEN),-listen $(LISTEN)) $(if $(ADMIN),-admin $(ADMIN))
 
 ## test: vet and run every test with the race detector (installs haproxy for the PROXY protocol test)
 test: vet test-deps sdk-c-test

@@ -27,6 +27,9 @@ type AuditRecord struct {
 	SessionID uint64 `json:"session_id,omitempty"`
 	// Remote is the operator's or terminal's address, if known.
 	Remote string `json:"remote,omitempty"`
+	// Operator is the name of the admin token an operator record was
+	// made with (config admin.tokens; "admin" for admin.token).
+	Operator string `json:"operator,omitempty"`
 	// RequestID is the CONTROL request_id, when HasRequestID.
 	RequestID    uint64 `json:"request_id,omitempty"`
 	HasRequestID bool   `json:"has_request_id,omitempty"`

@@ -98,6 +98,7 @@ func normalizeAudit(rec *AuditRecord) error {
 	rec.Op = validUTF8(rec.Op)
 	rec.Source = validUTF8(rec.Source)
 	rec.Remote = validUTF8(rec.Remote)
+	rec.Operator = validUTF8(rec.Operator)
 	rec.State = validUTF8(rec.State)
 	rec.Message = truncateUTF8(validUTF8(rec.Message), MaxAuditMessage)
 	rec.Output = truncateUTF8(validUTF8(rec.Output), MaxAuditOutput)
@@ -110,7 +111,7 @@ func normalizeAudit(rec *AuditRecord) error {
 		}
 		rec.Args = args
 	}
-	n := len(rec.Source) + len(rec.DeviceID) + len(rec.Remote) + len(rec.Service) + len(rec.Op) +
+	n := len(rec.Source) + len(rec.DeviceID) + len(rec.Remote) + len(rec.Operator) + len(rec.Service) + len(rec.Op) +
 		len(rec.Message) + len(rec.State) + len(rec.Output)
 	for _, a := range rec.Args {
 		n += len(a)

@@ -115,34 +115,6 @@ func (b *Badger) AliveMark(ctx context.Context) (int64, error) {
 	return at, nil
 }
 
-// ctxWriter fails writes once ctx is done, which aborts a Badger backup
-// stream (Badger's Backup takes no context).
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
-}
-
-// Backup writes a full Badger backup (db.Backup since version 0) to w and
-// returns the version it covers. Restore reads it back.
-func (b *Badger) Backup(ctx context.Context, w io.Writer) (uint64, error) {
-	if err := b.enter(); err != nil {
-		return 0, err
-	}
-	defer b.leave()
-	v, err := b.db.Backup(ctxWriter{ctx, w}, 0)
-	if err != nil {
-		return 0, fmt.Errorf("storage: backup: %w", err)
-	}
-	return v, nil
-}
-
 // Restore loads a backup written by Backup. Other writes wait meanwhile,
 // as Badger's Load requires.
 func (b *Badger) Restore(r io.Reader) error {

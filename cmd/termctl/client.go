@@ -32,7 +32,10 @@ const (
 type apiClient struct {
 	base  string // "http://host:port", no trailing slash
 	token string
-	hc    *http.Client
+	// tokenFrom says where token was read from ("--token",
+	// "$TERMD_ADMIN_TOKEN" or a file path), named when the API refuses it.
+	tokenFrom string
+	hc        *http.Client
 }
 
 // isCode reports whether err is an API error with that code.
@@ -80,6 +83,9 @@ func (c *apiClient) request(ctx context.Context, method, path string, body io.Re
 		if ae.Message == "" {
 			ae.Message = http.StatusText(resp.StatusCode)
 		}
+	}
+	if resp.StatusCode == http.StatusUnauthorized && c.tokenFrom != "" {
+		return nil, fmt.Errorf("%w (the token was read from %s)", ae, c.tokenFrom)
 	}
 	return nil, ae
 }

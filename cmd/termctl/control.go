@@ -22,16 +22,16 @@ var controlOps = map[string]uint8{
 // CONTROL request over TGP, the way firmware would, and prints the answer.
 func (a *app) controlCmd() *cobra.Command {
 	var (
-		addr, secret, device, model string
-		timeout                     time.Duration
-		requestID                   uint64
+		addr, secret, keyHex, device, model string
+		timeout                             time.Duration
+		requestID                           uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "control SERVICE start|stop|restart|status [ARG...]",
 		Short: "Act as a terminal: send one CONTROL request over TGP and print the answer",
 		Long: `termctl control connects to the TGP port as a terminal (--device, --model;
 the fleet secret is --secret, else $TERMD_FLEET_SECRET, else DATA/fleet-secret
-that "termd -dev" writes), sends CONTROL and prints CONTROL_ACK. It is subject
+that "termd -dev" writes; --key KEYHEX uses a per-device key instead), sends CONTROL and prints CONTROL_ACK. It is subject
 to the service's ops, ACL and arg patterns like any terminal, and audited.
 Exit status 1 on a refusal or TIMEOUT.`,
 		Args: cobra.MinimumNArgs(2),
@@ -40,17 +40,17 @@ Exit status 1 on a refusal or TIMEOUT.`,
 			if !ok {
 				return fmt.Errorf("unknown operation %q: start, stop, restart or status", args[1])
 			}
-			secret, err := a.fleetSecret(secret)
+			cr, err := a.terminalCreds(secret, keyHex)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+10*time.Second)
 			defer cancel()
-			c, err := client.Dial(ctx, client.Config{
-				Addr: addr, DeviceID: device, FleetSecret: []byte(secret), FW: "termctl", Model: model, NoHeartbeat: true,
-			})
+			ccfg := client.Config{Addr: addr, DeviceID: device, FW: "termctl", Model: model, NoHeartbeat: true}
+			cr.apply(&ccfg)
+			c, err := client.Dial(ctx, ccfg)
 			if err != nil {
-				return fmt.Errorf("connect as %s: %w", device, err)
+				return fmt.Errorf("connect as %s: %w", device, cr.explain(err))
 			}
 			defer c.Close()
 			req := protocol.Control{ServiceID: args[0], Op: op, TimeoutMs: uint64(timeout.Milliseconds()),
@@ -75,6 +75,7 @@ Exit status 1 on a refusal or TIMEOUT.`,
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr-tgp", "127.0.0.1:7000", "TGP address of the termd node")
 	f.StringVar(&secret, "secret", "", "fleet secret (default: env TERMD_FLEET_SECRET, else DATA/fleet-secret)")
+	f.StringVar(&keyHex, "key", "", "per-device key, 64 hex digits (instead of the fleet secret)")
 	f.StringVar(&device, "device", "termctl", "device id to connect as")
 	f.StringVar(&model, "model", "termctl", "model to report in HELLO (ACLs may match it)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "timeout_ms of the request")

@@ -93,35 +93,20 @@ func (a *app) client() (*apiClient, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	tok := a.token
+	tok, from := a.token, "--token"
 	if tok == "" {
-		tok = a.getenv("TERMD_ADMIN_TOKEN")
+		tok, from = a.getenv("TERMD_ADMIN_TOKEN"), "$TERMD_ADMIN_TOKEN"
 	}
 	if tok == "" {
 		var err error
+		from = filepath.Join(a.dataDir, tokenFile)
 		tok, err = a.readDataFile(tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("no admin token: pass --token, set TERMD_ADMIN_TOKEN, or run `termd -dev` (it writes %s): %w",
-				filepath.Join(a.dataDir, tokenFile), err)
+				from, err)
 		}
 	}
-	return &apiClient{base: base, token: tok, hc: a.hc}, nil
-}
-
-// fleetSecret is flag, else $TERMD_FLEET_SECRET, else DATA/fleet-secret
-// (what termd -dev writes): the secret simulate and control connect with.
-func (a *app) fleetSecret(flag string) (string, error) {
-	if flag != "" {
-		return flag, nil
-	}
-	if s := a.getenv("TERMD_FLEET_SECRET"); s != "" {
-		return s, nil
-	}
-	s, err := a.readDataFile(secretFile)
-	if err != nil {
-		return "", fmt.Errorf("no fleet secret: pass --secret, set TERMD_FLEET_SECRET, or run `termd -dev`: %w", err)
-	}
-	return s, nil
+	return &apiClient{base: base, token: tok, tokenFrom: from, hc: a.hc}, nil
 }
 
 // readDataFile reads a file termd -dev wrote into the data dir, trimmed.

@@ -43,6 +43,7 @@ type simOptions struct {
 	n          int
 	addr       string
 	secret     string
+	keyHex     string
 	prefix     string
 	stallAfter time.Duration
 	rate       float64
@@ -62,7 +63,8 @@ as a power cut would. With --stall-after D each terminal goes silent D after
 its HELLO_OK (socket open, nothing sent) and never reconnects.
 
 The fleet secret is --secret, else $TERMD_FLEET_SECRET, else DATA/fleet-secret
-(written by "termd -dev"). One process runs at most 19000 terminals (its file
+(written by "termd -dev"); --key KEYHEX signs every terminal's HELLO with that
+per-device key instead (use it with -n 1, or for devices given the same key). One process runs at most 19000 terminals (its file
 descriptor limit is 20000); run several processes with distinct --prefix
 values for more.`,
 		Args: cobra.NoArgs,
@@ -78,6 +80,7 @@ values for more.`,
 	f.IntVarP(&o.n, "count", "n", 0, fmt.Sprintf("number of terminals, 1..%d", maxSimTerminals))
 	f.StringVar(&o.addr, "addr-tgp", "127.0.0.1:7000", "TGP address of the termd node")
 	f.StringVar(&o.secret, "secret", "", "fleet secret (default: env TERMD_FLEET_SECRET, else DATA/fleet-secret)")
+	f.StringVar(&o.keyHex, "key", "", "per-device key, 64 hex digits (instead of the fleet secret)")
 	f.StringVar(&o.prefix, "prefix", "SIM-", "device id prefix")
 	f.DurationVar(&o.stallAfter, "stall-after", 0, "each terminal stops sending this long after HELLO_OK and never reconnects (0 = never)")
 	f.Float64Var(&o.rate, "rate", defaultSimRate, "connection attempts per second, all terminals together")
@@ -90,7 +93,7 @@ values for more.`,
 type simulator struct {
 	a      *app
 	opt    simOptions
-	secret []byte
+	creds  creds
 	spread bool
 	pace   *pacer
 
@@ -120,7 +123,7 @@ func (a *app) newSimulator(o simOptions) (*simulator, error) {
 	if id := simID(o.prefix, o.n); !protocol.ValidDeviceID(id) {
 		return nil, fmt.Errorf("--prefix %q makes invalid device ids like %q: ids are 1-%d bytes of [A-Za-z0-9._:-]", o.prefix, id, protocol.MaxID)
 	}
-	secret, err := a.fleetSecret(o.secret)
+	cr, err := a.terminalCreds(o.secret, o.keyHex)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +141,7 @@ func (a *app) newSimulator(o simOptions) (*simulator, error) {
 	default:
 		return nil, fmt.Errorf("--spread-src must be auto, on or off, not %q", o.spread)
 	}
-	return &simulator{a: a, opt: o, secret: []byte(secret), spread: spread, pace: newPacer(o.rate)}, nil
+	return &simulator{a: a, opt: o, creds: cr, spread: spread, pace: newPacer(o.rate)}, nil
 }
 
 // simID is the id of terminal i (1-based).
@@ -209,9 +212,10 @@ func (s *simulator) status(label string, lastFailed int64) int64 {
 // it has stalled): dial, hold the session, back off, dial again.
 func (s *simulator) terminal(ctx context.Context, i int) {
 	cfg := client.Config{
-		Addr: s.opt.addr, DeviceID: simID(s.opt.prefix, i), FleetSecret: s.secret,
+		Addr: s.opt.addr, DeviceID: simID(s.opt.prefix, i),
 		FW: simFW, Model: simModel, HBMin: s.opt.hbMin,
 	}
+	s.creds.apply(&cfg)
 	if s.spread {
 		cfg.Dial = spreadDial(i)
 	}
@@ -231,7 +235,7 @@ func (s *simulator) terminal(ctx context.Context, i int) {
 			}
 			s.failed.Add(1)
 			s.mu.Lock()
-			s.lastErr = err.Error()
+			s.lastErr = s.creds.explain(err).Error()
 			s.mu.Unlock()
 		} else {
 			start := time.Now()

@@ -4,12 +4,15 @@
 //
 //	termd -dev                 # local development: 127.0.0.1, ./var, generated secrets
 //	termd -config termd.toml   # production
-//	termd -print-config        # the full default configuration
+//	termd -print-config        # the full default configuration (secrets redacted)
+//	termd -hash-token < tok    # the sha256 of a token for [[admin.tokens]]
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -53,10 +56,21 @@ func main() {
 
 type flags struct {
 	config, data, listen, admin, restore string
-	dev, printConfig                     bool
+	dev, printConfig, hashToken          bool
 }
 
+// Dev-mode listen addresses: loopback only, unless the config file or a
+// flag says otherwise.
+const (
+	devListen      = "127.0.0.1:7000"
+	devAdminListen = "127.0.0.1:7080"
+)
+
 func run(args []string, getenv func(string) string, stdout io.Writer) error {
+	return runWith(args, getenv, os.Stdin, stdout)
+}
+
+func runWith(args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	var f flags
 	fs := flag.NewFlagSet("termd", flag.ContinueOnError)
 	fs.StringVar(&f.config, "config", "", "TOML config file")
@@ -66,8 +80,15 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	fs.StringVar(&f.admin, "admin", "", "admin HTTP address (overrides admin.listen)")
 	fs.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (defaults if no -config) and exit")
 	fs.StringVar(&f.restore, "restore", "", "load a backup made by `termctl backup` into an empty data dir, then exit")
+	fs.BoolVar(&f.hashToken, "hash-token", false, "read a token on stdin, print its sha256 for [[admin.tokens]], and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h asked for the usage, which the flag set printed
+		}
 		return err
+	}
+	if f.hashToken {
+		return hashToken(stdin, stdout)
 	}
 
 	cfg, err := loadConfig(f, getenv)
@@ -75,7 +96,7 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		return err
 	}
 	if f.printConfig {
-		b, err := cfg.Marshal()
+		b, err := cfg.Redact().Marshal()
 		if err != nil {
 			return err
 		}
@@ -86,6 +107,13 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	if _, set := os.LookupEnv("GOGC"); !set && cfg.Server.GCPercent > 0 {
 		debug.SetGCPercent(cfg.Server.GCPercent)
 	}
+	// The data dir's lock comes before any banner: a second termd on the
+	// same dir says so and nothing else.
+	unlock, err := lockDataDir(cfg.Storage.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if f.restore != "" {
 		return restore(cfg, f.restore, log)
 	}
@@ -97,22 +125,24 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
 	return serve(cfg, log)
 }
 
+// loadConfig builds the configuration: defaults (loopback addresses under
+// -dev), the file's keys over them, the environment, then the flags.
 func loadConfig(f flags, getenv func(string) string) (config.Config, error) {
 	cfg := config.Defaults()
+	if f.dev {
+		cfg.Server.Listen = devListen
+		cfg.Admin.Listen = devAdminListen
+	}
 	if f.config != "" {
 		var err error
-		if cfg, err = config.Load(f.config); err != nil {
+		if cfg, err = config.LoadOnto(cfg, f.config); err != nil {
 			return cfg, err
-		}
-	}
-	if f.dev {
-		cfg.Server.Listen = "127.0.0.1:7000"
-		cfg.Admin.Listen = "127.0.0.1:7080"
-		if f.config == "" {
-			cfg.Storage.Dir = "./var"
 		}
 	}
 	cfg.ApplyEnv(getenv)
@@ -165,6 +195,39 @@ func devSecrets(cfg *config.Config, out io.Writer) error {
 		cfg.Auth.FleetSecret, sp, cfg.Admin.Token, tp, cfg.Server.Listen, cfg.Admin.Listen)
 	return nil
 }
+
+// hashToken prints the hex SHA-256 of the token on in's first line, for
+// an [[admin.tokens]] sha256. The token comes on stdin, never as an
+// argument, so it stays out of shell history and ps.
+func hashToken(in io.Reader, out io.Writer) error {
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	tok := strings.TrimSpace(line)
+	if tok == "" {
+		return errors.New("-hash-token: no token on stdin (e.g. `printf %s \"$TOKEN\" | termd -hash-token`)")
+	}
+	if len(tok) < minTokenLen {
+		return fmt.Errorf("-hash-token: the token is %d bytes; use at least %d (e.g. `openssl rand -hex 24`)", len(tok), minTokenLen)
+	}
+	sum := sha256.Sum256([]byte(tok))
+	_, err = fmt.Fprintln(out, hex.EncodeToString(sum[:]))
+	return err
+}
+
+// warnExposedAdmin warns when the admin API is reachable from other
+// hosts: termd serves it without TLS.
+func warnExposedAdmin(log *slog.Logger, addr string) {
+	if !config.IsLoopback(addr) {
+		log.Warn("the admin API listens on a non-loopback address without TLS: bearer tokens and backups cross the network in clear; bind it to loopback or put a TLS proxy in front",
+			"admin.listen", addr)
+	}
+}
+
+// minTokenLen is the shortest token -hash-token accepts, in bytes: a
+// token is a bearer credential, so it must resist guessing.
+const minTokenLen = 16
 
 func newLogger(c config.Log) *slog.Logger {
 	var level slog.Level
@@ -223,11 +286,16 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		}
 	}()
 	storeMetrics := store.metrics()
+	tokens, err := admin.TokensFromConfig(cfg.Admin)
+	if err != nil {
+		return err
+	}
 	h := admin.New(srv, admin.Options{
-		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
+		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
 		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics}, Logger: log,
 		Services: ctl,
 	})
+	warnExposedAdmin(log, cfg.Admin.Listen)
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)

@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +17,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -43,10 +46,12 @@ type Node interface {
 
 // Options configure the API.
 type Options struct {
-	// Token is the bearer token every /v1 request must carry. Empty
-	// refuses every request that needs a token (config validation
-	// normally prevents that).
+	// Token is a bearer token with operator scope, named "admin"
+	// (config admin.token). With Tokens empty too, every request that
+	// needs a token is refused (config validation normally prevents that).
 	Token string
+	// Tokens are the named, scoped tokens (config [[admin.tokens]]).
+	Tokens []Token
 	// OpenProbes serves /healthz, /readyz and /metrics without the token
 	// to requests that arrived on a loopback address.
 	OpenProbes bool
@@ -68,6 +73,35 @@ type Options struct {
 	Services Services
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
+}
+
+// Token is one accepted bearer token, known by its SHA-256 only.
+type Token struct {
+	// Name identifies the holder in logs and the audit.
+	Name string
+	// Scope is config.ScopeRead or config.ScopeOperator.
+	Scope string
+	// SHA256 is the token's hash.
+	SHA256 [sha256.Size]byte
+}
+
+// TokensFromConfig turns config's admin.token and [[admin.tokens]]
+// (validated) into the API's token list.
+func TokensFromConfig(c config.Admin) ([]Token, error) {
+	var out []Token
+	if c.Token != "" {
+		out = append(out, Token{Name: config.LegacyTokenName, Scope: config.ScopeOperator, SHA256: sha256.Sum256([]byte(c.Token))})
+	}
+	for i, t := range c.Tokens {
+		b, err := hex.DecodeString(t.SHA256)
+		if err != nil || len(b) != sha256.Size {
+			return nil, fmt.Errorf("admin.tokens[%d].sha256 %q is not %d hex digits", i, t.SHA256, 2*sha256.Size)
+		}
+		tk := Token{Name: t.Name, Scope: t.Scope}
+		copy(tk.SHA256[:], b)
+		out = append(out, tk)
+	}
+	return out, nil
 }
 
 // Defaults and bounds of the API.
@@ -94,23 +128,31 @@ type handler struct {
 	node      Node
 	opt       Options
 	log       *slog.Logger
-	tokenHash [sha256.Size]byte
+	tokens    []Token
 	mux       *http.ServeMux
 	keepalive time.Duration
+	// backupBusy is set while a backup streams (one at a time).
+	backupBusy atomic.Bool
+	// backupTimeout bounds each backup chunk's write (backupWriteTimeout;
+	// tests shorten it).
+	backupTimeout time.Duration
 }
 
 // New returns the API's handler. Routes that need the token answer 401
 // before anything else, so an unauthenticated client learns nothing about
 // which paths exist.
 func New(node Node, opt Options) http.Handler {
-	h := &handler{node: node, opt: opt, log: opt.Logger, keepalive: keepaliveInterval}
+	h := &handler{node: node, opt: opt, log: opt.Logger, keepalive: keepaliveInterval, backupTimeout: backupWriteTimeout}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	if h.opt.EventBuffer <= 0 {
 		h.opt.EventBuffer = DefaultEventBuffer
 	}
-	h.tokenHash = sha256.Sum256([]byte(opt.Token))
+	if opt.Token != "" {
+		h.tokens = append(h.tokens, Token{Name: config.LegacyTokenName, Scope: config.ScopeOperator, SHA256: sha256.Sum256([]byte(opt.Token))})
+	}
+	h.tokens = append(h.tokens, opt.Tokens...)
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", h.healthz)
 	m.HandleFunc("GET /readyz", h.readyz)
@@ -144,13 +186,24 @@ func New(node Node, opt Options) http.Handler {
 // ServeHTTP authorises, then routes; the mux's own 404 and 405 answers
 // are rewritten as JSON errors.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.authorized(r) {
+	tok, ok := h.authorized(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="termd"`)
 		writeHTTPError(w, http.StatusUnauthorized, api.CodeUnauthorized, "missing or invalid bearer token")
 		return
 	}
 	route, pattern := h.mux.Handler(r)
 	if pattern != "" {
+		if tok != nil && tok.Scope != config.ScopeOperator && needsOperator(r) {
+			h.log.Warn("admin request refused: token scope", "token", tok.Name, "scope", tok.Scope,
+				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeCode(w, protocol.Forbidden, fmt.Sprintf("token %q has scope %s; %s %s needs an %s token",
+				tok.Name, tok.Scope, r.Method, r.URL.Path, config.ScopeOperator))
+			return
+		}
+		if tok != nil {
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+		}
 		// Every POST and PUT writes a durable record (a device change or
 		// an audit record): refused up front while the store cannot take
 		// it, so no operation runs that could not be recorded.
@@ -179,20 +232,54 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // on a loopback address.
 var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
-func (h *handler) authorized(r *http.Request) bool {
-	if probePaths[r.URL.Path] && h.opt.OpenProbes && arrivedOnLoopback(r) {
+// needsOperator reports whether r needs an operator token: anything but
+// GET and HEAD, and the backup (it holds every device key) and profiler
+// even though they are GETs.
+func needsOperator(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return true
 	}
-	if h.opt.Token == "" {
-		return false
+	return r.URL.Path == "/v1/backup" || strings.HasPrefix(r.URL.Path, "/debug/pprof/")
+}
+
+// tokenKey is the context key of the request's *Token.
+type tokenKey struct{}
+
+// operatorName is the name of the token r was authorised with ("" for
+// an open probe), for logs and the audit.
+func operatorName(r *http.Request) string {
+	if t, ok := r.Context().Value(tokenKey{}).(*Token); ok {
+		return t.Name
+	}
+	return ""
+}
+
+// authorized returns the token r carries (nil for an open probe) and
+// whether r may proceed. The presented token is hashed and compared with
+// every entry, in constant time and without stopping at a match, so the
+// timing tells neither whether nor which token matched.
+func (h *handler) authorized(r *http.Request) (*Token, bool) {
+	if probePaths[r.URL.Path] && h.opt.OpenProbes && arrivedOnLoopback(r) {
+		return nil, true
+	}
+	if len(h.tokens) == 0 {
+		return nil, false
 	}
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+		return nil, false
 	}
-	// Hashing first makes the comparison constant-time in the length too.
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
+	found, idx := 0, 0
+	for i := range h.tokens {
+		m := subtle.ConstantTimeCompare(got[:], h.tokens[i].SHA256[:])
+		idx = subtle.ConstantTimeSelect(m, i, idx)
+		found |= m
+	}
+	if found != 1 {
+		return nil, false
+	}
+	return &h.tokens[idx], true
 }
 
 // arrivedOnLoopback reports whether the connection's local address (the

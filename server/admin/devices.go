@@ -111,7 +111,7 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 
 // audit logs an operator action that changed something.
 func (h *handler) audit(r *http.Request, action, id string) {
-	h.log.Info("operator action", "action", action, "device_id", id, "remote", r.RemoteAddr)
+	h.log.Info("operator action", "action", action, "device_id", id, "operator", operatorName(r), "remote", r.RemoteAddr)
 }
 
 func (h *handler) block(w http.ResponseWriter, r *http.Request) {

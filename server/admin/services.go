@@ -55,8 +55,9 @@ func (h *handler) operate(op string) http.HandlerFunc {
 			writeProblem(w, control.ErrUnknownService)
 			return
 		}
-		res, err := h.opt.Services.Operate(r.Context(), id, op, r.RemoteAddr)
-		h.log.Info("operator action", "action", "service "+op, "service", id, "remote", r.RemoteAddr, "err", err)
+		ctx := control.WithOperator(r.Context(), operatorName(r))
+		res, err := h.opt.Services.Operate(ctx, id, op, r.RemoteAddr)
+		h.log.Info("operator action", "action", "service "+op, "service", id, "operator", operatorName(r), "remote", r.RemoteAddr, "err", err)
 		switch {
 		case err != nil:
 			h.fail(w, r, err)
@@ -116,7 +117,7 @@ func (h *handler) auditLog(w http.ResponseWriter, r *http.Request) {
 func auditJSON(r storage.AuditRecord) api.AuditRecord {
 	return api.AuditRecord{
 		Seq: r.Seq, AtMs: r.At, DurationMs: r.DurationMs, Source: r.Source,
-		DeviceID: r.DeviceID, SessionID: r.SessionID, Remote: r.Remote,
+		DeviceID: r.DeviceID, SessionID: r.SessionID, Remote: r.Remote, Operator: r.Operator,
 		RequestID: r.RequestID, HasRequestID: r.HasRequestID,
 		Service: r.Service, Op: r.Op, Args: r.Args, Status: r.Status, Message: r.Message,
 		State: r.State, PID: r.PID, ExitCode: r.ExitCode, SinceMs: r.SinceMs, Output: r.Output,

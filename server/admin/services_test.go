@@ -18,7 +18,7 @@ import (
 
 // servicesFixture is the API over a real controller: a sleeping daemon
 // and a oneshot that prints and exits 3, audited in a memory store.
-func servicesFixture(t *testing.T) *fixture {
+func servicesFixture(t *testing.T, mods ...func(*Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name, body string) string { return servertest.Script(t, dir, name, body) }
@@ -39,7 +39,12 @@ func servicesFixture(t *testing.T) *fixture {
 		defer cancel()
 		_ = ctl.Close(ctx)
 	})
-	return newFixture(t, func(o *Options) { o.Services = ctl })
+	return newFixture(t, func(o *Options) {
+		o.Services = ctl
+		for _, m := range mods {
+			m(o)
+		}
+	})
 }
 
 func decodeJSON[T any](t *testing.T, resp *http.Response) T {

@@ -6,10 +6,13 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -26,7 +29,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return err
+		return fmt.Errorf("%q is not a duration: write a number with a unit, such as \"30s\", \"5m\" or \"1h\"", b)
 	}
 	d.Duration = v
 	return nil
@@ -209,15 +212,49 @@ const MinFreeMB = 16
 type Admin struct {
 	// Listen is the admin address. Default "127.0.0.1:7080".
 	Listen string `toml:"listen" comment:"admin HTTP listen address"`
-	// Token is the bearer token for /v1/*. Required outside -dev; env
-	// TERMD_ADMIN_TOKEN overrides it.
-	Token string `toml:"token" comment:"bearer token for /v1/*; env TERMD_ADMIN_TOKEN"`
+	// Token is a bearer token with operator scope, named "admin" in logs
+	// and the audit. Required outside -dev unless Tokens has an entry;
+	// env TERMD_ADMIN_TOKEN overrides it. Default empty.
+	Token string `toml:"token" comment:"operator-scope bearer token named admin; env TERMD_ADMIN_TOKEN"`
+	// Tokens are named bearer tokens with a scope, stored as the SHA-256
+	// of the token (`termd -hash-token` prints it), never the token
+	// itself. Default none.
+	Tokens []AdminToken `toml:"tokens" comment:"named, scoped tokens stored hashed ([[admin.tokens]])"`
 	// OpenProbes serves /healthz, /readyz and /metrics without a token
 	// when Listen is a loopback address. Default true.
 	OpenProbes bool `toml:"open_probes" comment:"serve /healthz, /readyz, /metrics without token on loopback"`
 	// EventBuffer is each event-stream subscriber's queue; a slower
 	// subscriber loses events (counted). Default 1024.
 	EventBuffer int `toml:"event_buffer" comment:"per-subscriber event queue before events are dropped"`
+}
+
+// Token scopes (docs/admin-api.md, "Tokens and scopes").
+const (
+	// ScopeRead may use every GET endpoint except /v1/backup and
+	// /debug/pprof (a backup holds every device key).
+	ScopeRead = "read"
+	// ScopeOperator may do everything.
+	ScopeOperator = "operator"
+)
+
+// Token name bounds.
+const (
+	// MaxTokenName is the longest admin.tokens name, in bytes.
+	MaxTokenName = 64
+	// LegacyTokenName is the name admin.token goes by in logs and audit.
+	LegacyTokenName = "admin"
+)
+
+// AdminToken is one [[admin.tokens]] entry.
+type AdminToken struct {
+	// Name identifies the token in logs and the audit: letters, digits,
+	// '.', '_', '-', at most 64 bytes, unique. Required.
+	Name string `toml:"name" comment:"who holds the token; appears in logs and the audit"`
+	// Scope is "read" or "operator". Required.
+	Scope string `toml:"scope" comment:"read or operator"`
+	// SHA256 is the lowercase or uppercase hex SHA-256 of the token
+	// (64 digits). Required.
+	SHA256 string `toml:"sha256" comment:"hex SHA-256 of the token (termd -hash-token)"`
 }
 
 // Log configures logging.
@@ -264,7 +301,14 @@ func Defaults() Config {
 // Load reads a TOML file over the defaults. Unknown keys are an error, so
 // a typo does not silently leave a default in force.
 func Load(path string) (Config, error) {
-	c := Defaults()
+	return LoadOnto(Defaults(), path)
+}
+
+// LoadOnto reads a TOML file over c: keys the file sets replace c's
+// values, the others stay (termd -dev starts from loopback addresses, so
+// a dev config file may still choose its own). Errors name the file, the
+// position and the key.
+func LoadOnto(c Config, path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return c, err
@@ -276,7 +320,24 @@ func Load(path string) (Config, error) {
 		if errors.As(err, &sm) {
 			return c, fmt.Errorf("%s: %s", path, sm.String())
 		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			if k := de.Key(); len(k) > 0 {
+				return c, fmt.Errorf("%s:%d:%d: %s: %w", path, row, col, strings.Join(k, "."), err)
+			}
+			return c, fmt.Errorf("%s:%d:%d: %w", path, row, col, err)
+		}
+		var doc map[string]any
+		if toml.Unmarshal(b, &doc) == nil {
+			if k, v := durationKey(doc, reflect.TypeOf(c), ""); k != "" {
+				return c, fmt.Errorf("%s: %s = %v: a duration is a string with a unit, such as \"%vs\"", path, k, v, v)
+			}
+		}
 		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(c.Admin.Tokens) == 0 {
+		c.Admin.Tokens = nil // `tokens = []` as -print-config writes it
 	}
 	c.resolvePaths(filepath.Dir(path))
 	c.normalizeLists()
@@ -305,50 +366,54 @@ func (c *Config) Validate() error {
 	} else if len(c.Auth.FleetSecret) < MinFleetSecret {
 		add("auth.fleet_secret is %d bytes; at least %d are required", len(c.Auth.FleetSecret), MinFleetSecret)
 	}
-	if c.Admin.Token == "" {
-		add("admin.token is not set (set it in the config file or TERMD_ADMIN_TOKEN, or run with -dev)")
+	if c.Admin.Token == "" && len(c.Admin.Tokens) == 0 {
+		add("admin.token is not set and admin.tokens is empty (set one in the config file or TERMD_ADMIN_TOKEN, or run with -dev)")
 	}
+	c.validateTokens(add)
 	if c.Server.MaxFrame < 4096 || c.Server.MaxFrame > 0xFFFF {
-		add("server.max_frame must be in 4096..65535")
+		add("server.max_frame = %d must be in 4096..65535", c.Server.MaxFrame)
 	}
 	if c.Server.MaxInFlight < 1 || c.Server.MaxInFlight > 16 {
-		add("server.max_in_flight must be in 1..16")
+		add("server.max_in_flight = %d must be in 1..16", c.Server.MaxInFlight)
 	}
 	if c.Server.RouteShare < 1 || c.Server.RouteShare > 100 {
-		add("server.route_share must be in 1..100 (percent), got %d", c.Server.RouteShare)
+		add("server.route_share = %d must be in 1..100 (percent)", c.Server.RouteShare)
 	}
-	if c.Server.PushAckTimeout.Duration <= 0 || c.Server.MaxPendingAcks < 1 {
-		add("server.push_ack_timeout and server.max_pending_acks must be positive")
+	positive := func(key string, d Duration) {
+		if d.Duration <= 0 {
+			add("%s = %q must be a positive duration", key, d.String())
+		}
 	}
-	if c.Server.FrameRate <= 0 || c.Server.FrameBurst < 1 {
-		add("server.frame_rate and server.frame_burst must be positive")
-	}
-	if c.Heartbeat.Interval.Duration <= 0 || c.Heartbeat.MissFactor < 1 {
-		add("heartbeat.interval and heartbeat.miss_factor must be positive")
-	}
-	if c.Server.HelloTimeout.Duration <= 0 || c.Server.TickInterval.Duration <= 0 {
-		add("server.hello_timeout and server.tick_interval must be positive")
-	}
-	if c.Auth.NonceCapacity < 1 || c.Auth.NonceRetention.Duration <= 0 {
-		add("auth.nonce_capacity and auth.nonce_retention must be positive")
-	}
-	if c.Storage.AliveInterval.Duration <= 0 || c.Storage.FlushInterval.Duration <= 0 {
-		add("storage.alive_interval and storage.flush_interval must be positive")
+	atLeast1 := func(key string, v int) {
+		if v < 1 {
+			add("%s = %d must be at least 1", key, v)
+		}
 	}
 	if c.Storage.MinFreeMB < MinFreeMB {
-		add("storage.min_free_mb must be at least %d (Badger's own writes need room), got %d", MinFreeMB, c.Storage.MinFreeMB)
+		add("storage.min_free_mb = %d must be at least %d (Badger's own writes need room)", c.Storage.MinFreeMB, MinFreeMB)
 	}
 	if c.Storage.BallastMB < 0 {
-		add("storage.ballast_mb must not be negative, got %d", c.Storage.BallastMB)
+		add("storage.ballast_mb = %d must not be negative", c.Storage.BallastMB)
 	}
-	if c.Auth.ClockWindow.Duration <= 0 {
-		add("auth.clock_window must be positive")
+	positive("server.push_ack_timeout", c.Server.PushAckTimeout)
+	atLeast1("server.max_pending_acks", c.Server.MaxPendingAcks)
+	if c.Server.FrameRate <= 0 {
+		add("server.frame_rate = %v must be positive", c.Server.FrameRate)
 	}
-	if c.Auth.ReplaceLimit < 1 {
-		add("auth.replace_limit must be at least 1")
-	}
+	atLeast1("server.frame_burst", c.Server.FrameBurst)
+	positive("heartbeat.interval", c.Heartbeat.Interval)
+	atLeast1("heartbeat.miss_factor", c.Heartbeat.MissFactor)
+	positive("server.hello_timeout", c.Server.HelloTimeout)
+	positive("server.tick_interval", c.Server.TickInterval)
+	atLeast1("auth.nonce_capacity", c.Auth.NonceCapacity)
+	positive("auth.nonce_retention", c.Auth.NonceRetention)
+	positive("storage.alive_interval", c.Storage.AliveInterval)
+	positive("storage.flush_interval", c.Storage.FlushInterval)
+	positive("auth.clock_window", c.Auth.ClockWindow)
+	atLeast1("auth.replace_limit", c.Auth.ReplaceLimit)
+	c.validateValues(add)
 	if c.Admin.Listen == "" {
-		add("admin.listen is empty")
+		add("admin.listen is empty (a host:port such as 127.0.0.1:7080)")
 	}
 	c.validateControl(add)
 	c.validateFrontEnd(add)
@@ -356,6 +421,42 @@ func (c *Config) Validate() error {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// validateTokens checks [[admin.tokens]].
+func (c *Config) validateTokens(add func(string, ...any)) {
+	seen := map[string]bool{}
+	if c.Admin.Token != "" {
+		seen[LegacyTokenName] = true
+	}
+	for i, t := range c.Admin.Tokens {
+		key := fmt.Sprintf("admin.tokens[%d]", i)
+		switch {
+		case !validTokenName(t.Name):
+			add("%s.name %q must be 1..%d letters, digits, '.', '_' or '-'", key, t.Name, MaxTokenName)
+		case seen[t.Name]:
+			add("%s.name %q is used twice (%q is admin.token's name when it is set)", key, t.Name, LegacyTokenName)
+		}
+		seen[t.Name] = true
+		if t.Scope != ScopeRead && t.Scope != ScopeOperator {
+			add("%s.scope %q must be %q or %q", key, t.Scope, ScopeRead, ScopeOperator)
+		}
+		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size {
+			add("%s.sha256 %q must be %d hex digits (termd -hash-token prints it)", key, t.SHA256, 2*sha256.Size)
+		}
+	}
+}
+
+func validTokenName(s string) bool {
+	if s == "" || len(s) > MaxTokenName {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Marshal renders c as commented TOML.

@@ -173,7 +173,8 @@ func TestLoad(t *testing.T) {
 		{name: "unknown table", body: "[srever]\nlisten = \"x\"\n", wantErr: []string{"srever"}},
 		{name: "unknown top-level key", body: "verbose = true\n", wantErr: []string{"verbose"}},
 		{name: "bad duration", body: "[server]\ntick_interval = \"10 parsecs\"\n", wantErr: []string{"parsecs"}},
-		{name: "duration without unit", body: "[server]\ntick_interval = \"250\"\n", wantErr: []string{"missing unit"}},
+		{name: "duration without unit", body: "[server]\ntick_interval = \"250\"\n", wantErr: []string{"server.tick_interval", `"250"`, "with a unit"}},
+		{name: "duration as a number", body: "[heartbeat]\ninterval = 30\n", wantErr: []string{"heartbeat.interval = 30", "with a unit"}},
 		{name: "wrong type", body: "[server]\nmax_frame = \"big\"\n", wantErr: []string{"termd.toml"}},
 		{name: "syntax error", body: "[server\n", wantErr: []string{"termd.toml"}},
 	}

@@ -248,13 +248,13 @@ func (c Control) Effective(dataDir string) Control {
 func (c *Config) validateControl(add func(string, ...any)) {
 	ctl := c.Control.Effective(c.Storage.Dir)
 	if ctl.MaxTimeout.Duration < time.Second {
-		add("control.max_timeout must be at least 1s")
+		add("control.max_timeout = %q must be at least 1s", ctl.MaxTimeout.String())
 	}
 	if ctl.RequestIDWindow.Duration < 10*time.Minute {
-		add("control.request_id_window must be at least 10m (spec §5)")
+		add("control.request_id_window = %q must be at least 10m (spec §5)", ctl.RequestIDWindow.String())
 	}
 	if ctl.AuditRetention.Duration < time.Hour {
-		add("control.audit_retention must be at least 1h")
+		add("control.audit_retention = %q must be at least 1h", ctl.AuditRetention.String())
 	}
 	if ctl.RequestIDsPerDevice < 1 || ctl.RequestIDsPerDevice > MaxRequestIDs {
 		add("control.request_ids_per_device must be 1-%d, not %d", MaxRequestIDs, ctl.RequestIDsPerDevice)
@@ -273,20 +273,20 @@ func (c *Config) validateControl(add func(string, ...any)) {
 			at = fmt.Sprintf("service %q", s.ID)
 		}
 		if !serviceIDRe.MatchString(s.ID) {
-			add("%s: id must be 1-64 letters, digits, '.', '_' or '-'", at)
+			add("%s: id %q must be 1-64 letters, digits, '.', '_' or '-'", at, s.ID)
 		}
 		if seen[s.ID] {
 			add("%s: id is used twice", at)
 		}
 		seen[s.ID] = true
 		if s.Kind != KindDaemon && s.Kind != KindOneshot {
-			add("%s: kind must be %q or %q", at, KindDaemon, KindOneshot)
+			add("%s: kind = %q must be %q or %q", at, s.Kind, KindDaemon, KindOneshot)
 		}
 		if !filepath.IsAbs(s.Command) {
-			add("%s: command must be an absolute path, or in a config file relative to it (it is executed directly, never through a shell)", at)
+			add("%s: command = %q must be an absolute path, or in a config file relative to it (it is executed directly, never through a shell)", at, s.Command)
 		}
 		if s.Dir != "" && !filepath.IsAbs(s.Dir) {
-			add("%s: dir must be an absolute path", at)
+			add("%s: dir = %q must be an absolute path", at, s.Dir)
 		}
 		for _, e := range s.Env {
 			name, _, ok := strings.Cut(e, "=")
@@ -308,7 +308,7 @@ func (c *Config) validateControl(add func(string, ...any)) {
 		}
 		checkOps("ops", s.Ops)
 		if len(s.ArgPatterns) > 8 {
-			add("%s: arg_patterns allows at most 8 args (spec §5)", at)
+			add("%s: arg_patterns has %d patterns; at most 8 args are allowed (spec §5)", at, len(s.ArgPatterns))
 		}
 		for _, p := range s.ArgPatterns {
 			if _, err := CompileArgPattern(p); err != nil {
@@ -321,29 +321,29 @@ func (c *Config) validateControl(add func(string, ...any)) {
 		}{{"start_timeout", s.StartTimeout}, {"stop_timeout", s.StopTimeout}, {"restart_timeout", s.RestartTimeout},
 			{"start_wait", s.StartWait}, {"stop_grace", s.StopGrace}, {"restart_delay", s.RestartDelay}, {"restart_delay_max", s.RestartDelayMax}} {
 			if d.v.Duration <= 0 {
-				add("%s: %s must be positive", at, d.name)
+				add("%s: %s = %q must be a positive duration", at, d.name, d.v.String())
 			}
 		}
 		if s.StartWait.Duration >= s.StartTimeout.Duration && s.Kind == KindDaemon {
-			add("%s: start_wait must be shorter than start_timeout", at)
+			add("%s: start_wait = %q must be shorter than start_timeout = %q", at, s.StartWait.String(), s.StartTimeout.String())
 		}
 		if s.Restart != RestartNever && s.Restart != RestartOnFailure {
-			add("%s: restart must be %q or %q", at, RestartNever, RestartOnFailure)
+			add("%s: restart = %q must be %q or %q", at, s.Restart, RestartNever, RestartOnFailure)
 		}
 		if s.Restart == RestartOnFailure && s.Kind != KindDaemon {
 			add("%s: restart applies to daemons only", at)
 		}
 		if s.MaxConcurrent < 1 || (s.Kind == KindDaemon && s.MaxConcurrent != 1) {
-			add("%s: max_concurrent must be at least 1 (and 1 for a daemon)", at)
+			add("%s: max_concurrent = %d must be at least 1 (and 1 for a daemon)", at, s.MaxConcurrent)
 		}
 		if s.OutputMax < WireOutputMax {
-			add("%s: output_max must be at least %d bytes", at, WireOutputMax)
+			add("%s: output_max = %d must be at least %d bytes", at, s.OutputMax, WireOutputMax)
 		}
 		if s.OnShutdown != ShutdownStop && s.OnShutdown != ShutdownLeave {
-			add("%s: on_shutdown must be %q or %q", at, ShutdownStop, ShutdownLeave)
+			add("%s: on_shutdown = %q must be %q or %q", at, s.OnShutdown, ShutdownStop, ShutdownLeave)
 		}
 		if s.OnStart != StartAdopt && s.OnStart != StartStop {
-			add("%s: on_start must be %q or %q", at, StartAdopt, StartStop)
+			add("%s: on_start = %q must be %q or %q", at, s.OnStart, StartAdopt, StartStop)
 		}
 		if s.Autostart && s.Kind != KindDaemon {
 			add("%s: autostart applies to daemons only", at)

@@ -74,7 +74,7 @@ func (c *Controller) Service(id string) (api.Service, error) {
 // terminal's, with Source "operator" and the caller's remote address.
 func (c *Controller) Operate(ctx context.Context, id, op, remote string) (OpResult, error) {
 	start := c.now()
-	rec := storage.AuditRecord{At: start.UnixMilli(), Source: storage.SourceOperator, Remote: remote, Service: id, Op: op}
+	rec := storage.AuditRecord{At: start.UnixMilli(), Source: storage.SourceOperator, Remote: remote, Operator: OperatorFrom(ctx), Service: id, Op: op}
 	p := c.pols[id]
 	var (
 		a   answer

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/config"
@@ -52,6 +53,16 @@ func (p *policy) allows(deviceID, model, op string) bool {
 	return false
 }
 
+// refusal is the FORBIDDEN message for a request allows refused: whether
+// the service does not offer op to terminals at all, or this device (or
+// its model) is not in an ACL rule for it.
+func (p *policy) refusal(op string) string {
+	if !slices.Contains(p.ops, op) {
+		return "operation " + op + " is not offered by this service"
+	}
+	return "this device may not " + op + " this service"
+}
+
 // matchAny: an empty list matches anything, else one pattern must match.
 func matchAny(patterns []string, v string) bool {
 	if len(patterns) == 0 {
@@ -83,6 +94,11 @@ func (p *policy) checkArgs(op string, args []string) *protocol.Error {
 		return &protocol.Error{Code: protocol.BadRequest, Message: "too many args"}
 	}
 	for i, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			// execve cannot pass it; refusing here also keeps the exec
+			// error (with the program's path) from the terminal.
+			return &protocol.Error{Code: protocol.BadRequest, Message: "arg " + strconv.Itoa(i+1) + " contains NUL"}
+		}
 		if !p.args[i].MatchString(a) {
 			return &protocol.Error{Code: protocol.BadRequest, Message: "arg " + strconv.Itoa(i+1) + " does not match its pattern"}
 		}

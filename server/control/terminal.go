@@ -84,7 +84,7 @@ func (c *Controller) serveTerminal(req *server.Request, reply func(protocol.Mess
 		refuseWith(refuse(protocol.NotFound, "unknown service"))
 		return
 	case !p.allows(req.DeviceID, req.Model, op):
-		refuseWith(refuse(protocol.Forbidden, "not allowed for this device"))
+		refuseWith(refuse(protocol.Forbidden, p.refusal(op)))
 		return
 	}
 	if e := p.checkArgs(op, m.Args); e != nil {

@@ -184,13 +184,15 @@ type OpTimeout struct {
 
 // AuditRecord is one service-control audit record of GET /v1/audit.
 type AuditRecord struct {
-	Seq          uint64 `json:"seq"`
-	AtMs         int64  `json:"at_ms"`
-	DurationMs   int64  `json:"duration_ms"`
-	Source       string `json:"source"`
-	DeviceID     string `json:"device_id,omitempty"`
-	SessionID    uint64 `json:"session_id,omitempty"`
-	Remote       string `json:"remote,omitempty"`
+	Seq        uint64 `json:"seq"`
+	AtMs       int64  `json:"at_ms"`
+	DurationMs int64  `json:"duration_ms"`
+	Source     string `json:"source"`
+	DeviceID   string `json:"device_id,omitempty"`
+	SessionID  uint64 `json:"session_id,omitempty"`
+	Remote     string `json:"remote,omitempty"`
+	// Operator is the admin token's name of an operator's request.
+	Operator     string `json:"operator,omitempty"`
 	RequestID    uint64 `json:"request_id,omitempty"`
 	HasRequestID bool   `json:"has_request_id,omitempty"`
 	// Repeat: the record answers a repeat (or a refusal) and does not own

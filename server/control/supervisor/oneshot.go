@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"sync"
@@ -173,12 +175,24 @@ func (v *service) execRun(r *run) Result {
 	return v.runEnded(r, state, code, sig, out.String(), timedOut)
 }
 
+// startFailedOutput is a failed start's output as terminals see it: the
+// cause without the path an exec error names (the log has it all).
+func startFailedOutput(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "the program could not be started: " + pe.Err.Error()
+	}
+	return "the program could not be started (termd's log has the cause)"
+}
+
 // runFailed ends a run that could not be started: failed, exit code -1,
 // the error as its output. fault: termd's own (Result.Err), not the
 // program's.
 func (v *service) runFailed(r *run, err error, fault bool) Result {
 	v.log.Error("oneshot could not be started", "err", err)
-	res := v.runEnded(r, protocol.StateFailed, -1, "", err.Error(), false)
+	// The output goes to terminals: never the error text, which names
+	// server paths. The log above has it.
+	res := v.runEnded(r, protocol.StateFailed, -1, "", startFailedOutput(err), false)
 	if fault {
 		res.Err = err
 	}
