@@ -35,6 +35,8 @@ type ArtifactInfo struct {
 	SHA256  [sha256.Size]byte
 	Size    int64 // bytes
 	Created time.Time
+	// Existed (from Put) is true when the same bytes were already stored.
+	Existed bool
 }
 
 // Artifacts is a content-addressed file store: each artifact is the file
@@ -129,6 +131,7 @@ func (a *Artifacts) Put(ctx context.Context, r io.Reader, declared int64) (Artif
 		os.Remove(tmp)
 		ok = true
 		info.Created = st.ModTime()
+		info.Existed = true
 		return info, nil
 	}
 	if err := os.Rename(tmp, dst); err != nil {

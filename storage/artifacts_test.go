@@ -52,7 +52,7 @@ func TestArtifactsPutListRemove(t *testing.T) {
 		t.Fatalf("stored file: %v", err)
 	}
 	// Same bytes again, size undeclared: the same artifact.
-	if again, err := a.Put(context.Background(), bytes.NewReader(body), -1); err != nil || again.SHA256 != want {
+	if again, err := a.Put(context.Background(), bytes.NewReader(body), -1); err != nil || again.SHA256 != want || !again.Existed {
 		t.Fatalf("second Put: %v", err)
 	}
 	other, err := a.Put(context.Background(), bytes.NewReader([]byte("other")), 5)
