@@ -114,6 +114,7 @@ func loadConfig(f flags, getenv func(string) string) (config.Config, error) {
 		if f.config == "" {
 			cfg.Storage.Dir = "./var"
 		}
+		devDownload(&cfg)
 	}
 	cfg.ApplyEnv(getenv)
 	if f.data != "" {
@@ -222,11 +223,16 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			log.Warn("service control shutdown", "err", err)
 		}
 	}()
+	dl, err := startDownload(ctx, cfg, store.space, log)
+	if err != nil {
+		return err
+	}
+	defer dl.wait()
 	storeMetrics := store.metrics()
 	h := admin.New(srv, admin.Options{
 		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics}, Logger: log,
-		Services: ctl,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics, dl.Metrics()}, Logger: log,
+		Services: ctl, Artifacts: dl.Artifacts,
 	})
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
 	if err != nil {

@@ -171,8 +171,12 @@ func (s *Server) Stat(sha [32]byte) (size int64, ok bool) {
 
 // URL is a signed, expiring download URL of sha for deviceID (≤ 256
 // bytes for a valid device id: config.MaxDownloadURLBase keeps url_base
-// short enough). It expires download.token_ttl from now.
+// short enough). It expires download.token_ttl from now. It is "" when
+// the node has neither a listener nor a url_base: nothing could serve it.
 func (s *Server) URL(sha [32]byte, deviceID string) string {
+	if s.base == "" {
+		return ""
+	}
 	exp := s.now().Add(s.cfg.TokenTTL.Duration).Unix()
 	return s.base + artifactPath + hex.EncodeToString(sha[:]) + "?" + queryOf(deviceID, exp, token(s.secret, sha, deviceID, exp))
 }
@@ -182,6 +186,9 @@ func (s *Server) URL(sha [32]byte, deviceID string) string {
 func (s *Server) ShortURL(u string) (string, error) {
 	if len(u) <= maxOfferURL {
 		return u, nil
+	}
+	if s.base == "" {
+		return "", fmt.Errorf("%w: external URL over %d bytes needs a short redirect, and this node has no download listener or url_base", storage.ErrInvalid, maxOfferURL)
 	}
 	id, err := s.redirects.add(u)
 	if err != nil {
