@@ -84,6 +84,8 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 		a.setKeyCmd(), a.backupCmd(), a.simulateCmd(),
 		a.servicesCmd(), a.serviceCmd(), a.auditCmd(), a.controlCmd(),
 	)
+	a.addSigning(root)
+	root.AddCommand(a.artifactCmd())
 	return root
 }
 

@@ -138,6 +138,7 @@ func loadConfig(f flags, getenv func(string) string) (config.Config, error) {
 	if f.dev {
 		cfg.Server.Listen = devListen
 		cfg.Admin.Listen = devAdminListen
+		devDownload(&cfg)
 	}
 	if f.config != "" {
 		var err error
@@ -285,6 +286,11 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			log.Warn("service control shutdown", "err", err)
 		}
 	}()
+	dl, err := startDownload(ctx, cfg, store.space, log)
+	if err != nil {
+		return err
+	}
+	defer dl.wait()
 	storeMetrics := store.metrics()
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
 	if err != nil {
@@ -292,8 +298,8 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	h := admin.New(srv, admin.Options{
 		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics}, Logger: log,
-		Services: ctl,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics, dl.Metrics()}, Logger: log,
+		Services: ctl, Artifacts: dl.Artifacts,
 	})
 	warnExposedAdmin(log, cfg.Admin.Listen)
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)

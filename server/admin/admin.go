@@ -71,6 +71,11 @@ type Options struct {
 	ExtraMetrics func(w io.Writer)
 	// Services serves /v1/services and /v1/audit; nil: no services.
 	Services Services
+	// Artifacts serves /v1/artifacts; nil: 503 there.
+	Artifacts Artifacts
+	// ArtifactInUse, if set, names the releases that still refer to an
+	// artifact; DELETE /v1/artifacts/{sha256} is refused (409) while any do.
+	ArtifactInUse func(sha [32]byte) []string
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
 }
@@ -172,6 +177,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("POST /v1/services/{id}/stop", h.operate(config.OpStop))
 	m.HandleFunc("POST /v1/services/{id}/restart", h.operate(config.OpRestart))
 	m.HandleFunc("GET /v1/audit", h.auditLog)
+	h.artifactRoutes(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -47,6 +47,7 @@ type Config struct {
 	Admin     Admin     `toml:"admin" comment:"operator HTTP API, /metrics, /healthz"`
 	Log       Log       `toml:"log" comment:"logging"`
 	Control   Control   `toml:"control" comment:"service control (CONTROL requests, see docs/services.md)"`
+	Download  Download  `toml:"download" comment:"download node: artifacts served to terminals over signed URLs (docs/upgrades.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -295,6 +296,7 @@ func Defaults() Config {
 			RequestIDsPerDevice: DefaultRequestIDsPerDevice, AuditMaxRecords: DefaultAuditMaxRecords,
 			RefusalWindow: D(time.Minute),
 		},
+		Download: DownloadDefaults(),
 	}
 }
 
@@ -417,6 +419,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateControl(add)
 	c.validateFrontEnd(add)
+	c.validateDownload(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}
