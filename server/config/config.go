@@ -44,6 +44,7 @@ type Config struct {
 	Admin     Admin     `toml:"admin" comment:"operator HTTP API, /metrics, /healthz"`
 	Log       Log       `toml:"log" comment:"logging"`
 	Control   Control   `toml:"control" comment:"service control (CONTROL requests, see docs/services.md)"`
+	Notify    Notify    `toml:"notify" comment:"upgrade failure notifications (see docs/upgrades.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -258,6 +259,7 @@ func Defaults() Config {
 			RequestIDsPerDevice: DefaultRequestIDsPerDevice, AuditMaxRecords: DefaultAuditMaxRecords,
 			RefusalWindow: D(time.Minute),
 		},
+		Notify: defaultNotify(),
 	}
 }
 
@@ -280,6 +282,7 @@ func Load(path string) (Config, error) {
 	}
 	c.resolvePaths(filepath.Dir(path))
 	c.normalizeLists()
+	c.normalizeNotify()
 	return c, nil
 }
 
@@ -291,6 +294,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	if v := getenv("TERMD_ADMIN_TOKEN"); v != "" {
 		c.Admin.Token = v
 	}
+	c.applyNotifyEnv(getenv)
 }
 
 // MinFleetSecret is the shortest accepted fleet secret, in bytes.
@@ -352,6 +356,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateControl(add)
 	c.validateFrontEnd(add)
+	c.validateNotify(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}
