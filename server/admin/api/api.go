@@ -143,6 +143,40 @@ type Event struct {
 	PID       int    `json:"pid,omitempty"`
 	ExitCode  *int   `json:"exit_code,omitempty"`
 	Dropped   uint64 `json:"dropped,omitempty"`
+	// Digest is set on upgrade_failure events.
+	Digest *FailureDigest `json:"digest,omitempty"`
+}
+
+// FailureDigest is an upgrade_failure event's digest: upgrade failures
+// of one release within one notify.digest_window (docs/upgrades.md).
+type FailureDigest struct {
+	ID        string         `json:"id"`
+	ReleaseID string         `json:"release_id,omitempty"`
+	AppID     string         `json:"app_id,omitempty"`
+	Version   string         `json:"version,omitempty"`
+	Failures  int            `json:"failures"`
+	Devices   int            `json:"devices"`
+	ByKind    map[string]int `json:"by_kind"`
+	ByCode    map[string]int `json:"by_code"`
+	ByModel   map[string]int `json:"by_model"`
+	FirstAtMs int64          `json:"first_at_ms"`
+	LastAtMs  int64          `json:"last_at_ms"`
+	Items     []FailureItem  `json:"items"`
+	Omitted   int            `json:"omitted,omitempty"`
+}
+
+// FailureItem is one failure of a FailureDigest.
+type FailureItem struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	DeviceID    string `json:"device_id,omitempty"`
+	Model       string `json:"model,omitempty"`
+	FromVersion string `json:"from_version,omitempty"`
+	Attempt     uint32 `json:"attempt,omitempty"`
+	Stage       uint8  `json:"stage,omitempty"`
+	Code        uint64 `json:"code,omitempty"`
+	Message     string `json:"message,omitempty"`
+	AtMs        int64  `json:"at_ms"`
 }
 
 // Service is a service as GET /v1/services[/{id}] shows it: its
