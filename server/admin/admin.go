@@ -68,6 +68,8 @@ type Options struct {
 	Services Services
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
+	// Outbox is the notification outbox (GET /v1/outbox); nil: empty.
+	Outbox Outbox
 }
 
 // Defaults and bounds of the API.
@@ -130,6 +132,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("POST /v1/services/{id}/stop", h.operate(config.OpStop))
 	m.HandleFunc("POST /v1/services/{id}/restart", h.operate(config.OpRestart))
 	m.HandleFunc("GET /v1/audit", h.auditLog)
+	h.registerNotifyRoutes(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -256,3 +256,40 @@ type AuditList struct {
 	// page is the last.
 	NextBefore uint64 `json:"next_before,omitempty"`
 }
+
+// OutboxList is GET /v1/outbox: a page of notification deliveries
+// (pending and failed ones unless ?state= says otherwise) and the
+// pending and failed counts per channel.
+type OutboxList struct {
+	Deliveries []OutboxDelivery       `json:"deliveries"`
+	Counts     map[string]OutboxCount `json:"counts"`
+	// NextCursor is the ?cursor= of the next page; empty on the last.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// OutboxCount is one channel's pending and failed deliveries.
+type OutboxCount struct {
+	Pending int `json:"pending"`
+	Failed  int `json:"failed"`
+}
+
+// OutboxDelivery is one notification's delivery state on one channel
+// ("webhook:<name>", "smtp" or "event").
+type OutboxDelivery struct {
+	Channel   string `json:"channel"`
+	EntryID   string `json:"entry_id"`
+	ReleaseID string `json:"release_id,omitempty"`
+	Kind      string `json:"kind"`
+	// State is pending, delivered or failed (given up after
+	// notify.max_age).
+	State string `json:"state"`
+	// DeliveryID is the digest it was claimed into (X-Termd-Delivery),
+	// empty before the first attempt.
+	DeliveryID      string `json:"delivery_id,omitempty"`
+	Attempts        uint32 `json:"attempts"`
+	CreatedAtMs     int64  `json:"created_at_ms"`
+	NextAtMs        int64  `json:"next_at_ms,omitempty"`
+	LastAttemptAtMs int64  `json:"last_attempt_at_ms,omitempty"`
+	DoneAtMs        int64  `json:"done_at_ms,omitempty"`
+	LastError       string `json:"last_error,omitempty"`
+}
