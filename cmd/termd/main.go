@@ -222,11 +222,17 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			log.Warn("service control shutdown", "err", err)
 		}
 	}()
+	// Upgrade failure notifications (handed to the upgrade feature).
+	ntf, stopNotify, err := startNotify(cfg, store, srv.Bus, log)
+	if err != nil {
+		return err
+	}
+	defer stopNotify()
 	storeMetrics := store.metrics()
 	h := admin.New(srv, admin.Options{
 		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics}, Logger: log,
-		Services: ctl,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics, ntf.Metrics()}, Logger: log,
+		Services: ctl, Outbox: store,
 	})
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
 	if err != nil {
