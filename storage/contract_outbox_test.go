@@ -32,6 +32,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Store) {
 		{"DeliveredAndFailed", contractOutboxSettle},
 		{"ChannelsIndependent", contractOutboxChannels},
 		{"BatchBounded", contractOutboxBounded},
+		{"FullBatch", contractOutboxFullBatch},
 		{"Paging", contractOutboxPaging},
 		{"Prune", contractOutboxPrune},
 		{"Invalid", contractOutboxInvalid},
@@ -299,6 +300,40 @@ func contractOutboxBounded(t *testing.T, s Outbox) {
 	}
 	if len(seen) != 10 {
 		t.Fatalf("claimed %d of 10", len(seen))
+	}
+}
+
+// contractOutboxFullBatch claims, fails, retries and delivers a batch of
+// MaxOutboxBatch realistic entries: Badger once refused it as one
+// transaction (ErrTxnTooBig).
+func contractOutboxFullBatch(t *testing.T, s Outbox) {
+	rel := strings.Repeat("r", 36)
+	for i := range MaxOutboxBatch + 10 {
+		e := obEntry(fmt.Sprintf("report/%s/POS-%06d/1/7", rel, i), rel, "webhook:ops")
+		e.Payload = []byte(fmt.Sprintf(`{"id":"report/%s/POS-%06d/1/7","kind":"upgrade_failed","release_id":%q,"device_id":"POS-%06d","model":"P400","message":%q}`,
+			rel, i, rel, i, strings.Repeat("m", 200)))
+		enqueue(t, s, e, 100)
+	}
+	c, ok := claim(t, s, "webhook:ops", 100, 0)
+	if !ok || len(c.Entries) != MaxOutboxBatch {
+		t.Fatalf("claimed %d, want %d", len(c.Entries), MaxOutboxBatch)
+	}
+	if n := settle(t, s, "webhook:ops", c.Batch, OutboxResult{At: 100, Error: strings.Repeat("e", MaxOutboxError), NextAt: 200}); n != MaxOutboxBatch {
+		t.Fatalf("settled %d", n)
+	}
+	delivered := 0
+	for range 5 {
+		c, ok := claim(t, s, "webhook:ops", 200, 0)
+		if !ok {
+			break
+		}
+		delivered += settle(t, s, "webhook:ops", c.Batch, OutboxResult{At: 300, Delivered: true})
+	}
+	if delivered != MaxOutboxBatch+10 {
+		t.Fatalf("delivered %d, want %d", delivered, MaxOutboxBatch+10)
+	}
+	if n, err := s.PruneOutbox(context.Background(), 1000); err != nil || n != MaxOutboxBatch+10 {
+		t.Fatalf("pruned %d, %v", n, err)
 	}
 }
 

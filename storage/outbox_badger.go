@@ -150,7 +150,8 @@ func getDelivery(txn *badger.Txn, channel, id string) (OutboxDelivery, error) {
 	return d, err
 }
 
-// ClaimOutbox claims channel's first due batch in one transaction.
+// ClaimOutbox reads channel's first due batch and commits the new batch
+// id on its members in chunks (see writeDeliveries).
 func (b *Badger) ClaimOutbox(ctx context.Context, channel string, now int64, limit int) (OutboxClaim, bool, error) {
 	limit, err := checkOutboxClaim(channel, limit)
 	if err != nil {
@@ -165,8 +166,11 @@ func (b *Badger) ClaimOutbox(ctx context.Context, channel string, now int64, lim
 	}
 	b.outboxMu.Lock()
 	defer b.outboxMu.Unlock()
-	var c OutboxClaim
-	err = b.db.Update(func(txn *badger.Txn) error {
+	var (
+		c       OutboxClaim
+		changes []deliveryChange
+	)
+	err = b.db.View(func(txn *badger.Txn) error {
 		at, id, ok, err := firstDue(txn, channel)
 		if err != nil || !ok || at > now {
 			return err
@@ -204,9 +208,7 @@ func (b *Badger) ClaimOutbox(ctx context.Context, channel string, now int64, lim
 			if d.Batch == "" {
 				old := d
 				d.Batch = c.Batch
-				if err := b.putDelivery(txn, &old, &d); err != nil {
-					return err
-				}
+				changes = append(changes, deliveryChange{old, d})
 			}
 			var e OutboxEntry
 			found, err := getOutbox(txn, outboxEntryKey(mid), &e)
@@ -221,10 +223,46 @@ func (b *Badger) ClaimOutbox(ctx context.Context, channel string, now int64, lim
 		}
 		return nil
 	})
+	if err == nil {
+		err = b.writeDeliveries(changes)
+	}
 	if err != nil {
 		return OutboxClaim{}, false, fmt.Errorf("storage: claim outbox %q: %w", channel, err)
 	}
 	return c, len(c.Deliveries) > 0, nil
+}
+
+// outboxWriteChunk is how many deliveries one transaction of a claim or
+// a settlement rewrites: a batch of MaxOutboxBatch in one transaction
+// would exceed Badger's transaction size (ErrTxnTooBig).
+const outboxWriteChunk = 100
+
+// deliveryChange is a delivery before and after a claim or settlement.
+type deliveryChange struct{ old, new OutboxDelivery }
+
+// writeDeliveries commits changes, outboxWriteChunk per transaction. A
+// crash part way is safe because nothing was sent yet (a claim: the
+// members not yet marked are claimed into a later batch, never sent
+// twice) or because the whole batch was sent (a settlement: the members
+// still pending are sent again under the same delivery id, which the
+// receiver already has). The caller holds outboxMu.
+func (b *Badger) writeDeliveries(changes []deliveryChange) error {
+	for len(changes) > 0 {
+		chunk := changes[:min(len(changes), outboxWriteChunk)]
+		changes = changes[len(chunk):]
+		err := b.db.Update(func(txn *badger.Txn) error {
+			for i := range chunk {
+				if err := b.putDelivery(txn, &chunk[i].old, &chunk[i].new); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NextOutbox returns the due time of channel's first pending delivery.
@@ -250,7 +288,8 @@ func (b *Badger) NextOutbox(ctx context.Context, channel string) (int64, bool, e
 	return at, ok, nil
 }
 
-// SettleOutbox applies r to the pending members of batch.
+// SettleOutbox applies r to the pending members of batch, in chunks
+// (see writeDeliveries).
 func (b *Badger) SettleOutbox(ctx context.Context, channel, batch string, r OutboxResult) (int, error) {
 	if err := checkOutboxName("channel", channel, MaxOutboxChannel, false); err != nil {
 		return 0, err
@@ -267,8 +306,8 @@ func (b *Badger) SettleOutbox(ctx context.Context, channel, batch string, r Outb
 	}
 	b.outboxMu.Lock()
 	defer b.outboxMu.Unlock()
-	n := 0
-	err := b.db.Update(func(txn *badger.Txn) error {
+	var changes []deliveryChange
+	err := b.db.View(func(txn *badger.Txn) error {
 		for _, id := range idsUnder(txn, outboxBatchKey(channel, batch, ""), MaxOutboxBatch) {
 			d, err := getDelivery(txn, channel, id)
 			if err != nil {
@@ -276,17 +315,17 @@ func (b *Badger) SettleOutbox(ctx context.Context, channel, batch string, r Outb
 			}
 			old := d
 			d.settle(r)
-			if err := b.putDelivery(txn, &old, &d); err != nil {
-				return err
-			}
-			n++
+			changes = append(changes, deliveryChange{old, d})
 		}
 		return nil
 	})
+	if err == nil {
+		err = b.writeDeliveries(changes)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("storage: settle outbox %q/%q: %w", channel, batch, err)
 	}
-	return n, nil
+	return len(changes), nil
 }
 
 // ListOutbox walks the index of f.State ("oq/" for pending, "of/" for
