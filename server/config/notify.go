@@ -1,9 +1,13 @@
 package config
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 )
@@ -96,6 +100,23 @@ type SMTP struct {
 	// StartTLS is "opportunistic" (default: upgrade when offered),
 	// "mandatory" or "off".
 	StartTLS string `toml:"starttls" comment:"opportunistic, mandatory or off"`
+	// CAFile, when set, is an absolute path to PEM CA certificates that
+	// are trusted for the server's certificate instead of the system's
+	// (a relay with a private CA). Default "": the system roots.
+	CAFile string `toml:"ca_file" comment:"PEM CA certificates trusted instead of the system roots (absolute path)"`
+}
+
+// LoadCAFile reads a PEM bundle of CA certificates.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New("no PEM certificate in it")
+	}
+	return pool, nil
 }
 
 // defaultNotify is [notify]'s defaults.
@@ -191,6 +212,13 @@ func (c *Config) validateNotify(add func(string, ...any)) {
 	case StartTLSOpportunistic, StartTLSMandatory, StartTLSOff:
 	default:
 		add("notify.smtp.starttls must be opportunistic, mandatory or off, not %q", s.StartTLS)
+	}
+	if s.CAFile != "" {
+		if !filepath.IsAbs(s.CAFile) {
+			add("notify.smtp.ca_file %q must be an absolute path", s.CAFile)
+		} else if _, err := LoadCAFile(s.CAFile); err != nil {
+			add("notify.smtp.ca_file %q: %v", s.CAFile, err)
+		}
 	}
 	if s.Username != "" && s.Password == "" {
 		add("notify.smtp.password is empty while notify.smtp.username %q is set (set it, or TERMD_SMTP_PASSWORD)", s.Username)

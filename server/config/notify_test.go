@@ -27,6 +27,8 @@ func TestNotifyValidate(t *testing.T) {
 		{"smtp from", func(n *Notify) { n.SMTP = smtp; n.SMTP.From = "nobody" }, `notify.smtp.from "nobody"`},
 		{"smtp to", func(n *Notify) { n.SMTP = smtp; n.SMTP.To = nil }, "notify.smtp.to is empty"},
 		{"smtp tls", func(n *Notify) { n.SMTP = smtp; n.SMTP.StartTLS = "always" }, `notify.smtp.starttls must be opportunistic, mandatory or off, not "always"`},
+		{"smtp ca relative", func(n *Notify) { n.SMTP = smtp; n.SMTP.CAFile = "ca.pem" }, `notify.smtp.ca_file "ca.pem" must be an absolute path`},
+		{"smtp ca missing", func(n *Notify) { n.SMTP = smtp; n.SMTP.CAFile = "/nonexistent/ca.pem" }, `notify.smtp.ca_file "/nonexistent/ca.pem"`},
 		{"smtp password", func(n *Notify) { n.SMTP = smtp; n.SMTP.Username = "u" }, "notify.smtp.password is empty"},
 	}
 	for _, tc := range tests {

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -17,10 +18,18 @@ import (
 type email struct {
 	cfg     config.SMTP
 	timeout time.Duration
+	tls     *tls.Config
 }
 
 func newEmail(cfg config.SMTP, timeout time.Duration) (*email, error) {
-	e := &email{cfg: cfg, timeout: timeout}
+	e := &email{cfg: cfg, timeout: timeout, tls: &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}}
+	if cfg.CAFile != "" {
+		pool, err := config.LoadCAFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("smtp: ca_file %s: %w", cfg.CAFile, err)
+		}
+		e.tls.RootCAs = pool
+	}
 	if _, err := e.client(); err != nil { // option errors show at start
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
@@ -36,7 +45,7 @@ func (e *email) client() (*mail.Client, error) {
 	case config.StartTLSOff:
 		policy = mail.NoTLS
 	}
-	opts := []mail.Option{mail.WithPort(e.cfg.Port), mail.WithTLSPolicy(policy), mail.WithTimeout(e.timeout)}
+	opts := []mail.Option{mail.WithPort(e.cfg.Port), mail.WithTLSPolicy(policy), mail.WithTimeout(e.timeout), mail.WithTLSConfig(e.tls)}
 	if e.cfg.Username != "" {
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(e.cfg.Username), mail.WithPassword(e.cfg.Password))
 	}

@@ -158,6 +158,27 @@ func TestEmailDigestThroughRealSMTP(t *testing.T) {
 	}
 }
 
+// TestStartTLSWhenOffered: with the default policy, a server offering
+// STARTTLS gets the digest over TLS (verified against notify.smtp.ca_file),
+// and a mandatory policy delivers to it too.
+func TestStartTLSWhenOffered(t *testing.T) {
+	tc, caFile := selfSignedCA(t)
+	for _, policy := range []string{config.StartTLSOpportunistic, config.StartTLSMandatory} {
+		t.Run(policy, func(t *testing.T) {
+			srv := newSMTPServerTLS(t, 0, tc)
+			host, port := srv.hostPort(t)
+			cfg := testConfig()
+			cfg.Events = false
+			cfg.SMTP = config.SMTP{Host: host, Port: port, From: "termd@example.com", To: []string{"ops@example.com"}, StartTLS: policy, CAFile: caFile}
+			n := openNotifier(t, Options{Config: cfg, Store: storage.NewMemory()})
+			_ = n.Enqueue(context.Background(), failure("r-tls", 1))
+			if m := srv.next(t, testWait); !m.tls || !strings.Contains(m.data, "1 upgrade failure") {
+				t.Fatalf("mail over TLS %v:\n%s", m.tls, m.data)
+			}
+		})
+	}
+}
+
 func TestMandatoryStartTLSRefusesPlainServer(t *testing.T) {
 	srv := newSMTPServer(t, 0) // offers no STARTTLS
 	host, port := srv.hostPort(t)

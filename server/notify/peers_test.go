@@ -4,13 +4,23 @@ package notify
 // SMTP server (github.com/emersion/go-smtp), both on loopback.
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +93,7 @@ type mailMsg struct {
 	from string
 	to   []string
 	data string
+	tls  bool // received over a STARTTLS-upgraded connection
 }
 
 // smtpServer is a go-smtp server keeping what it accepts; it answers
@@ -95,8 +106,9 @@ type smtpServer struct {
 }
 
 type smtpSession struct {
-	s   *smtpServer
-	msg mailMsg
+	s    *smtpServer
+	conn *smtp.Conn
+	msg  mailMsg
 }
 
 func (s *smtpSession) Reset()        { s.msg = mailMsg{} }
@@ -124,14 +136,20 @@ func (s *smtpSession) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
 	s.msg.data = string(b)
+	_, s.msg.tls = s.conn.TLSConnectionState()
 	s.s.got <- s.msg
 	return nil
 }
 
-func newSMTPServer(t *testing.T, fails int) *smtpServer {
+func newSMTPServer(t *testing.T, fails int) *smtpServer { return newSMTPServerTLS(t, fails, nil) }
+
+// newSMTPServerTLS is newSMTPServer offering STARTTLS with tc (nil: no
+// STARTTLS).
+func newSMTPServerTLS(t *testing.T, fails int, tc *tls.Config) *smtpServer {
 	s := &smtpServer{fails: fails, got: make(chan mailMsg, 100)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s, conn: c}, nil }))
 	srv.Domain = "localhost"
+	srv.TLSConfig = tc
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -158,6 +176,30 @@ func (s *smtpServer) next(t *testing.T, within time.Duration) mailMsg {
 		t.Fatalf("no mail within %v", within)
 		return mailMsg{}
 	}
+}
+
+// selfSignedCA returns a TLS config for 127.0.0.1 with a self-signed
+// certificate, and the path of that certificate as a PEM file.
+func selfSignedCA(t *testing.T) (*tls.Config, string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "termd test relay"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, path
 }
 
 // hostPort splits the server's address for [notify.smtp].
