@@ -122,7 +122,7 @@ func Open(opt Options) (*Notifier, error) {
 		return nil, errors.New("notify: no store")
 	}
 	n := &Notifier{
-		cfg: opt.Config, store: opt.Store, log: opt.Log, now: opt.Now,
+		cfg: withDefaults(opt.Config), store: opt.Store, log: opt.Log, now: opt.Now,
 		senders: map[string]sender{}, wake: map[string]chan struct{}{}, stop: make(chan struct{}),
 	}
 	if n.log == nil {
@@ -132,10 +132,7 @@ func Open(opt Options) (*Notifier, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
-	timeout := opt.Config.Timeout.Duration
-	if timeout <= 0 {
-		timeout = config.DefaultNotifyTimout
-	}
+	timeout := n.cfg.Timeout.Duration
 	for _, w := range opt.Config.Webhooks {
 		n.senders[webhookChannel+w.Name] = newWebhook(w, timeout)
 	}
@@ -156,6 +153,24 @@ func Open(opt Options) (*Notifier, error) {
 	slices.Sort(n.channels)
 	n.m = newMetrics(n)
 	return n, nil
+}
+
+// withDefaults fills durations left zero (a Config not made from
+// config.Defaults), so a zero backoff cannot spin a loop.
+func withDefaults(c config.Notify) config.Notify {
+	orDefault := func(d *config.Duration, def time.Duration) {
+		if d.Duration <= 0 {
+			d.Duration = def
+		}
+	}
+	c.DigestWindow.Duration = max(c.DigestWindow.Duration, 0)
+	orDefault(&c.MinBackoff, config.DefaultMinBackoff)
+	orDefault(&c.MaxBackoff, config.DefaultMaxBackoff)
+	c.MaxBackoff.Duration = max(c.MaxBackoff.Duration, c.MinBackoff.Duration)
+	orDefault(&c.MaxAge, config.DefaultNotifyMaxAge)
+	orDefault(&c.Retention, config.DefaultNotifyKeep)
+	orDefault(&c.Timeout, config.DefaultNotifyTimout)
+	return c
 }
 
 // Channels are the configured channels' names.
@@ -212,8 +227,26 @@ func (n *Notifier) Start() {
 		n.wg.Add(1)
 		go n.run(ch)
 	}
+	n.warnOrphans()
 	n.wg.Add(1)
 	go n.housekeep()
+}
+
+// warnOrphans logs deliveries pending on channels no longer configured
+// (a webhook renamed or removed): nothing delivers them until the channel
+// is configured again; termctl outbox lists them.
+func (n *Notifier) warnOrphans() {
+	ctx, cancel := context.WithTimeout(context.Background(), storeRetry*10)
+	defer cancel()
+	counts, err := n.store.OutboxCounts(ctx)
+	if err != nil {
+		return
+	}
+	for ch, c := range counts {
+		if c.Pending > 0 && n.senders[ch] == nil {
+			n.log.Warn("notifications pending for a channel that is not configured; configure it again to deliver them", "channel", ch, "pending", c.Pending)
+		}
+	}
 }
 
 // Close stops the loops, waiting for attempts in flight until ctx ends.

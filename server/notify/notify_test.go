@@ -287,3 +287,19 @@ func TestBackoffBounded(t *testing.T) {
 		t.Fatalf("backoff(huge) = %v", got)
 	}
 }
+
+func TestZeroConfigGetsDefaults(t *testing.T) {
+	n, err := Open(Options{Config: config.Notify{}, Store: storage.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.backoff(0) != config.DefaultMinBackoff || n.backoff(40) != config.DefaultMaxBackoff || n.cfg.MaxAge.Duration != config.DefaultNotifyMaxAge || n.cfg.Timeout.Duration != config.DefaultNotifyTimout {
+		t.Fatalf("zero config: %+v", n.cfg)
+	}
+	if len(n.Channels()) != 0 {
+		t.Fatalf("channels of a zero config: %v", n.Channels())
+	}
+	if err := n.Enqueue(context.Background(), failure("r", 1)); err != nil {
+		t.Fatal(err) // nothing configured: nothing stored, no error
+	}
+}
