@@ -11,6 +11,7 @@ import (
 
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
 )
 
@@ -52,5 +53,29 @@ func TestOutboxCommand(t *testing.T) {
 	}
 	if _, _, err := e.run(nil, "outbox", "--failed", "--pending"); err == nil {
 		t.Fatal("--failed --pending accepted")
+	}
+}
+
+func TestWatchPrintsFailureDigest(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.runTo(ctx, &out, &errOut, nil, "watch")
+		done <- err
+	}()
+	waitFor(t, "watch to subscribe", func() bool { return e.bus.Subscribers() == 1 })
+	e.bus.Publish(events.Event{Kind: events.KindUpgradeFailure, At: 1700000000000,
+		Digest: &events.FailureDigest{ID: "d1", ReleaseID: "rel-1", AppID: "pos", Version: "2.0", Failures: 5000, Devices: 4990}})
+	waitFor(t, "the digest line", func() bool { return strings.Count(out.String(), "\n") >= 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := "2023-11-14 22:13:20.000  upgrade_failure  rel-1  app=pos version=2.0 failures=5000 devices=4990 delivery=d1\n"
+	if out.String() != want {
+		t.Fatalf("watch printed %q, want %q", out.String(), want)
 	}
 }
