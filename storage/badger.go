@@ -128,6 +128,8 @@ type Badger struct {
 	auditMu        sync.Mutex
 	auditSeq       uint64
 	auditSeqLoaded bool
+	// outboxMu serialises outbox writes (outbox_badger.go).
+	outboxMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup

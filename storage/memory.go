@@ -33,6 +33,8 @@ type Memory struct {
 	auditReq map[auditReqKey]uint64
 	// auditRef maps a refusal key to its newest refusal record's seq.
 	auditRef map[auditRefKey]uint64
+	// ob is the notification outbox (outbox_memory.go), made on first use.
+	ob *memOutbox
 }
 
 var _ Store = (*Memory)(nil)

@@ -252,6 +252,12 @@ func (a *app) printEvent(ev event) error {
 			time.Now().In(a.loc).Format(watchTimeLayout), ev.Kind, ev.Dropped)
 		return nil
 	}
+	if ev.Digest != nil { // upgrade_failure: one line per digest
+		d := ev.Digest
+		a.printf("%s  %-9s  %s  %s\n", a.msTime(ev.AtMs, watchTimeLayout), ev.Kind, dash(d.ReleaseID),
+			fmt.Sprintf("app=%s version=%s failures=%d devices=%d delivery=%s", dash(d.AppID), dash(d.Version), d.Failures, d.Devices, d.ID))
+		return nil
+	}
 	if ev.Kind == "service" {
 		details := []string{"state=" + ev.State}
 		if ev.PID != 0 {

@@ -291,6 +291,12 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer dl.wait()
+	// Upgrade failure notifications (handed to the upgrade feature).
+	ntf, stopNotify, err := startNotify(cfg, store, srv.Bus, log)
+	if err != nil {
+		return err
+	}
+	defer stopNotify()
 	storeMetrics := store.metrics()
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
 	if err != nil {
@@ -298,8 +304,8 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	h := admin.New(srv, admin.Options{
 		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics, dl.Metrics()}, Logger: log,
-		Services: ctl, Artifacts: dl.Artifacts,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics()}, Logger: log,
+		Services: ctl, Artifacts: dl.Artifacts, Outbox: store,
 	})
 	warnExposedAdmin(log, cfg.Admin.Listen)
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)

@@ -78,6 +78,8 @@ type Options struct {
 	ArtifactInUse func(sha [32]byte) []string
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
+	// Outbox is the notification outbox (GET /v1/outbox); nil: empty.
+	Outbox Outbox
 }
 
 // Token is one accepted bearer token, known by its SHA-256 only.
@@ -178,6 +180,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("POST /v1/services/{id}/restart", h.operate(config.OpRestart))
 	m.HandleFunc("GET /v1/audit", h.auditLog)
 	h.artifactRoutes(m)
+	h.registerNotifyRoutes(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

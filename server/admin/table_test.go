@@ -52,7 +52,11 @@ func TestErrorTableCoversEveryStatus(t *testing.T) {
 func TestEventJSONMatchesAPI(t *testing.T) {
 	code := 3
 	ev := events.Event{Kind: events.KindService, DeviceID: "D", SessionID: 7, At: 99, Reason: "r",
-		Remote: "1.2.3.4:5", Service: "s", State: "failed", PID: 42, ExitCode: &code}
+		Remote: "1.2.3.4:5", Service: "s", State: "failed", PID: 42, ExitCode: &code,
+		Digest: &events.FailureDigest{ID: "d", ReleaseID: "r", AppID: "a", Version: "2", Failures: 2, Devices: 1,
+			ByKind: map[string]int{"upgrade_failed": 2}, ByCode: map[string]int{"5": 2}, ByModel: map[string]int{"m": 2},
+			FirstAtMs: 1, LastAtMs: 2, Omitted: 1, Items: []events.FailureItem{{ID: "i", Kind: "k", DeviceID: "D", Model: "m",
+				FromVersion: "1", Attempt: 1, Stage: 4, Code: 5, Message: "x", AtMs: 1}}}}
 	b, _ := json.Marshal(ev)
 	var got api.Event
 	if err := json.Unmarshal(b, &got); err != nil {

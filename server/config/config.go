@@ -48,6 +48,7 @@ type Config struct {
 	Log       Log       `toml:"log" comment:"logging"`
 	Control   Control   `toml:"control" comment:"service control (CONTROL requests, see docs/services.md)"`
 	Download  Download  `toml:"download" comment:"download node: artifacts served to terminals over signed URLs (docs/upgrades.md)"`
+	Notify    Notify    `toml:"notify" comment:"upgrade failure notifications (see docs/upgrades.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -220,7 +221,7 @@ type Admin struct {
 	// Tokens are named bearer tokens with a scope, stored as the SHA-256
 	// of the token (`termd -hash-token` prints it), never the token
 	// itself. Default none.
-	Tokens []AdminToken `toml:"tokens" comment:"named, scoped tokens stored hashed ([[admin.tokens]])"`
+	Tokens []AdminToken `toml:"tokens,omitempty" comment:"named, scoped tokens stored hashed ([[admin.tokens]])"`
 	// OpenProbes serves /healthz, /readyz and /metrics without a token
 	// when Listen is a loopback address. Default true.
 	OpenProbes bool `toml:"open_probes" comment:"serve /healthz, /readyz, /metrics without token on loopback"`
@@ -297,6 +298,7 @@ func Defaults() Config {
 			RefusalWindow: D(time.Minute),
 		},
 		Download: DownloadDefaults(),
+		Notify:   defaultNotify(),
 	}
 }
 
@@ -343,6 +345,7 @@ func LoadOnto(c Config, path string) (Config, error) {
 	}
 	c.resolvePaths(filepath.Dir(path))
 	c.normalizeLists()
+	c.normalizeNotify()
 	return c, nil
 }
 
@@ -354,6 +357,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	if v := getenv("TERMD_ADMIN_TOKEN"); v != "" {
 		c.Admin.Token = v
 	}
+	c.applyNotifyEnv(getenv)
 }
 
 // MinFleetSecret is the shortest accepted fleet secret, in bytes.
@@ -420,6 +424,7 @@ func (c *Config) Validate() error {
 	c.validateControl(add)
 	c.validateFrontEnd(add)
 	c.validateDownload(add)
+	c.validateNotify(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}

@@ -347,16 +347,31 @@ func tomlKeys(t *testing.T) (tables []string, keys []string) {
 			t.Fatalf("Config.%s: expected a tagged table struct", tf.Name)
 		}
 		tables = append(tables, table)
-		for j := range tf.Type.NumField() {
-			f := tf.Type.Field(j)
-			k := strings.Split(f.Tag.Get("toml"), ",")[0]
-			if k == "" || k == "-" {
-				t.Fatalf("%s.%s has no toml key", tf.Name, f.Name)
-			}
+		keys = appendTableKeys(t, tf.Type, table, &tables, keys)
+	}
+	return tables, keys
+}
+
+// appendTableKeys appends table's keys; a nested table ([notify.smtp])
+// adds itself and its keys, an array of tables ([[notify.webhook]],
+// omitted when empty) is checked by its own tests.
+func appendTableKeys(t *testing.T, tt reflect.Type, table string, tables *[]string, keys []string) []string {
+	for j := range tt.NumField() {
+		f := tt.Field(j)
+		k := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if k == "" || k == "-" {
+			t.Fatalf("%s.%s has no toml key", tt.Name(), f.Name)
+		}
+		switch {
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]():
+			*tables = append(*tables, table+"."+k)
+			keys = appendTableKeys(t, f.Type, table+"."+k, tables, keys)
+		default:
 			keys = append(keys, table+"."+k)
 		}
 	}
-	return tables, keys
+	return keys
 }
 
 func TestMarshalCommentsEveryOption(t *testing.T) {

@@ -143,6 +143,40 @@ type Event struct {
 	PID       int    `json:"pid,omitempty"`
 	ExitCode  *int   `json:"exit_code,omitempty"`
 	Dropped   uint64 `json:"dropped,omitempty"`
+	// Digest is set on upgrade_failure events.
+	Digest *FailureDigest `json:"digest,omitempty"`
+}
+
+// FailureDigest is an upgrade_failure event's digest: upgrade failures
+// of one release within one notify.digest_window (docs/upgrades.md).
+type FailureDigest struct {
+	ID        string         `json:"id"`
+	ReleaseID string         `json:"release_id,omitempty"`
+	AppID     string         `json:"app_id,omitempty"`
+	Version   string         `json:"version,omitempty"`
+	Failures  int            `json:"failures"`
+	Devices   int            `json:"devices"`
+	ByKind    map[string]int `json:"by_kind"`
+	ByCode    map[string]int `json:"by_code"`
+	ByModel   map[string]int `json:"by_model"`
+	FirstAtMs int64          `json:"first_at_ms"`
+	LastAtMs  int64          `json:"last_at_ms"`
+	Items     []FailureItem  `json:"items"`
+	Omitted   int            `json:"omitted,omitempty"`
+}
+
+// FailureItem is one failure of a FailureDigest.
+type FailureItem struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	DeviceID    string `json:"device_id,omitempty"`
+	Model       string `json:"model,omitempty"`
+	FromVersion string `json:"from_version,omitempty"`
+	Attempt     uint32 `json:"attempt,omitempty"`
+	Stage       uint8  `json:"stage,omitempty"`
+	Code        uint64 `json:"code,omitempty"`
+	Message     string `json:"message,omitempty"`
+	AtMs        int64  `json:"at_ms"`
 }
 
 // Service is a service as GET /v1/services[/{id}] shows it: its
@@ -223,4 +257,41 @@ type AuditList struct {
 	// NextBefore is the `before` of the next (older) page; 0 when this
 	// page is the last.
 	NextBefore uint64 `json:"next_before,omitempty"`
+}
+
+// OutboxList is GET /v1/outbox: a page of notification deliveries
+// (pending and failed ones unless ?state= says otherwise) and the
+// pending and failed counts per channel.
+type OutboxList struct {
+	Deliveries []OutboxDelivery       `json:"deliveries"`
+	Counts     map[string]OutboxCount `json:"counts"`
+	// NextCursor is the ?cursor= of the next page; empty on the last.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// OutboxCount is one channel's pending and failed deliveries.
+type OutboxCount struct {
+	Pending int `json:"pending"`
+	Failed  int `json:"failed"`
+}
+
+// OutboxDelivery is one notification's delivery state on one channel
+// ("webhook:<name>", "smtp" or "event").
+type OutboxDelivery struct {
+	Channel   string `json:"channel"`
+	EntryID   string `json:"entry_id"`
+	ReleaseID string `json:"release_id,omitempty"`
+	Kind      string `json:"kind"`
+	// State is pending, delivered or failed (given up after
+	// notify.max_age).
+	State string `json:"state"`
+	// DeliveryID is the digest it was claimed into (X-Termd-Delivery),
+	// empty before the first attempt.
+	DeliveryID      string `json:"delivery_id,omitempty"`
+	Attempts        uint32 `json:"attempts"`
+	CreatedAtMs     int64  `json:"created_at_ms"`
+	NextAtMs        int64  `json:"next_at_ms,omitempty"`
+	LastAttemptAtMs int64  `json:"last_attempt_at_ms,omitempty"`
+	DoneAtMs        int64  `json:"done_at_ms,omitempty"`
+	LastError       string `json:"last_error,omitempty"`
 }
