@@ -128,6 +128,10 @@ type Badger struct {
 	auditMu        sync.Mutex
 	auditSeq       uint64
 	auditSeqLoaded bool
+	// upMu serialises upgrade transactions (UpdateUpgrades), whose
+	// read-merge-writes Badger's disabled conflict detection would not
+	// catch.
+	upMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup

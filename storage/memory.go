@@ -33,6 +33,9 @@ type Memory struct {
 	auditReq map[auditReqKey]uint64
 	// auditRef maps a refusal key to its newest refusal record's seq.
 	auditRef map[auditRefKey]uint64
+
+	// up is the upgrade store (upgrade_memory.go), not in Backup.
+	up memUpgrades
 }
 
 var _ Store = (*Memory)(nil)
