@@ -11,6 +11,7 @@ require (
 	github.com/pires/go-proxyproto v0.15.0
 	github.com/spf13/cobra v1.10.2
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	golang.org/x/mod v0.43.0
 	golang.org/x/sys v0.41.0
 	gonum.org/v1/plot v0.17.0
 )

@@ -144,7 +144,10 @@ type AppVersion struct {
 	DeviceID string `json:"device_id"`
 	AppID    string `json:"app_id"`
 	Version  string `json:"version"`
-	AtMs     int64  `json:"at_ms"`
+	// Model is the device's model when the version was learnt (so
+	// targeting can be evaluated for offline devices).
+	Model string `json:"model,omitempty"`
+	AtMs  int64  `json:"at_ms"`
 }
 
 // UpgradeTx reads and writes upgrade records inside one transaction;

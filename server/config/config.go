@@ -44,6 +44,7 @@ type Config struct {
 	Admin     Admin     `toml:"admin" comment:"operator HTTP API, /metrics, /healthz"`
 	Log       Log       `toml:"log" comment:"logging"`
 	Control   Control   `toml:"control" comment:"service control (CONTROL requests, see docs/services.md)"`
+	Upgrade   Upgrade   `toml:"upgrade" comment:"releases, upgrade reports and stuck detection (see docs/upgrades.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -258,6 +259,7 @@ func Defaults() Config {
 			RequestIDsPerDevice: DefaultRequestIDsPerDevice, AuditMaxRecords: DefaultAuditMaxRecords,
 			RefusalWindow: D(time.Minute),
 		},
+		Upgrade: DefaultUpgrade(),
 	}
 }
 
@@ -279,6 +281,10 @@ func Load(path string) (Config, error) {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	c.resolvePaths(filepath.Dir(path))
+	c.Upgrade.resolveUpgradePaths(filepath.Dir(path))
+	if len(c.Upgrade.ReleasePublicKeys) == 0 {
+		c.Upgrade.ReleasePublicKeys = nil // an empty TOML list reads back as the default
+	}
 	c.normalizeLists()
 	return c, nil
 }
@@ -352,6 +358,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateControl(add)
 	c.validateFrontEnd(add)
+	c.validateUpgrade(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}

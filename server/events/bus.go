@@ -27,6 +27,12 @@ const (
 	// KindStorage: durable writes stopped (State "writes_refused": free
 	// disk space fell below storage.min_free_mb) or resumed ("writable").
 	KindStorage Kind = "storage"
+	// KindRelease: a release changed state or rollout (Release, State;
+	// docs/upgrades.md).
+	KindRelease Kind = "release"
+	// KindUpgrade: a device's upgrade attempt reached a new stage
+	// (DeviceID, Release, Stage; Reason holds the failure message).
+	KindUpgrade Kind = "upgrade"
 )
 
 // Event is one event. Kind says which fields are set: presence events
@@ -44,6 +50,9 @@ type Event struct {
 	State    string `json:"state,omitempty"`
 	PID      int    `json:"pid,omitempty"`
 	ExitCode *int   `json:"exit_code,omitempty"`
+	// Release and upgrade events: the release and the attempt's stage.
+	Release string `json:"release_id,omitempty"`
+	Stage   string `json:"stage,omitempty"`
 }
 
 // Bus fans events out to subscribers. Publish never blocks: a
