@@ -222,11 +222,16 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			log.Warn("service control shutdown", "err", err)
 		}
 	}()
+	up, stopUpgrade, err := startUpgrade(cfg, store, srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopUpgrade() // after the engine stopped: no report arrives any more
 	storeMetrics := store.metrics()
 	h := admin.New(srv, admin.Options{
 		Token: cfg.Admin.Token, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics}, Logger: log,
-		Services: ctl,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics}, Logger: log,
+		Services: ctl, Releases: up,
 	})
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
 	if err != nil {

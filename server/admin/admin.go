@@ -66,6 +66,8 @@ type Options struct {
 	ExtraMetrics func(w io.Writer)
 	// Services serves /v1/services and /v1/audit; nil: no services.
 	Services Services
+	// Releases serves /v1/releases and device upgrade history; nil: none.
+	Releases Releases
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
 }
@@ -130,6 +132,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("POST /v1/services/{id}/stop", h.operate(config.OpStop))
 	m.HandleFunc("POST /v1/services/{id}/restart", h.operate(config.OpRestart))
 	m.HandleFunc("GET /v1/audit", h.auditLog)
+	h.registerReleases(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -92,6 +92,9 @@ type Device struct {
 	Status        map[string]any `json:"status"`
 	Blocked       bool           `json:"blocked"`
 	HasKey        bool           `json:"has_key"`
+	// Apps are the device's last known app versions (GET /v1/devices/{id}
+	// only; from its upgrade queries and SUCCEEDED reports).
+	Apps []AppVersion `json:"apps,omitempty"`
 }
 
 // DeviceList is one page of GET /v1/devices.
