@@ -121,7 +121,10 @@ func (a *app) deviceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printFields(b)
+			if err := a.printFields(b); err != nil || a.jsonOut {
+				return err
+			}
+			return a.printUpgrades(cmd.Context(), c, args[0])
 		},
 	}
 }

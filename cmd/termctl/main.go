@@ -83,6 +83,7 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 		a.actionCmd("disconnect", "End a device's session (GOAWAY 7; it reconnects with backoff)", "disconnected"),
 		a.setKeyCmd(), a.backupCmd(), a.simulateCmd(),
 		a.servicesCmd(), a.serviceCmd(), a.auditCmd(), a.controlCmd(),
+		a.releaseCmd(),
 	)
 	return root
 }
