@@ -33,7 +33,7 @@ func (s *Service) announce(rel *release, oldPct int) {
 		v := s.vers[devApp{e.DeviceID, rel.AppID}]
 		if rel.wantsRelease(e.DeviceID, e.Model, v.version, oldPct) {
 			ids = append(ids, e.DeviceID)
-			s.srv.Presence.SetFlags(e.DeviceID, uint32(protocol.FlagUpgradePending), 0)
+			s.setPending(e.DeviceID, rel.AppID)
 		}
 		return true
 	})
@@ -42,8 +42,47 @@ func (s *Service) announce(rel *release, oldPct int) {
 		return
 	}
 	notice := &protocol.UpgradeNotice{ID: rel.ID, AppID: rel.AppID, Version: rel.Version, Kind: protocol.NoticeRelease}
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closing {
+		return
+	}
 	s.wg.Add(1)
 	go s.spread(ids, notice)
+}
+
+// setPending records that an offer of app waits for the device and sets
+// its UPGRADE_PENDING flag.
+func (s *Service) setPending(dev, app string) {
+	s.pendMu.Lock()
+	apps := s.pending[dev]
+	if apps == nil {
+		apps = map[string]bool{}
+		s.pending[dev] = apps
+	}
+	apps[app] = true
+	s.pendMu.Unlock()
+	s.srv.Presence.SetFlags(dev, uint32(protocol.FlagUpgradePending), 0)
+}
+
+// clearPending records that the device asked about app; the flag clears
+// once no app of the device has an offer waiting.
+func (s *Service) clearPending(dev, app string) {
+	s.pendMu.Lock()
+	apps := s.pending[dev]
+	if apps == nil {
+		s.pendMu.Unlock()
+		return
+	}
+	delete(apps, app)
+	empty := len(apps) == 0
+	if empty {
+		delete(s.pending, dev)
+	}
+	s.pendMu.Unlock()
+	if empty {
+		s.srv.Presence.SetFlags(dev, 0, uint32(protocol.FlagUpgradePending))
+	}
 }
 
 // flagPendingLocked sets UPGRADE_PENDING for the known devices rel newly
@@ -51,7 +90,7 @@ func (s *Service) announce(rel *release, oldPct int) {
 func (s *Service) flagPendingLocked(rel *release, oldPct int) {
 	for k, v := range s.vers {
 		if k.app == rel.AppID && rel.wantsRelease(k.device, v.model, v.version, oldPct) {
-			s.srv.Presence.SetFlags(k.device, uint32(protocol.FlagUpgradePending), 0)
+			s.setPending(k.device, rel.AppID)
 		}
 	}
 }

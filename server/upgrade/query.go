@@ -94,8 +94,10 @@ func (s *Service) serveQuery(req *server.Request, reply func(protocol.Message, e
 		}
 		if ack.Offer != nil {
 			s.m.offers.Inc()
-			s.srv.Presence.SetFlags(dev, 0, uint32(protocol.FlagUpgradePending))
 		}
+		// The device now knows what applies to this app (an offer, or
+		// that there is none: the release may have been paused).
+		s.clearPending(dev, q.AppID)
 		if c.capped && ack.Offer == nil {
 			s.m.capped.Inc()
 		}

@@ -124,6 +124,15 @@ type Service struct {
 	// REVERTED detection at its next query.
 	installing map[devApp]attemptKey
 
+	// pending is, per device, the apps with an offer waiting that no
+	// query asked about yet (UPGRADE_PENDING), under pendMu.
+	pendMu  sync.Mutex
+	pending map[string]map[string]bool
+
+	// closing, under closeMu, stops new notice spreaders once Close began.
+	closeMu sync.Mutex
+	closing bool
+
 	jobs    chan *job
 	stop    chan struct{}
 	stopped chan struct{} // the committer ended
@@ -152,7 +161,7 @@ func Open(opt Options) (*Service, error) {
 		cfg: opt.Config.Upgrade, store: opt.Store, srv: opt.Server, notifier: opt.Notifier,
 		artifacts: opt.Artifacts, bus: opt.Bus, log: opt.Log, now: opt.Now,
 		rels: map[string]*release{}, assigned: map[string]map[string]*assignState{},
-		vers: map[devApp]verInfo{}, open: map[attemptKey]*openAttempt{}, installing: map[devApp]attemptKey{},
+		vers: map[devApp]verInfo{}, open: map[attemptKey]*openAttempt{}, installing: map[devApp]attemptKey{}, pending: map[string]map[string]bool{},
 		jobs: make(chan *job, jobQueue), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if s.log == nil {
@@ -249,7 +258,12 @@ func (s *Service) Start() {
 // Close stops accepting work, commits what is queued (bounded by ctx)
 // and stops the background work.
 func (s *Service) Close(ctx context.Context) error {
-	s.once.Do(func() { close(s.stop) })
+	s.once.Do(func() {
+		s.closeMu.Lock()
+		s.closing = true
+		s.closeMu.Unlock()
+		close(s.stop)
+	})
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -263,10 +277,12 @@ func (s *Service) Close(ctx context.Context) error {
 // Routes installs the UPGRADE_QUERY and UPGRADE_REPORT routes.
 func (s *Service) Routes(srv *server.Server) {
 	srv.Handle(protocol.TypeUpgradeQuery, &server.Route{
-		New:    func() protocol.Message { return &protocol.UpgradeQuery{} },
-		Start:  s.serveQuery,
-		Class:  "upgrade",
-		Writes: true, // a first offer is an assignment record
+		New:   func() protocol.Message { return &protocol.UpgradeQuery{} },
+		Start: s.serveQuery,
+		Class: "upgrade",
+		// Not Writes: most queries write nothing and are answered while
+		// the disk is full; one that must record a first offer gets the
+		// store's UNAVAILABLE from its commit.
 	})
 	srv.Handle(protocol.TypeUpgradeReport, &server.Route{
 		New:    func() protocol.Message { return &protocol.UpgradeReport{} },

@@ -51,11 +51,24 @@ func (n *notes) kinds() []string {
 
 type node struct {
 	*servertest.Node
-	up    *upgrade.Service
-	notes *notes
+	up      *upgrade.Service
+	notes   *notes
+	closeUp func()
 }
 
 func startNode(t *testing.T, mod func(*config.Config)) *node {
+	t.Helper()
+	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return startOn(t, store, mod)
+}
+
+// startOn starts a node with release management on store (a second node
+// on the first one's store is a restart).
+func startOn(t *testing.T, store *storage.Badger, mod func(*config.Config)) *node {
 	t.Helper()
 	cfg := servertest.Config(t)
 	cfg.Upgrade.NoticeSpread = config.D(0)
@@ -64,7 +77,7 @@ func startNode(t *testing.T, mod func(*config.Config)) *node {
 		mod(&cfg)
 	}
 	n := &node{notes: &notes{}}
-	n.Node = servertest.Start(t, cfg, func(s *server.Server) {
+	n.Node = servertest.StartStore(t, cfg, store, func(s *server.Server) {
 		up, err := upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Notifier: n.notes, Bus: s.Bus, Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
@@ -72,15 +85,22 @@ func startNode(t *testing.T, mod func(*config.Config)) *node {
 		up.Routes(s)
 		up.Start()
 		n.up = up
-		t.Cleanup(func() {
+		n.closeUp = func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := up.Close(ctx); err != nil {
 				t.Errorf("close: %v", err)
 			}
-		})
+		}
+		t.Cleanup(n.closeUp)
 	})
 	return n
+}
+
+// stop stops the node and its release service (the store stays open).
+func (n *node) stop() {
+	n.Stop()
+	n.closeUp()
 }
 
 // terminal is a connected test terminal that records its notices.
@@ -481,5 +501,55 @@ func TestConcurrentReportsCommitted(t *testing.T) {
 	st, err := n.up.Status(t.Context(), rel.ID)
 	if err != nil || st.Succeeded != fleet {
 		t.Fatalf("status %+v, %v", st, err)
+	}
+}
+
+func (tm *terminal) pending(t *testing.T) bool {
+	t.Helper()
+	if _, err := tm.Heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return tm.LastFlags()&protocol.FlagUpgradePending != 0
+}
+
+// UPGRADE_PENDING reaches a device that was offline at the publication
+// (at its next session) and, after a restart, every device whose version
+// termd knows; a query clears it also when the release was paused
+// meanwhile (nothing applies any more).
+func TestPendingFlag(t *testing.T) {
+	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	n := startOn(t, store, nil)
+	a := n.dial(t, "pos-1", "P400")
+	a.query(t, "pos", "1.0.0", false)
+	a.Close()
+	rel := n.release(t, api.ReleaseCreate{Version: "2.0.0", Models: []string{"P400"}}, true)
+	a = n.dial(t, "pos-1", "P400")
+	if !a.pending(t) {
+		t.Fatal("no UPGRADE_PENDING for a device offline at the publication")
+	}
+	b := n.dial(t, "pos-2", "P500")
+	b.query(t, "pos", "1.0.0", false)
+	a.Close()
+	b.Close()
+	n.stop()
+
+	n = startOn(t, store, nil)
+	a = n.dial(t, "pos-1", "P400")
+	b = n.dial(t, "pos-2", "P500")
+	if !a.pending(t) || b.pending(t) {
+		t.Fatal("after a restart UPGRADE_PENDING is not set for the targeted device only")
+	}
+	if _, err := n.up.Pause(t.Context(), rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ack := a.query(t, "pos", "1.0.0", false); ack.Offer != nil {
+		t.Fatal("a paused release was offered")
+	}
+	if a.pending(t) {
+		t.Fatal("UPGRADE_PENDING still set after a query found nothing applies")
 	}
 }
