@@ -52,7 +52,9 @@ func TestSentDoneAfterWrite(t *testing.T) {
 	}
 	gone := dial("T-sent-2")
 	errc := make(chan error, 1)
-	go func() { errc <- gone.Do(t.Context(), &protocol.UpgradeQuery{AppID: "slow", Version: "1"}, &protocol.UpgradeQueryAck{}) }()
+	go func() {
+		errc <- gone.Do(t.Context(), &protocol.UpgradeQuery{AppID: "slow", Version: "1"}, &protocol.UpgradeQueryAck{})
+	}()
 	time.Sleep(100 * time.Millisecond) // the request reached the worker
 	gone.Close()
 	<-errc
