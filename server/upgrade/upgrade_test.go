@@ -553,3 +553,29 @@ func TestPendingFlag(t *testing.T) {
 		t.Fatal("UPGRADE_PENDING still set after a query found nothing applies")
 	}
 }
+
+// A device that goes offline after INSTALLING is recorded TIMED_OUT after
+// offline_timeout; one that stays online is not (its stage timeout is long).
+func TestOfflineAfterInstallingTimedOut(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Upgrade.OfflineTimeout = config.D(200 * time.Millisecond) })
+	a := n.dial(t, "pos-1", "P400")
+	b := n.dial(t, "pos-2", "P400")
+	rel := n.release(t, api.ReleaseCreate{Version: "2.0.0"}, true)
+	for _, tm := range []*terminal{a, b} {
+		tm.query(t, "pos", "1.0.0", true)
+		tm.mustReport(t, rel.ID, 1, protocol.StageDownloading, protocol.StageDownloaded, protocol.StageInstalling)
+	}
+	a.Close()
+	eventually(t, "TIMED_OUT of the offline device", func() bool {
+		rs, _ := n.Store.DeviceReports(t.Context(), "pos-1")
+		return len(rs) == 1 && rs[0].Stage == storage.StageTimedOut && strings.Contains(rs[0].Message, "offline")
+	})
+	rs, _ := n.Store.DeviceReports(t.Context(), "pos-2")
+	if len(rs) != 1 || rs[0].Stage != protocol.StageInstalling {
+		t.Fatalf("online device: %+v", rs)
+	}
+	if k := n.notes.kinds(); len(k) != 1 || k[0] != "upgrade_timed_out:pos-1" {
+		t.Fatalf("notified %v", k)
+	}
+	b.mustReport(t, rel.ID, 1, protocol.StageSucceeded) // still accepted and recorded
+}
