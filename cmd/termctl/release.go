@@ -20,6 +20,10 @@ import (
 	"github.com/termd/termd/server/admin/api"
 )
 
+// statusDevicesShown is how many device ids a failure group shows in
+// the table (the JSON has up to 100).
+const statusDevicesShown = 5
+
 func (a *app) releaseCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release",
@@ -244,9 +248,10 @@ func (a *app) releaseStatusCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "STAGE\tCODE\tMODEL\tFROM\tDEVICES\tIDS")
 			for _, g := range st.Failures {
-				ids := strings.Join(g.Devices, ",")
-				if len(g.Devices) < g.Count {
-					ids += ",..."
+				shown := g.Devices[:min(len(g.Devices), statusDevicesShown)]
+				ids := strings.Join(shown, ",")
+				if len(shown) < g.Count {
+					ids += ",... (--json lists up to 100)"
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", g.Stage, g.Code, dash(g.Model), dash(g.FromVersion), g.Count, ids)
 			}
