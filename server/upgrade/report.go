@@ -44,6 +44,11 @@ var stageRank = [storage.StageCount]int{
 	protocol.StageSucceeded: 5, protocol.StageFailed: 6, protocol.StageRolledBack: 7,
 }
 
+// maxSupersede bounds how many earlier attempts a report's attempt
+// clears from stuck detection (terminals count attempts from 1; a
+// hostile attempt number must not make a long loop).
+const maxSupersede = 16
+
 // isOpen reports whether an attempt in stage may still get stuck.
 func isOpen(stage uint8) bool { return stage >= 1 && stage <= protocol.StageInstalling }
 
@@ -191,6 +196,12 @@ func (s *Service) afterReport(r *storage.UpgradeReport, prev uint8, moved bool, 
 		s.open[k] = &openAttempt{stage: r.Stage, sinceMs: r.UpdatedMs}
 	} else {
 		delete(s.open, k)
+	}
+	// A later attempt supersedes the earlier ones: they are no longer
+	// watched, or a stale one would time out into a failure (and become
+	// the last_failure) while the new attempt goes on.
+	for a := k.attempt - 1; a > 0 && k.attempt-a <= maxSupersede; a-- {
+		delete(s.open, attemptKey{k.release, k.device, a})
 	}
 	da := devApp{r.DeviceID, r.AppID}
 	if r.Stage == protocol.StageInstalling {

@@ -222,9 +222,19 @@ func (s *Service) load(ctx context.Context) error {
 	for _, v := range vs {
 		s.vers[devApp{v.DeviceID, v.AppID}] = verInfo{v.Version, v.Model}
 	}
+	// Reports come in (release, device, attempt) order: only a device's
+	// latest attempt at a release is watched.
+	var prev attemptKey
 	return s.store.Reports(ctx, "", func(r storage.UpgradeReport) error {
+		k := attemptKey{r.ReleaseID, r.DeviceID, r.Attempt}
+		if prev.release == k.release && prev.device == k.device {
+			delete(s.open, prev)
+			if da := (devApp{r.DeviceID, r.AppID}); s.installing[da] == prev {
+				delete(s.installing, da)
+			}
+		}
+		prev = k
 		if isOpen(r.Stage) {
-			k := attemptKey{r.ReleaseID, r.DeviceID, r.Attempt}
 			s.open[k] = &openAttempt{stage: r.Stage, sinceMs: r.UpdatedMs}
 			if r.Stage == protocol.StageInstalling {
 				s.installing[devApp{r.DeviceID, r.AppID}] = k

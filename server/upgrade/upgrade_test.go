@@ -579,3 +579,36 @@ func TestOfflineAfterInstallingTimedOut(t *testing.T) {
 	}
 	b.mustReport(t, rel.ID, 1, protocol.StageSucceeded) // still accepted and recorded
 }
+
+// A new attempt supersedes an earlier one stuck in a stage: the earlier
+// one is not timed out into a failure (which would become last_failure
+// while the new attempt goes on), also after a restart.
+func TestNewAttemptSupersedesStuckOne(t *testing.T) {
+	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	slow := func(c *config.Config) { c.Upgrade.StageTimeoutDownloading = config.D(400 * time.Millisecond) }
+	n := startOn(t, store, slow)
+	a := n.dial(t, "pos-1", "P400")
+	rel := n.release(t, api.ReleaseCreate{Version: "2.0.0"}, true)
+	a.query(t, "pos", "1.0.0", true)
+	a.mustReport(t, rel.ID, 1, protocol.StageDownloading)
+	a.mustReport(t, rel.ID, 2, protocol.StageDownloading, protocol.StageDownloaded)
+	check := func(when string) {
+		time.Sleep(800 * time.Millisecond) // two downloading timeouts
+		rs, _ := n.Store.DeviceReports(t.Context(), "pos-1")
+		if len(rs) != 2 || rs[0].Stage != protocol.StageDownloading || rs[1].Stage != protocol.StageDownloaded {
+			t.Fatalf("%s: reports %+v", when, rs)
+		}
+		if k := n.notes.kinds(); len(k) != 0 {
+			t.Fatalf("%s: notified %v", when, k)
+		}
+	}
+	check("running")
+	a.Close()
+	n.stop()
+	n = startOn(t, store, slow)
+	check("after a restart")
+}
