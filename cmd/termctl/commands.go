@@ -267,6 +267,15 @@ func (a *app) printEvent(ev event) error {
 		return nil
 	}
 	var details []string
+	if ev.Release != "" {
+		details = append(details, "release="+ev.Release)
+	}
+	if ev.Stage != "" {
+		details = append(details, "stage="+ev.Stage)
+	}
+	if ev.Kind == "release" {
+		details = append(details, "state="+ev.State)
+	}
 	if ev.SessionID != 0 {
 		details = append(details, fmt.Sprintf("session=%d", ev.SessionID))
 	}

@@ -146,6 +146,9 @@ type Event struct {
 	PID       int    `json:"pid,omitempty"`
 	ExitCode  *int   `json:"exit_code,omitempty"`
 	Dropped   uint64 `json:"dropped,omitempty"`
+	// Release and Stage: release and upgrade events (docs/upgrades.md).
+	Release string `json:"release_id,omitempty"`
+	Stage   string `json:"stage,omitempty"`
 }
 
 // Service is a service as GET /v1/services[/{id}] shows it: its
