@@ -129,6 +129,7 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 	}
 	s.mu.Lock()
 	s.rels[r.ID] = rel
+	s.apps[r.AppID] = true
 	s.assigned[r.ID] = map[string]*assignState{}
 	s.mu.Unlock()
 	s.publish(events.Event{Kind: events.KindRelease, Release: r.ID, State: r.State})

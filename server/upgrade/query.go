@@ -48,8 +48,12 @@ func (s *Service) choose(deviceID, model string, q *protocol.UpgradeQuery) choic
 			break
 		}
 	}
-	v, known := s.vers[devApp{deviceID, q.AppID}]
-	c.versionNew = !known || v.version != q.Version || v.model != model
+	// Versions are kept only for apps with releases: a terminal cannot
+	// fill the store with app ids nobody publishes for.
+	if s.apps[q.AppID] {
+		v, known := s.vers[devApp{deviceID, q.AppID}]
+		c.versionNew = !known || v.version != q.Version || v.model != model
+	}
 	if k, ok := s.installing[devApp{deviceID, q.AppID}]; ok {
 		if r := s.rels[k.release]; r != nil && r.newerThan(q.Version) {
 			c.reverted, c.revertedAt = r, k

@@ -113,6 +113,8 @@ type Service struct {
 	mu    sync.RWMutex
 	rels  map[string]*release
 	byApp map[string][]*release
+	// apps is every app_id some release (of any state) is for.
+	apps map[string]bool
 	// assigned is the frozen assignments of releases not archived:
 	// release id → device id → attempt counts.
 	assigned map[string]map[string]*assignState
@@ -160,7 +162,7 @@ func Open(opt Options) (*Service, error) {
 	s := &Service{
 		cfg: opt.Config.Upgrade, store: opt.Store, srv: opt.Server, notifier: opt.Notifier,
 		artifacts: opt.Artifacts, bus: opt.Bus, log: opt.Log, now: opt.Now,
-		rels: map[string]*release{}, assigned: map[string]map[string]*assignState{},
+		rels: map[string]*release{}, apps: map[string]bool{}, assigned: map[string]map[string]*assignState{},
 		vers: map[devApp]verInfo{}, open: map[attemptKey]*openAttempt{}, installing: map[devApp]attemptKey{}, pending: map[string]map[string]bool{},
 		jobs: make(chan *job, jobQueue), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
@@ -201,6 +203,7 @@ func (s *Service) load(ctx context.Context) error {
 			return fmt.Errorf("release %s: %w", r.ID, err)
 		}
 		s.rels[r.ID] = rel
+		s.apps[r.AppID] = true
 		if r.State == storage.ReleaseArchived {
 			continue
 		}
