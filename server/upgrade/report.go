@@ -44,6 +44,11 @@ var stageRank = [storage.StageCount]int{
 	protocol.StageSucceeded: 5, protocol.StageFailed: 6, protocol.StageRolledBack: 7,
 }
 
+// MaxAttemptNumber is the highest attempt a report may carry: each
+// attempt is a record, so a terminal counting without end cannot grow
+// the store without end (a real one stops at upgrade.max_attempts).
+const MaxAttemptNumber = 1000
+
 // maxSupersede bounds how many earlier attempts a report's attempt
 // clears from stuck detection (terminals count attempts from 1; a
 // hostile attempt number must not make a long loop).
@@ -230,6 +235,10 @@ func (s *Service) afterReport(r *storage.UpgradeReport, prev uint8, moved bool, 
 func (s *Service) serveReport(req *server.Request, reply func(protocol.Message, error)) {
 	q := req.Msg.(*protocol.UpgradeReport)
 	s.m.reports.Inc()
+	if q.Attempt > MaxAttemptNumber {
+		reply(nil, &protocol.Error{Code: protocol.BadRequest, Message: fmt.Sprintf("attempt: out of range (at most %d)", MaxAttemptNumber)})
+		return
+	}
 	s.mu.RLock()
 	rel := s.rels[q.ReleaseID]
 	assigned := rel != nil && s.assigned[rel.ID][req.DeviceID] != nil

@@ -306,6 +306,7 @@ func TestFrozenAssignment(t *testing.T) {
 	other := n.dial(t, "pos-2", "P400")
 	rel := n.release(t, api.ReleaseCreate{Version: "2.0.0", Models: []string{"P400"}}, true)
 	wantCode(t, a.report(t, "r-nope", 1, protocol.StageDownloading, 0, ""), protocol.NotFound)
+	wantCode(t, a.report(t, rel.ID, upgrade.MaxAttemptNumber+1, protocol.StageDownloading, 0, ""), protocol.BadRequest)
 	wantCode(t, a.report(t, rel.ID, 1, protocol.StageDownloading, 0, ""), protocol.Forbidden)
 	a.query(t, "pos", "1.0.0", true)
 	if _, err := n.up.SetRollout(t.Context(), rel.ID, 0); err != nil {
