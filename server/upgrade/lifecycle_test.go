@@ -140,3 +140,22 @@ func TestUnknownAppNotRecorded(t *testing.T) {
 		t.Fatalf("versions %+v, %v", vs, err)
 	}
 }
+
+// Assign (a campaign placing a device) freezes the assignment like a
+// first offer: the device's reports are accepted.
+func TestAssignAcceptsReports(t *testing.T) {
+	n := startNode(t, nil)
+	a := n.dial(t, "pos-1", "P400")
+	rel := n.release(t, api.ReleaseCreate{Version: "2.0.0", Models: []string{"P999"}}, true)
+	wantCode(t, a.report(t, rel.ID, 1, protocol.StageDownloading, 0, ""), protocol.Forbidden)
+	if err := n.up.Assign(t.Context(), rel.ID, "pos-1", "1.0.0", "P400"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.up.Assign(t.Context(), "r-nope", "pos-1", "1.0.0", "P400"); protocol.StatusOf(err) != protocol.NotFound {
+		t.Fatalf("assign to an unknown release: %v", err)
+	}
+	a.mustReport(t, rel.ID, 1, protocol.StageDownloading, protocol.StageSucceeded)
+	if st, err := n.up.Status(t.Context(), rel.ID); err != nil || st.Assigned != 1 || st.Succeeded != 1 {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+}

@@ -212,3 +212,31 @@ func (s *Service) delivered(f storage.UpgradeFailureMark) {
 		return &outcome{after: s.m.lastFailures.Inc}, tx.PutFailureMark(&m)
 	}})
 }
+
+// Assign places a device in a release without a query offering it (the
+// scheduling feature's campaigns): from then on its reports for the
+// release are accepted, as after a first offer (frozen assignment). It
+// returns once the assignment is durable.
+func (s *Service) Assign(ctx context.Context, releaseID, deviceID, fromVersion, model string) error {
+	s.mu.RLock()
+	rel := s.rels[releaseID]
+	s.mu.RUnlock()
+	if rel == nil {
+		return errNoRelease
+	}
+	c := &choice{offer: rel, firstOffer: true}
+	q := &protocol.UpgradeQuery{AppID: rel.AppID, Version: fromVersion}
+	done := make(chan error, 1)
+	s.submit(&job{
+		apply: func(tx storage.UpgradeTx, now int64) (*outcome, error) {
+			return s.applyQuery(tx, c, deviceID, model, q, now)
+		},
+		reply: func(err error) { done <- err },
+	})
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
