@@ -159,3 +159,42 @@ func TestAssignAcceptsReports(t *testing.T) {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 }
+
+// A failure committed but not yet enqueued (termd killed between the two)
+// is enqueued at the next start and then marked.
+func TestFailureReenqueuedAtStart(t *testing.T) {
+	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	err = store.UpdateUpgrades(t.Context(), func(tx storage.UpgradeTx) error {
+		r := storage.UpgradeReport{ReleaseID: "r-1", DeviceID: "pos-1", Attempt: 2, AppID: "pos", Version: "2.0.0",
+			Stage: protocol.StageFailed, Code: 9, Message: "boom"}
+		r.StageMs[protocol.StageFailed] = 5
+		if err := tx.PutReport(&r); err != nil {
+			return err
+		}
+		done := r
+		done.DeviceID, done.Enqueued = "pos-2", true // already in the outbox
+		return tx.PutReport(&done)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startOn(t, store, nil)
+	eventually(t, "the re-enqueued failure", func() bool { return len(n.notes.kinds()) == 1 })
+	if k := n.notes.kinds(); k[0] != "upgrade_failed:pos-1" {
+		t.Fatalf("enqueued %v", k)
+	}
+	n.notes.mu.Lock()
+	ev := n.notes.evs[0]
+	n.notes.mu.Unlock()
+	if ev.ID != "report/r-1/pos-1/2/5" || ev.Code != 9 || ev.Message != "boom" || ev.Attempt != 2 || ev.AtMs != 5 {
+		t.Fatalf("event %+v", ev)
+	}
+	eventually(t, "the enqueued mark", func() bool {
+		rs, _ := store.DeviceReports(t.Context(), "pos-1")
+		return len(rs) == 1 && rs[0].Enqueued
+	})
+}
