@@ -86,6 +86,9 @@ type engineConfig struct {
 	Loops int
 	// Mix, if set, picks each slot's request kind (mixed scenario).
 	Mix *Mix
+	// Upgrade, if set, makes each slot the terminal's next upgrade step
+	// (upgrade scenario).
+	Upgrade *UpgradePlan
 	// DefaultInterval is the schedServer period when the server
 	// announces none (MQTT).
 	DefaultInterval time.Duration
@@ -106,6 +109,7 @@ type engine struct {
 	cfg   engineConfig
 	proto Proto
 	req   Requester // nil if proto cannot send mixed requests
+	up    Upgrader  // nil if proto cannot run the upgrade scenario
 	scr   Scratcher // nil if proto keeps no per-loop scratch
 	ids   []string  // device ids by terminal index
 	base  time.Time // the engine clock's zero
@@ -201,6 +205,7 @@ func newEngine(cfg engineConfig, proto Proto, ids []string) *engine {
 		nudge:   make(chan struct{}, 1),
 	}
 	e.req, _ = proto.(Requester)
+	e.up, _ = proto.(Upgrader)
 	e.scr, _ = proto.(Scratcher)
 	e.sched.Store(&schedule{mode: schedNone, limit: 1})
 	empty := []*loop{}

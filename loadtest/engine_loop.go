@@ -118,8 +118,11 @@ func (l *loop) fire(tc *termConn, now int64, sc *schedule) {
 		return
 	}
 	kind := uint8(kindHeartbeat)
-	if e.cfg.Mix != nil {
+	switch {
+	case e.cfg.Mix != nil:
 		kind = e.cfg.Mix.pick(l.rng.Uint32())
+	case e.cfg.Upgrade != nil && e.up != nil:
+		kind = e.up.NextKind(&tc.t, e.cfg.Upgrade)
 	}
 	seq := tc.nextSeq
 	tc.nextSeq++

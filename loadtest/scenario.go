@@ -16,6 +16,11 @@ const (
 	ScenarioHeartbeat = "heartbeat"
 	ScenarioMixed     = "mixed"
 	ScenarioChurn     = "churn"
+	// ScenarioUpgrade: UpgradeShare % of the terminals do a launch
+	// UPGRADE_QUERY and report an upgrade of the offered release stage by
+	// stage (FailShare % of them end FAILED), one request per slot, while
+	// the others heartbeat (see upgrade.go).
+	ScenarioUpgrade = "upgrade"
 )
 
 // Scenario bounds and defaults.
@@ -106,11 +111,15 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 	if cfg.Saturate || cfg.Scenario == ScenarioMixed {
 		pipeline = cfg.Pipeline
 	}
+	var plan *UpgradePlan
+	if cfg.Scenario == ScenarioUpgrade {
+		plan = &UpgradePlan{SharePct: cfg.UpgradeShare, FailPct: cfg.FailShare}
+	}
 	r := &runner{cfg: cfg, progress: progress}
 	r.e = newEngine(engineConfig{
 		Target: cfg.Target, Src: src, Concurrency: cfg.Concurrency,
 		DialTimeout: cfg.DialTimeout, HelloTimeout: cfg.HelloTimeout, AckTimeout: cfg.AckTimeout,
-		Pipeline: pipeline, Loops: cfg.Loops, Mix: mix, DefaultInterval: defaultInterval,
+		Pipeline: pipeline, Loops: cfg.Loops, Mix: mix, Upgrade: plan, DefaultInterval: defaultInterval,
 	}, newProto(&cfg), ids)
 	r.res = &Result{
 		Scenario: cfg.Scenario, Proto: cfg.Proto, Target: cfg.Target, Terminals: cfg.N, Procs: 1,
@@ -212,7 +221,7 @@ func (r *runner) scenario(ctx context.Context) error {
 		r.churn(ctx, cfg.Duration)
 		r.setPhase("settle")
 		r.drain(ctx, time.Now().Add(cfg.HelloTimeout))
-	default: // heartbeat, mixed
+	default: // heartbeat, mixed, upgrade
 		if cfg.Saturate {
 			r.saturate(ctx)
 			break

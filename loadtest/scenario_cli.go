@@ -63,7 +63,7 @@ func (c *CLI) flagSet(f *cliFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("termload", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
 	cfg := &f.cfg
-	fs.StringVar(&cfg.Scenario, "scenario", ScenarioHeartbeat, "connect, idle, heartbeat, mixed or churn")
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioHeartbeat, "connect, idle, heartbeat, mixed, churn or upgrade")
 	fs.StringVar(&cfg.Proto, "proto", "tgp", "protocol: tgp or mqtt")
 	fs.StringVar(&f.target, "addr", "", "server address (default "+defaultTargetTGP+" for tgp, "+defaultTargetMQTT+" for mqtt)")
 	fs.StringVar(&f.secret, "secret", "", "fleet secret (default: $"+secretEnv+", else DATA/"+secretFileName+")")
@@ -80,6 +80,8 @@ func (c *CLI) flagSet(f *cliFlags) *flag.FlagSet {
 	fs.IntVar(&cfg.Pipeline, "pipeline", defaultPipeline, "-saturate, mixed: outstanding requests per terminal (1..16)")
 	fs.StringVar(&cfg.Mix, "mix", DefaultMix, "mixed: request kinds and weights")
 	fs.Float64Var(&cfg.TakeoverShare, "takeover-share", 0.2, "churn: share of events that are takeovers (a second login of a connected id)")
+	fs.IntVar(&cfg.UpgradeShare, "upgrade-share", 50, "upgrade: percentage of terminals that query and report an upgrade (the others heartbeat)")
+	fs.IntVar(&cfg.FailShare, "fail-share", 10, "upgrade: percentage of the upgrading terminals that report FAILED")
 	fs.IntVar(&f.procs, "procs", 1, "worker processes (each holds -n/procs terminals)")
 	fs.IntVar(&f.worker, hiddenWorkerFlag, -1, "internal: run as worker i of -procs")
 	fs.StringVar(&cfg.Src, "src", "auto", "source addresses: auto (127.0.0.2-127.0.0.50 for loopback targets), off, or A-B")

@@ -15,7 +15,7 @@ import (
 // terminal per second, except churn's, which is events per second for
 // the whole run.
 type Config struct {
-	// Scenario is connect, idle, heartbeat, mixed or churn.
+	// Scenario is connect, idle, heartbeat, mixed, churn or upgrade.
 	Scenario string
 	// Proto is tgp or mqtt; Target the server's host:port.
 	Proto  string
@@ -48,6 +48,11 @@ type Config struct {
 	Mix string
 	// TakeoverShare is the share of churn events that are takeovers.
 	TakeoverShare float64
+	// UpgradeShare is the percentage of terminals that upgrade in the
+	// upgrade scenario; FailShare the percentage of those that report
+	// FAILED instead of SUCCEEDED.
+	UpgradeShare int
+	FailShare    int
 	// Src is auto, off or A-B (see ParseSource).
 	Src string
 	// Metrics is the server's /metrics URL and ServerPID its process, for
@@ -92,9 +97,9 @@ type Progress struct {
 // validate checks cfg and fills derived defaults.
 func (c *Config) validate() error {
 	switch c.Scenario {
-	case ScenarioConnect, ScenarioIdle, ScenarioHeartbeat, ScenarioMixed, ScenarioChurn:
+	case ScenarioConnect, ScenarioIdle, ScenarioHeartbeat, ScenarioMixed, ScenarioChurn, ScenarioUpgrade:
 	default:
-		return fmt.Errorf("-scenario %q: want connect, idle, heartbeat, mixed or churn", c.Scenario)
+		return fmt.Errorf("-scenario %q: want connect, idle, heartbeat, mixed, churn or upgrade", c.Scenario)
 	}
 	switch c.Proto {
 	case "tgp", "mqtt":
@@ -115,7 +120,11 @@ func (c *Config) validate() error {
 		return errors.New("-rate must be a positive number")
 	case c.Scenario != ScenarioChurn && (c.Rate > maxRatePerTerminal || c.MaxRate > maxRatePerTerminal):
 		return fmt.Errorf("-rate and -max-rate are per terminal per second, at most %d (termd's default frame limit is 50/s)", maxRatePerTerminal)
-	case c.Rate == 0 && (c.Scenario == ScenarioHeartbeat || c.Scenario == ScenarioMixed || c.Scenario == ScenarioChurn):
+	case c.UpgradeShare < 0 || c.UpgradeShare > 100 || c.FailShare < 0 || c.FailShare > 100:
+		return errors.New("-upgrade-share and -fail-share are percentages, 0..100")
+	case c.Scenario == ScenarioUpgrade && c.Proto != "tgp":
+		return errors.New("-scenario upgrade needs -proto tgp")
+	case c.Rate == 0 && (c.Scenario == ScenarioHeartbeat || c.Scenario == ScenarioMixed || c.Scenario == ScenarioChurn || c.Scenario == ScenarioUpgrade):
 		return fmt.Errorf("-rate must be positive for %s", c.Scenario)
 	case c.Pipeline < 1 || c.Pipeline > maxPipeline:
 		return fmt.Errorf("-pipeline must be 1..%d (TGP's outstanding request limit)", maxPipeline)

@@ -15,6 +15,9 @@ const (
 	KindGroupList    = "group_list"
 	KindGroupChange  = "group_change"
 	KindGroupAuth    = "group_auth"
+	// KindUpgradeReport is the upgrade scenario's UPGRADE_REPORT (a
+	// terminal without an offered release cannot send it).
+	KindUpgradeReport = "upgrade_report"
 )
 
 // Kind indices (pending.kind) into mixKinds.
@@ -25,12 +28,13 @@ const (
 	kindGroupList
 	kindGroupChange
 	kindGroupAuth
+	kindUpgradeReport
 	numKinds
 )
 
 // mixKinds names the kinds by index.
 var mixKinds = [numKinds]string{
-	KindHeartbeat, KindUpgradeQuery, KindControl, KindGroupList, KindGroupChange, KindGroupAuth,
+	KindHeartbeat, KindUpgradeQuery, KindControl, KindGroupList, KindGroupChange, KindGroupAuth, KindUpgradeReport,
 }
 
 // skippedTypeKey is the count of slots whose kind the protocol cannot

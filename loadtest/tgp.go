@@ -71,9 +71,12 @@ type tgpScratch struct {
 	gaAck  protocol.GroupAuthAck
 	ctl    protocol.Control
 	uq     protocol.UpgradeQuery
-	gl     protocol.GroupList
-	gc     protocol.GroupChange
-	ga     protocol.GroupAuth
+	// uqLaunch and rep are the upgrade scenario's query and report.
+	uqLaunch protocol.UpgradeQuery
+	rep      protocol.UpgradeReport
+	gl       protocol.GroupList
+	gc       protocol.GroupChange
+	ga       protocol.GroupAuth
 }
 
 // NewScratch implements Scratcher.
@@ -104,6 +107,7 @@ type tgpSession struct {
 	nOut  uint64 // tagged frames sent
 	live  bool
 	hello *tgpHello // nil once live
+	up    upState   // the upgrade scenario's progress
 }
 
 // tgpHello is what verifying HELLO_OK and deriving K_s need.
@@ -157,8 +161,14 @@ func (p *tgpProto) Request(t *Term, kind string, seq uint16, out []byte) ([]byte
 	switch kind {
 	case KindHeartbeat:
 		return p.Ping(t, seq, out), true
-	case KindUpgradeQuery:
-		m = &sc.uq
+	case KindUpgradeQuery, KindUpgradeReport:
+		if um, ok := p.upgradeRequest(sc, s, kind); ok {
+			m = um
+		} else if kind == KindUpgradeQuery {
+			m = &sc.uq
+		} else {
+			return out, false
+		}
 	case KindControl:
 		m = &sc.ctl
 	case KindGroupList:
@@ -265,6 +275,16 @@ func (p *tgpProto) readLive(sc *tgpScratch, s *tgpSession, f *codec.Frame) (Even
 		return answerEvent(seq, status, err)
 	case protocol.Response(protocol.TypeUpgradeQuery):
 		status, err := p.answer(sc, f.Body, &sc.uqAck)
+		if err == nil {
+			s.upgradeAnswered(true, status, sc.uqAck.Offer)
+		}
+		return answerEvent(seq, status, err)
+	case protocol.Response(protocol.TypeUpgradeReport):
+		sc.ack.AckType = typ
+		status, err := p.answer(sc, f.Body, &sc.ack)
+		if err == nil {
+			s.upgradeAnswered(false, status, nil)
+		}
 		return answerEvent(seq, status, err)
 	case protocol.Response(protocol.TypeGroupList):
 		status, err := p.answer(sc, f.Body, &sc.glAck)

@@ -179,6 +179,13 @@ func TestTGPRequests(t *testing.T) {
 	p, term, _ := openVector(t)
 	r := Proto(p).(Requester)
 	for i, k := range mixKinds {
+		if k == KindUpgradeReport {
+			// Only with a release offered to the session (upgrade scenario).
+			if _, ok := r.Request(term, k, uint16(100+i), nil); ok {
+				t.Fatal("upgrade_report sent without an offered release")
+			}
+			term.State.(*tgpSession).up = upState{init: true, active: true, step: 1, release: "r-1"}
+		}
 		out, ok := r.Request(term, k, uint16(100+i), nil)
 		if !ok {
 			t.Fatalf("%s: not sendable", k)

@@ -10,4 +10,9 @@ const (
 	MaxGrant = 512
 	// MaxProgress is UPGRADE_REPORT's progress when done, in percent.
 	MaxProgress = 100
+	// MaxReportMessage bounds UPGRADE_REPORT's message and the
+	// last_failure message that repeats it (spec §6.1), in bytes: longer
+	// than MaxMessage because an installer's error text is the operators'
+	// main clue.
+	MaxReportMessage = 256
 )

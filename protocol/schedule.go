@@ -89,6 +89,9 @@ type ScheduleAck struct {
 	URL           string // the download node
 	SlotStartMs   uint64 // unix ms
 	SlotEndMs     uint64 // unix ms
+	// ReleaseID is the release the terminal reports its progress under
+	// (spec §6.2, 2026-12-04).
+	ReleaseID string
 }
 
 // Type implements Message.
@@ -96,14 +99,19 @@ func (m *ScheduleAck) Type() byte { return Response(TypeScheduleReq) }
 
 // Encode implements Message.
 func (m *ScheduleAck) Encode(w *Writer) {
-	w.Array(6)
+	w.Array(scheduleAckFields)
 	w.Uint(0)
 	w.Str(m.ReservationID)
 	w.Str(m.NodeID)
 	w.Str(m.URL)
 	w.Uint(m.SlotStartMs)
 	w.Uint(m.SlotEndMs)
+	w.Str(m.ReleaseID)
 }
+
+// scheduleAckFields is how many elements SCHEDULE_ACK defines, status
+// included.
+const scheduleAckFields = 7
 
 // Decode implements Message.
 func (m *ScheduleAck) Decode(r *Reader) error {
@@ -112,7 +120,7 @@ func (m *ScheduleAck) Decode(r *Reader) error {
 	if err != nil {
 		return err
 	}
-	if n < 6 {
+	if n < scheduleAckFields {
 		return Missing("schedule_ack fields")
 	}
 	if m.ReservationID, err = r.Str(MaxID, "reservation_id"); err != nil {
@@ -130,7 +138,10 @@ func (m *ScheduleAck) Decode(r *Reader) error {
 	if m.SlotEndMs, err = r.Uint("slot_end_ms"); err != nil {
 		return err
 	}
-	return r.SkipRest(6, n)
+	if m.ReleaseID, err = r.Str(MaxID, "release_id"); err != nil {
+		return err
+	}
+	return r.SkipRest(scheduleAckFields, n)
 }
 
 // UpgradeCheck is UPGRADE_CHECK 0x07: may the device download now under

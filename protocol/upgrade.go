@@ -133,7 +133,7 @@ func (f *LastFailure) encode(w *Writer) {
 	w.Str(f.ReleaseID)
 	w.Str(f.Version)
 	w.Uint(f.Code)
-	w.Str(clip(f.Message, MaxMessage))
+	w.Str(clip(f.Message, MaxReportMessage))
 	w.Uint(f.AtMs)
 }
 
@@ -154,7 +154,7 @@ func (f *LastFailure) decode(r *Reader) error {
 	if f.Code, err = r.Uint("last_failure code"); err != nil {
 		return err
 	}
-	if f.Message, err = r.Str(MaxMessage, "last_failure message"); err != nil {
+	if f.Message, err = r.Str(MaxReportMessage, "last_failure message"); err != nil {
 		return err
 	}
 	if f.AtMs, err = r.Uint("last_failure at_ms"); err != nil {
@@ -170,9 +170,11 @@ type Campaign struct {
 	Version       string
 	WindowStartMs uint64 // unix ms
 	WindowEndMs   uint64 // unix ms
+	// ReleaseID is the release the terminal reports its progress under.
+	ReleaseID string
 }
 
-const campaignFields = 4
+const campaignFields = 5
 
 func (c *Campaign) encode(w *Writer) {
 	w.Array(campaignFields)
@@ -180,6 +182,7 @@ func (c *Campaign) encode(w *Writer) {
 	w.Str(c.Version)
 	w.Uint(c.WindowStartMs)
 	w.Uint(c.WindowEndMs)
+	w.Str(c.ReleaseID)
 }
 
 func (c *Campaign) decode(r *Reader) error {
@@ -200,6 +203,9 @@ func (c *Campaign) decode(r *Reader) error {
 		return err
 	}
 	if c.WindowEndMs, err = r.Uint("campaign window_end_ms"); err != nil {
+		return err
+	}
+	if c.ReleaseID, err = r.Str(MaxID, "campaign release_id"); err != nil {
 		return err
 	}
 	return r.skipFields(campaignFields, n, 3)
@@ -303,7 +309,7 @@ func (m *UpgradeReport) Encode(w *Writer) {
 	w.Uint(uint64(m.Stage))
 	w.Uint(uint64(m.Progress))
 	w.Uint(m.Code)
-	w.Str(clip(m.Message, MaxMessage))
+	w.Str(clip(m.Message, MaxReportMessage))
 }
 
 // Decode implements Message.
@@ -334,7 +340,7 @@ func (m *UpgradeReport) Decode(r *Reader) error {
 	if m.Code, err = r.Uint("code"); err != nil {
 		return err
 	}
-	if m.Message, err = r.Str(MaxMessage, "message"); err != nil {
+	if m.Message, err = r.Str(MaxReportMessage, "message"); err != nil {
 		return err
 	}
 	return r.SkipRest(6, n)
@@ -344,7 +350,15 @@ func (m *UpgradeReport) Decode(r *Reader) error {
 const (
 	NoticeRelease  uint8 = 1
 	NoticeCampaign uint8 = 2
+	// NoticeWithdrawn: the release or campaign ID was cancelled; a
+	// terminal not yet INSTALLING stops and discards its download.
+	NoticeWithdrawn uint8 = 3
 )
+
+// maxNoticeKind is the largest kind the decoder takes: a kind it does
+// not know is still decoded, so the terminal can ack and ignore it
+// (spec §6.1); only what does not fit the field is refused.
+const maxNoticeKind = 255
 
 // UpgradeNotice is the UPGRADE_NOTICE push 0x41, sent to online targeted
 // devices when a release or campaign is published. The terminal acks it
@@ -353,7 +367,7 @@ type UpgradeNotice struct {
 	ID      string // release_id or campaign_id, by Kind
 	AppID   string
 	Version string
-	Kind    uint8 // NoticeRelease or NoticeCampaign
+	Kind    uint8 // NoticeRelease, NoticeCampaign, NoticeWithdrawn; others are acked and ignored
 }
 
 // Type implements Message.
@@ -387,7 +401,7 @@ func (m *UpgradeNotice) Decode(r *Reader) error {
 	if m.Version, err = r.Str(MaxVersion, "version"); err != nil {
 		return err
 	}
-	if m.Kind, err = r.enum(NoticeRelease, NoticeCampaign, "kind"); err != nil {
+	if m.Kind, err = r.enum(NoticeRelease, maxNoticeKind, "kind"); err != nil {
 		return err
 	}
 	return r.SkipRest(4, n)

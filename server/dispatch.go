@@ -53,6 +53,17 @@ type Route struct {
 	class *workClass
 }
 
+// Sent wraps a route's response whose sender must learn that it was
+// written to the connection (spec §6.1: last_failure is marked delivered
+// only then). Done runs on the connection's loop right after the frame was
+// handed to the socket, and not at all when the session ended first or
+// the connection is closed as a slow reader: it must return at once
+// (hand work to a goroutine).
+type Sent struct {
+	protocol.Message
+	Done func()
+}
+
 // Handle routes request type t (0x01–0x3F) to r. Call it before Run.
 func (s *Server) Handle(t byte, r *Route) {
 	if !protocol.IsRequest(t) || t == protocol.TypeHello || t == protocol.TypeHeartbeat || t == protocol.TypeBye {
@@ -244,7 +255,13 @@ func (c *conn) finish(req *Request, resp protocol.Message, err error) {
 	} else {
 		c.send(req.Seq, resp)
 	}
-	c.flushOrClose()
+	slow := c.flush()
+	if slow && !c.closed {
+		_ = c.l.el.Close(c.gc)
+	}
+	if sent, ok := resp.(*Sent); ok && err == nil && !slow && sent.Done != nil {
+		sent.Done()
+	}
 }
 
 func (c *conn) refuse(t byte, seq uint16, e *protocol.Error) {

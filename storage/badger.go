@@ -130,6 +130,10 @@ type Badger struct {
 	auditSeqLoaded bool
 	// outboxMu serialises outbox writes (outbox_badger.go).
 	outboxMu sync.Mutex
+	// upMu serialises upgrade transactions (UpdateUpgrades), whose
+	// read-merge-writes Badger's disabled conflict detection would not
+	// catch.
+	upMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup

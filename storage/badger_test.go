@@ -208,6 +208,9 @@ func helperWrite(dir string) error {
 			return err
 		}
 	}
+	if err := helperUpgrades(b); err != nil {
+		return err
+	}
 	return helperAppendAudit(b) // last, so the kill follows the last append
 }
 
@@ -286,4 +289,5 @@ func TestBadgerSurvivesKill9(t *testing.T) {
 		t.Fatalf("alive mark after kill -9 = %d, %v; want 5000", at, err)
 	}
 	checkHelperAudit(t, b)
+	checkHelperUpgrades(t, b)
 }

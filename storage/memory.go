@@ -35,6 +35,9 @@ type Memory struct {
 	auditRef map[auditRefKey]uint64
 	// ob is the notification outbox (outbox_memory.go), made on first use.
 	ob *memOutbox
+
+	// up is the upgrade store (upgrade_memory.go), not in Backup.
+	up memUpgrades
 }
 
 var _ Store = (*Memory)(nil)

@@ -186,6 +186,7 @@ type Store interface {
 	Registry
 	Meta
 	Audit
+	Upgrades
 	// Backup writes a full backup to w and returns the version it covers.
 	Backup(ctx context.Context, w io.Writer) (uint64, error)
 	// Writable reports, cheaply enough for an event loop, whether writes

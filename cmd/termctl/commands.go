@@ -121,7 +121,10 @@ func (a *app) deviceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printFields(b)
+			if err := a.printFields(b); err != nil || a.jsonOut {
+				return err
+			}
+			return a.printUpgrades(cmd.Context(), c, args[0])
 		},
 	}
 }
@@ -270,6 +273,15 @@ func (a *app) printEvent(ev event) error {
 		return nil
 	}
 	var details []string
+	if ev.Release != "" {
+		details = append(details, "release="+ev.Release)
+	}
+	if ev.Stage != "" {
+		details = append(details, "stage="+ev.Stage)
+	}
+	if ev.Kind == "release" {
+		details = append(details, "state="+ev.State)
+	}
 	if ev.SessionID != 0 {
 		details = append(details, fmt.Sprintf("session=%d", ev.SessionID))
 	}

@@ -84,6 +84,7 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 		a.setKeyCmd(), a.backupCmd(), a.simulateCmd(),
 		a.servicesCmd(), a.serviceCmd(), a.auditCmd(), a.controlCmd(),
 		a.outboxCmd(),
+		a.releaseCmd(),
 	)
 	a.addSigning(root)
 	root.AddCommand(a.artifactCmd())

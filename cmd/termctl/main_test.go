@@ -362,9 +362,13 @@ func TestWatch(t *testing.T) {
 	waitFor(t, "watch to subscribe", func() bool { return e.bus.Subscribers() == 1 })
 	e.bus.Publish(events.Event{Kind: events.KindOnline, DeviceID: "POS-1", SessionID: 5, At: 1700000000123, Remote: "10.0.0.1:4000"})
 	e.bus.Publish(events.Event{Kind: events.KindOffline, DeviceID: "POS-1", SessionID: 5, At: 1700000005000, Reason: "disconnected"})
+	e.bus.Publish(events.Event{Kind: events.KindRelease, Release: "r-1", State: "published", At: 1700000006000})
+	e.bus.Publish(events.Event{Kind: events.KindUpgrade, DeviceID: "POS-1", Release: "r-1", Stage: "failed", Reason: "disk full", At: 1700000007000})
 	want := "2023-11-14 22:13:20.123  online     POS-1  session=5 remote=10.0.0.1:4000\n" +
-		"2023-11-14 22:13:25.000  offline    POS-1  session=5 reason=disconnected\n"
-	waitFor(t, "two event lines", func() bool { return strings.Count(out.String(), "\n") >= 2 })
+		"2023-11-14 22:13:25.000  offline    POS-1  session=5 reason=disconnected\n" +
+		"2023-11-14 22:13:26.000  release      release=r-1 state=published\n" +
+		"2023-11-14 22:13:27.000  upgrade    POS-1  release=r-1 stage=failed reason=disk full\n"
+	waitFor(t, "four event lines", func() bool { return strings.Count(out.String(), "\n") >= 4 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("watch: %v", err)

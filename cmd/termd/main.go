@@ -297,6 +297,11 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopNotify()
+	up, stopUpgrade, err := startUpgrade(cfg, store, srv, ntf, dl, log)
+	if err != nil {
+		return err
+	}
+	defer stopUpgrade() // after the engine stopped: no report arrives any more
 	storeMetrics := store.metrics()
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
 	if err != nil {
@@ -304,8 +309,8 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	h := admin.New(srv, admin.Options{
 		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics()}, Logger: log,
-		Services: ctl, Artifacts: dl.Artifacts, Outbox: store,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics()}, Logger: log,
+		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up,
 	})
 	warnExposedAdmin(log, cfg.Admin.Listen)
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)

@@ -76,6 +76,8 @@ type Options struct {
 	// ArtifactInUse, if set, names the releases that still refer to an
 	// artifact; DELETE /v1/artifacts/{sha256} is refused (409) while any do.
 	ArtifactInUse func(sha [32]byte) []string
+	// Releases serves /v1/releases and device upgrade history; nil: none.
+	Releases Releases
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
 	// Outbox is the notification outbox (GET /v1/outbox); nil: empty.
@@ -181,6 +183,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("GET /v1/audit", h.auditLog)
 	h.artifactRoutes(m)
 	h.registerNotifyRoutes(m)
+	h.registerReleases(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -106,7 +106,9 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.deviceJSON(d))
+	v := h.deviceJSON(d)
+	v.Apps = h.deviceApps(r.Context(), id)
+	writeJSON(w, http.StatusOK, v)
 }
 
 // audit logs an operator action that changed something.

@@ -49,6 +49,7 @@ type Config struct {
 	Control   Control   `toml:"control" comment:"service control (CONTROL requests, see docs/services.md)"`
 	Download  Download  `toml:"download" comment:"download node: artifacts served to terminals over signed URLs (docs/upgrades.md)"`
 	Notify    Notify    `toml:"notify" comment:"upgrade failure notifications (see docs/upgrades.md)"`
+	Upgrade   Upgrade   `toml:"upgrade" comment:"releases, upgrade reports and stuck detection (see docs/upgrades.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -299,6 +300,7 @@ func Defaults() Config {
 		},
 		Download: DownloadDefaults(),
 		Notify:   defaultNotify(),
+		Upgrade:  DefaultUpgrade(),
 	}
 }
 
@@ -344,6 +346,10 @@ func LoadOnto(c Config, path string) (Config, error) {
 		c.Admin.Tokens = nil // `tokens = []` as -print-config writes it
 	}
 	c.resolvePaths(filepath.Dir(path))
+	c.Upgrade.resolveUpgradePaths(filepath.Dir(path))
+	if len(c.Upgrade.ReleasePublicKeys) == 0 {
+		c.Upgrade.ReleasePublicKeys = nil // an empty TOML list reads back as the default
+	}
 	c.normalizeLists()
 	c.normalizeNotify()
 	return c, nil
@@ -425,6 +431,7 @@ func (c *Config) Validate() error {
 	c.validateFrontEnd(add)
 	c.validateDownload(add)
 	c.validateNotify(add)
+	c.validateUpgrade(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}

@@ -293,7 +293,7 @@ func perturb(t *testing.T, v reflect.Value, path string) {
 			perturb(t, v.Field(i), path+"."+v.Type().Field(i).Name)
 		}
 	case reflect.String:
-		if strings.HasSuffix(path, ".Command") || strings.HasSuffix(path, ".Dir") {
+		if strings.HasSuffix(path, ".Command") || strings.HasSuffix(path, ".Dir") || strings.Contains(path, ".ReleasePublicKeys[") {
 			// Load resolves relative service paths; an absolute one stays.
 			v.SetString("/opt/x'\"\\ é" + path)
 			return

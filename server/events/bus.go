@@ -30,6 +30,12 @@ const (
 	// KindUpgradeFailure: a digest of upgrade failures of one release
 	// (docs/upgrades.md, "Notifications"); Digest is set.
 	KindUpgradeFailure Kind = "upgrade_failure"
+	// KindRelease: a release changed state or rollout (Release, State;
+	// docs/upgrades.md).
+	KindRelease Kind = "release"
+	// KindUpgrade: a device's upgrade attempt reached a new stage
+	// (DeviceID, Release, Stage; Reason holds the failure message).
+	KindUpgrade Kind = "upgrade"
 )
 
 // Event is one event. Kind says which fields are set: presence events
@@ -49,6 +55,9 @@ type Event struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	// Digest is the upgrade_failure digest.
 	Digest *FailureDigest `json:"digest,omitempty"`
+	// Release and upgrade events: the release and the attempt's stage.
+	Release string `json:"release_id,omitempty"`
+	Stage   string `json:"stage,omitempty"`
 }
 
 // FailureDigest is what operators are told about upgrade failures of one

@@ -92,6 +92,9 @@ type Device struct {
 	Status        map[string]any `json:"status"`
 	Blocked       bool           `json:"blocked"`
 	HasKey        bool           `json:"has_key"`
+	// Apps are the device's last known app versions (GET /v1/devices/{id}
+	// only; from its upgrade queries and SUCCEEDED reports).
+	Apps []AppVersion `json:"apps,omitempty"`
 }
 
 // DeviceList is one page of GET /v1/devices.
@@ -145,6 +148,9 @@ type Event struct {
 	Dropped   uint64 `json:"dropped,omitempty"`
 	// Digest is set on upgrade_failure events.
 	Digest *FailureDigest `json:"digest,omitempty"`
+	// Release and Stage: release and upgrade events (docs/upgrades.md).
+	Release string `json:"release_id,omitempty"`
+	Stage   string `json:"stage,omitempty"`
 }
 
 // FailureDigest is an upgrade_failure event's digest: upgrade failures

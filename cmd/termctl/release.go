@@ -1,0 +1,281 @@
+package main
+
+// termctl release ...: release management over /v1/releases
+// (docs/upgrades.md). `release sign` lives with keygen (the signing
+// workflow) and is added to this command.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/termd/termd/server/admin/api"
+)
+
+// statusDevicesShown is how many device ids a failure group shows in
+// the table (the JSON has up to 100).
+const statusDevicesShown = 5
+
+func (a *app) releaseCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "release",
+		Short: "Manage releases: create, publish, pause, resume, archive, rollout, list, show, status, retry",
+	}
+	cmd.AddCommand(a.releaseCreateCmd(), a.releaseListCmd(),
+		a.releaseGetCmd("show", "Show one release (GET /v1/releases/{id})", ""),
+		a.releaseStatusCmd(), a.releaseRolloutCmd(), a.releaseRetryCmd())
+	for _, op := range []struct{ name, short string }{
+		{"publish", "Publish a draft release: offered to the devices it targets, which are notified"},
+		{"pause", "Pause a published release: no new offers; assigned devices keep reporting"},
+		{"resume", "Resume a paused release (notifies the targeted devices again)"},
+		{"archive", "Archive a release for good"},
+	} {
+		cmd.AddCommand(a.releaseOpCmd(op.name, op.short))
+	}
+	return cmd
+}
+
+// send does one JSON request and prints the answer's fields.
+func (a *app) send(ctx context.Context, method, path string, body any) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	var out []byte
+	if rd != nil {
+		out, err = c.call(ctx, method, path, rd)
+	} else {
+		out, err = c.call(ctx, method, path, nil)
+	}
+	if err != nil {
+		return err
+	}
+	return a.printFields(out)
+}
+
+func releasePath(id string, rest ...string) string {
+	return "/v1/releases/" + url.PathEscape(id) + strings.Join(rest, "")
+}
+
+func (a *app) releaseCreateCmd() *cobra.Command {
+	var in api.ReleaseCreate
+	var artifact string
+	var rollout int
+	cmd := &cobra.Command{
+		Use:   "create --app A --version V (--artifact SHA256 | --url U --sha256 H --size N) [flags]",
+		Short: "Create a draft release (POST /v1/releases)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case artifact != "" && (in.URL != "" || in.SHA256 != ""):
+				return fmt.Errorf("give --artifact, or --url with --sha256 and --size, not both")
+			case artifact != "":
+				in.SHA256 = artifact
+			case in.URL == "" || in.SHA256 == "" || in.Size <= 0:
+				return fmt.Errorf("give --artifact SHA256 (an uploaded artifact), or --url, --sha256 and --size")
+			}
+			if cmd.Flags().Changed("rollout") {
+				in.RolloutPct = &rollout
+			}
+			return a.send(cmd.Context(), "POST", "/v1/releases", in)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&in.AppID, "app", "", "application id (app_id)")
+	f.StringVar(&in.Version, "version", "", "version (SemVer after lenient normalisation)")
+	f.StringVar(&artifact, "artifact", "", "sha256 of an uploaded artifact (termctl artifact upload)")
+	f.StringVar(&in.URL, "url", "", "external download URL")
+	f.StringVar(&in.SHA256, "sha256", "", "external artifact's sha256 (64 hex digits)")
+	f.Int64Var(&in.Size, "size", 0, "external artifact's size in bytes")
+	f.StringArrayVar(&in.Models, "model", nil, "target this model (repeat; none = every model)")
+	f.StringArrayVar(&in.Devices, "device", nil, "target this device (repeat; none = every device)")
+	f.StringVar(&in.FromRange, "from-range", "", `installed versions targeted, e.g. ">=1.2 <2"`)
+	f.IntVar(&rollout, "rollout", 100, "percentage of targeted devices offered the release")
+	f.BoolVar(&in.Mandatory, "mandatory", false, "the terminal must install it")
+	f.StringVar(&in.Notes, "notes", "", "release notes shown to the terminal (<= 256 bytes)")
+	_ = cmd.MarkFlagRequired("app")
+	_ = cmd.MarkFlagRequired("version")
+	return cmd
+}
+
+func (a *app) releaseOpCmd(op, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   op + " ID",
+		Short: short + " (POST /v1/releases/{id}/" + op + ")",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.send(cmd.Context(), "POST", releasePath(args[0], "/", op), nil)
+		},
+	}
+}
+
+func (a *app) releaseGetCmd(use, short, suffix string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.send(cmd.Context(), "GET", releasePath(args[0], suffix), nil)
+		},
+	}
+}
+
+func (a *app) releaseRolloutCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollout ID PCT",
+		Short: "Set the rollout percentage; raising it only adds devices, which are notified (PUT /v1/releases/{id}/rollout)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pct, err := strconv.Atoi(strings.TrimSuffix(args[1], "%"))
+			if err != nil {
+				return fmt.Errorf("PCT %q is not a number", args[1])
+			}
+			return a.send(cmd.Context(), "PUT", releasePath(args[0], "/rollout"), api.Rollout{Pct: pct})
+		},
+	}
+}
+
+func (a *app) releaseRetryCmd() *cobra.Command {
+	var in api.Retry
+	cmd := &cobra.Command{
+		Use:   "retry ID (--device D | --failed)",
+		Short: "Let devices at upgrade.max_attempts try the release again (POST /v1/releases/{id}/retry)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (in.Device == "") == !in.Failed {
+				return fmt.Errorf("give --device D or --failed")
+			}
+			return a.send(cmd.Context(), "POST", releasePath(args[0], "/retry"), in)
+		},
+	}
+	cmd.Flags().StringVar(&in.Device, "device", "", "this device")
+	cmd.Flags().BoolVar(&in.Failed, "failed", false, "every device at the attempt cap")
+	return cmd
+}
+
+func (a *app) releaseListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List releases (GET /v1/releases)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var list api.ReleaseList
+			b, err := c.getJSON(cmd.Context(), "/v1/releases", &list)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				a.printf("%s\n", bytes.TrimSpace(b))
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tAPP\tVERSION\tSTATE\tROLLOUT\tSIGNED\tTARGET\tCREATED")
+			for _, r := range list.Releases {
+				var target []string
+				if len(r.Models) > 0 {
+					target = append(target, "models "+strings.Join(r.Models, ","))
+				}
+				if len(r.Devices) > 0 {
+					target = append(target, fmt.Sprintf("%d devices", len(r.Devices)))
+				}
+				if r.FromRange != "" {
+					target = append(target, "from "+r.FromRange)
+				}
+				signed := "no"
+				if r.Sig != "" {
+					signed = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d%%\t%s\t%s\t%s\n", r.ID, r.AppID, r.Version, r.State, r.RolloutPct, signed,
+					dash(strings.Join(target, "; ")), a.msTime(r.CreatedMs, timeLayout))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) releaseStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status ID",
+		Short: "Rollout status: devices per stage, failure rate, failures by code x model x from-version (GET /v1/releases/{id}/status)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var st api.ReleaseStatus
+			b, err := c.getJSON(cmd.Context(), releasePath(args[0], "/status"), &st)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				a.printf("%s\n", bytes.TrimSpace(b))
+				return nil
+			}
+			r := st.Release
+			a.printf("release %s: %s %s, %s, rollout %d%%\n", r.ID, r.AppID, r.Version, r.State, r.RolloutPct)
+			a.printf("assigned %d, succeeded %d, failed %d (failure rate %.1f%%), at attempt cap %d\n",
+				st.Assigned, st.Succeeded, st.Failed, 100*st.FailureRate, st.AtCap)
+			stages := make([]string, 0, len(st.Stages))
+			for k, n := range st.Stages {
+				stages = append(stages, fmt.Sprintf("%s %d", k, n))
+			}
+			sort.Strings(stages)
+			a.printf("latest attempts by stage: %s\n", dash(strings.Join(stages, ", ")))
+			if len(st.Failures) == 0 {
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STAGE\tCODE\tMODEL\tFROM\tDEVICES\tIDS")
+			for _, g := range st.Failures {
+				shown := g.Devices[:min(len(g.Devices), statusDevicesShown)]
+				ids := strings.Join(shown, ",")
+				if len(shown) < g.Count {
+					ids += ",... (--json lists up to 100)"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", g.Stage, g.Code, dash(g.Model), dash(g.FromVersion), g.Count, ids)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// printUpgrades prints a device's upgrade history under its fields
+// (termctl device ID).
+func (a *app) printUpgrades(ctx context.Context, c *apiClient, id string) error {
+	var h api.DeviceUpgrades
+	if _, err := c.getJSON(ctx, "/v1/devices/"+url.PathEscape(id)+"/upgrades", &h); err != nil {
+		return err
+	}
+	if len(h.Attempts) == 0 {
+		return nil
+	}
+	a.printf("upgrades:\n")
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  RELEASE\tAPP\tFROM\tTO\tATTEMPT\tSTAGE\tCODE\tUPDATED\tMESSAGE")
+	for _, at := range h.Attempts {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", at.ReleaseID, at.AppID, dash(at.FromVersion), at.Version,
+			at.Attempt, at.Stage, at.Code, a.msTime(at.UpdatedMs, timeLayout), dash(at.Message))
+	}
+	return tw.Flush()
+}

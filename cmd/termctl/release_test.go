@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/protocol/client"
+	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin"
+	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/server/servertest"
+	"github.com/termd/termd/server/upgrade"
+)
+
+// releaseEnv is a real node (TGP and admin API) with release management.
+func releaseEnv(t *testing.T) (*env, string) {
+	t.Helper()
+	cfg := servertest.Config(t)
+	cfg.Upgrade.NoticeSpread.Duration = 0
+	var up *upgrade.Service
+	n := servertest.Start(t, cfg, func(s *server.Server) {
+		var err error
+		if up, err = upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)}); err != nil {
+			t.Fatal(err)
+		}
+		up.Routes(s)
+		up.Start()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = up.Close(ctx)
+		})
+	})
+	e := &env{}
+	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{
+		Token: testToken, Bus: n.Bus, Releases: up, Logger: slog.New(slog.DiscardHandler),
+	}))
+	t.Cleanup(e.srv.Close)
+	return e, n.Addr
+}
+
+func TestReleaseCommands(t *testing.T) {
+	e, tgp := releaseEnv(t)
+	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
+		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--model", "P400", "--rollout", "100", "--notes", "fixes")
+	var rel api.Release
+	if err := json.Unmarshal([]byte(out), &rel); err != nil || rel.ID == "" || rel.State != "draft" || rel.Models[0] != "P400" {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	if _, _, err := e.run(nil, "release", "create", "--app", "pos", "--version", "2.0"); err == nil {
+		t.Fatal("create without an artifact accepted")
+	}
+	if out := e.mustRun(t, "release", "publish", rel.ID); !strings.Contains(out, "state:") || !strings.Contains(out, "published") {
+		t.Fatalf("publish: %s", out)
+	}
+	if out := e.mustRun(t, "release", "list"); !strings.Contains(out, rel.ID) || !strings.Contains(out, "models P400") {
+		t.Fatalf("list: %s", out)
+	}
+	c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: "pos-1", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var qa protocol.UpgradeQueryAck
+	if err := c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil || qa.Offer == nil {
+		t.Fatalf("query: %+v, %v", qa, err)
+	}
+	for _, st := range []uint8{protocol.StageDownloading, protocol.StageFailed} {
+		var ack protocol.Ack
+		if err := c.Do(t.Context(), &protocol.UpgradeReport{ReleaseID: rel.ID, Attempt: 1, Stage: st, Code: 28, Message: "disk full"}, &ack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = e.mustRun(t, "release", "status", rel.ID)
+	for _, want := range []string{"failed 1", "failure rate 100.0%", "failed  28    P400   1.0   1        pos-1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if out := e.mustRun(t, "device", "pos-1"); !strings.Contains(out, "upgrades:") || !strings.Contains(out, "disk full") || !strings.Contains(out, `"version":"1.0"`) {
+		t.Errorf("device:\n%s", out)
+	}
+	if out := e.mustRun(t, "release", "rollout", rel.ID, "50%"); !strings.Contains(out, "rollout_pct:  50") {
+		t.Errorf("rollout: %s", out)
+	}
+	if out := e.mustRun(t, "release", "retry", rel.ID, "--device", "pos-1"); !strings.Contains(out, "devices: 1\n") {
+		t.Errorf("retry: %s", out)
+	}
+	for _, op := range []string{"pause", "resume", "archive"} {
+		e.mustRun(t, "release", op, rel.ID)
+	}
+	if _, _, err := e.run(nil, "release", "resume", rel.ID); err == nil || !strings.Contains(err.Error(), "archived") {
+		t.Errorf("resume of an archived release: %v", err)
+	}
+}

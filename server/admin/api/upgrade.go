@@ -1,0 +1,133 @@
+package api
+
+// Releases and upgrade progress (docs/upgrades.md, docs/admin-api.md).
+
+// Release is a release as operators see it (GET /v1/releases/{id}).
+type Release struct {
+	ID        string   `json:"id"`
+	AppID     string   `json:"app_id"`
+	Version   string   `json:"version"`
+	SHA256    string   `json:"sha256"`
+	Size      int64    `json:"size"`
+	URL       string   `json:"url,omitempty"`
+	Notes     string   `json:"notes,omitempty"`
+	Mandatory bool     `json:"mandatory"`
+	State     string   `json:"state"`
+	Models    []string `json:"models,omitempty"`
+	Devices   []string `json:"devices,omitempty"`
+	Groups    []string `json:"groups,omitempty"`
+	FromRange string   `json:"from_range,omitempty"`
+	// RolloutPct is the share of targeted devices offered the release.
+	RolloutPct int `json:"rollout_pct"`
+	// Sig is release_sig in hex ("" = unsigned).
+	Sig         string `json:"sig,omitempty"`
+	CreatedMs   int64  `json:"created_ms"`
+	PublishedMs int64  `json:"published_ms,omitempty"`
+	UpdatedMs   int64  `json:"updated_ms"`
+}
+
+// ReleaseCreate is POST /v1/releases' body. Either SHA256 names an
+// uploaded artifact (URL empty) or URL, SHA256 and Size describe an
+// external one.
+type ReleaseCreate struct {
+	AppID     string   `json:"app_id"`
+	Version   string   `json:"version"`
+	SHA256    string   `json:"sha256"`
+	Size      int64    `json:"size,omitempty"`
+	URL       string   `json:"url,omitempty"`
+	Notes     string   `json:"notes,omitempty"`
+	Mandatory bool     `json:"mandatory,omitempty"`
+	Models    []string `json:"models,omitempty"`
+	Devices   []string `json:"devices,omitempty"`
+	Groups    []string `json:"groups,omitempty"`
+	FromRange string   `json:"from_range,omitempty"`
+	// RolloutPct defaults to 100 when nil.
+	RolloutPct *int `json:"rollout_pct,omitempty"`
+}
+
+// ReleaseList is GET /v1/releases.
+type ReleaseList struct {
+	Releases []Release `json:"releases"`
+}
+
+// Rollout is PUT /v1/releases/{id}/rollout's body.
+type Rollout struct {
+	Pct int `json:"pct"`
+}
+
+// Signature is PUT /v1/releases/{id}/signature's body: release_sig in hex.
+type Signature struct {
+	Sig string `json:"sig"`
+}
+
+// Retry is POST /v1/releases/{id}/retry's body: one device, or every
+// device at the attempt cap (Failed).
+type Retry struct {
+	Device string `json:"device,omitempty"`
+	Failed bool   `json:"failed,omitempty"`
+}
+
+// RetryResult says how many devices were cleared for new attempts.
+type RetryResult struct {
+	Devices int `json:"devices"`
+}
+
+// ReleaseStatus is GET /v1/releases/{id}/status.
+type ReleaseStatus struct {
+	Release Release `json:"release"`
+	// Assigned counts devices ever offered the release (frozen).
+	Assigned int `json:"assigned"`
+	// Stages counts devices by the stage of their latest attempt
+	// ("downloading", ..., "succeeded", "failed", "rolled_back",
+	// "timed_out", "reverted").
+	Stages map[string]int `json:"stages"`
+	// Succeeded and Failed count distinct devices whose latest attempt
+	// succeeded or failed; FailureRate is Failed / (Succeeded + Failed).
+	Succeeded   int     `json:"succeeded"`
+	Failed      int     `json:"failed"`
+	FailureRate float64 `json:"failure_rate"`
+	// AtCap counts devices that reached upgrade.max_attempts.
+	AtCap int `json:"at_cap"`
+	// Failures groups the failed devices by code × model × from-version.
+	Failures []FailureGroup `json:"failures"`
+}
+
+// FailureGroup is the devices whose latest attempt failed with one code,
+// on one model, from one version.
+type FailureGroup struct {
+	Stage       string   `json:"stage"`
+	Code        uint64   `json:"code"`
+	Model       string   `json:"model"`
+	FromVersion string   `json:"from_version"`
+	Count       int      `json:"count"`
+	Devices     []string `json:"devices"`
+}
+
+// UpgradeAttempt is one device's attempt at a release (upgrade history).
+type UpgradeAttempt struct {
+	ReleaseID   string `json:"release_id"`
+	AppID       string `json:"app_id"`
+	Version     string `json:"version"`
+	FromVersion string `json:"from_version"`
+	Attempt     uint64 `json:"attempt"`
+	Stage       string `json:"stage"`
+	Progress    uint8  `json:"progress"`
+	Code        uint64 `json:"code,omitempty"`
+	Message     string `json:"message,omitempty"`
+	// StageMs maps each stage reached to when it was first reported (unix ms).
+	StageMs   map[string]int64 `json:"stage_ms"`
+	UpdatedMs int64            `json:"updated_ms"`
+}
+
+// AppVersion is a device's last known version of an app.
+type AppVersion struct {
+	AppID   string `json:"app_id"`
+	Version string `json:"version"`
+	AtMs    int64  `json:"at_ms"`
+}
+
+// DeviceUpgrades is GET /v1/devices/{id}/upgrades.
+type DeviceUpgrades struct {
+	Apps     []AppVersion     `json:"apps"`
+	Attempts []UpgradeAttempt `json:"attempts"`
+}

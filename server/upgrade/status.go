@@ -1,0 +1,170 @@
+package upgrade
+
+// Rollout status, the operators' retry and per-device history.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/storage"
+)
+
+// maxGroupDevices bounds the devices listed per failure group (the count
+// is exact).
+const maxGroupDevices = 100
+
+type failureKey struct {
+	stage       uint8
+	code        uint64
+	model, from string
+}
+
+// Status summarises a release's rollout from its reports: each device
+// counts once, by its latest attempt.
+func (s *Service) Status(ctx context.Context, id string) (api.ReleaseStatus, error) {
+	rel, err := s.Release(ctx, id)
+	if err != nil {
+		return api.ReleaseStatus{}, err
+	}
+	st := api.ReleaseStatus{Release: rel, Stages: map[string]int{}, Failures: []api.FailureGroup{}}
+	latest := map[string]storage.UpgradeReport{}
+	err = s.store.Reports(ctx, id, func(r storage.UpgradeReport) error {
+		if cur, ok := latest[r.DeviceID]; !ok || r.Attempt > cur.Attempt {
+			latest[r.DeviceID] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	groups := map[failureKey]*api.FailureGroup{}
+	for _, r := range latest {
+		st.Stages[stageName(r.Stage)]++
+		switch {
+		case r.Stage == protocol.StageSucceeded:
+			st.Succeeded++
+		case r.Failed():
+			st.Failed++
+			k := failureKey{r.Stage, r.Code, r.Model, r.FromVersion}
+			g := groups[k]
+			if g == nil {
+				g = &api.FailureGroup{Stage: stageName(r.Stage), Code: r.Code, Model: r.Model, FromVersion: r.FromVersion, Devices: []string{}}
+				groups[k] = g
+			}
+			g.Count++
+			if len(g.Devices) < maxGroupDevices {
+				g.Devices = append(g.Devices, r.DeviceID)
+			}
+		}
+	}
+	if n := st.Succeeded + st.Failed; n > 0 {
+		st.FailureRate = float64(st.Failed) / float64(n)
+	}
+	for _, g := range groups {
+		slices.Sort(g.Devices)
+		st.Failures = append(st.Failures, *g)
+	}
+	slices.SortFunc(st.Failures, func(a, b api.FailureGroup) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Stage, b.Stage), cmp.Compare(a.Code, b.Code),
+			cmp.Compare(a.Model, b.Model), cmp.Compare(a.FromVersion, b.FromVersion))
+	})
+	err = s.store.Assignments(ctx, id, func(a storage.UpgradeAssignment) error {
+		st.Assigned++
+		if a.Failures-a.Forgiven >= s.cfg.MaxAttempts {
+			st.AtCap++
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Retry lets devices at the attempt cap try the release again: one
+// device, or (failed) every device at the cap. It returns how many.
+func (s *Service) Retry(ctx context.Context, id string, in api.Retry) (int, error) {
+	if _, err := s.Release(ctx, id); err != nil {
+		return 0, err
+	}
+	if (in.Device == "") == !in.Failed {
+		return 0, bad("give either device or failed")
+	}
+	var devs []string
+	if in.Device != "" {
+		if _, err := s.store.Assignment(ctx, id, in.Device); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return 0, &protocol.Error{Code: protocol.NotFound, Message: "release was never offered to that device"}
+			}
+			return 0, err
+		}
+		devs = []string{in.Device}
+	} else {
+		err := s.store.Assignments(ctx, id, func(a storage.UpgradeAssignment) error {
+			if a.Failures-a.Forgiven >= s.cfg.MaxAttempts {
+				devs = append(devs, a.DeviceID)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	forgiven := map[string]int{}
+	err := s.store.UpdateUpgrades(ctx, func(tx storage.UpgradeTx) error {
+		for _, d := range devs {
+			a, found, err := tx.Assignment(id, d)
+			if err != nil || !found {
+				return err
+			}
+			a.Forgiven = a.Failures
+			forgiven[d] = a.Failures
+			if err := tx.PutAssignment(&a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	for d, n := range forgiven {
+		if st := s.assigned[id][d]; st != nil {
+			st.forgiven = n
+		}
+	}
+	s.mu.Unlock()
+	return len(forgiven), nil
+}
+
+// DeviceUpgrades is a device's app versions and upgrade history.
+func (s *Service) DeviceUpgrades(ctx context.Context, deviceID string) (api.DeviceUpgrades, error) {
+	out := api.DeviceUpgrades{Apps: []api.AppVersion{}, Attempts: []api.UpgradeAttempt{}}
+	vs, err := s.store.AppVersions(ctx, deviceID)
+	if err != nil {
+		return out, err
+	}
+	for _, v := range vs {
+		out.Apps = append(out.Apps, api.AppVersion{AppID: v.AppID, Version: v.Version, AtMs: v.AtMs})
+	}
+	rs, err := s.store.DeviceReports(ctx, deviceID)
+	if err != nil {
+		return out, err
+	}
+	for _, r := range rs {
+		at := api.UpgradeAttempt{
+			ReleaseID: r.ReleaseID, AppID: r.AppID, Version: r.Version, FromVersion: r.FromVersion, Attempt: r.Attempt,
+			Stage: stageName(r.Stage), Progress: r.Progress, Code: r.Code, Message: r.Message,
+			StageMs: map[string]int64{}, UpdatedMs: r.UpdatedMs,
+		}
+		for st, ms := range r.StageMs {
+			if ms != 0 {
+				at.StageMs[stageName(uint8(st))] = ms
+			}
+		}
+		out.Attempts = append(out.Attempts, at)
+	}
+	return out, nil
+}

@@ -1,0 +1,332 @@
+package storage
+
+// This file is Badger's Upgrades. Ids never contain NUL (checkUpgradeID),
+// so NUL ends each id and one id's keys never share a prefix with
+// another's; attempts are uint64 big-endian, so byte order is attempt
+// order:
+//
+//	ul/ release                         → upgradeV1 + JSON Release
+//	ua/ release NUL device              → upgradeV1 + JSON UpgradeAssignment
+//	up/ release NUL device NUL attempt  → upgradeV1 + JSON UpgradeReport
+//	ud/ device NUL release NUL attempt  → empty (a device's reports)
+//	uf/ device NUL app                  → upgradeV1 + JSON UpgradeFailureMark
+//	uv/ device NUL app                  → upgradeV1 + JSON AppVersion
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+var (
+	upRelPrefix    = []byte("ul/")
+	upAssignPrefix = []byte("ua/")
+	upReportPrefix = []byte("up/")
+	upDevPrefix    = []byte("ud/")
+	upMarkPrefix   = []byte("uf/")
+	upVerPrefix    = []byte("uv/")
+)
+
+// upKey joins prefix and NUL-terminated parts.
+func upKey(prefix []byte, parts ...string) []byte {
+	n := len(prefix)
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	k := make([]byte, 0, n+8)
+	k = append(k, prefix...)
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+func upReportKey(release, device string, attempt uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(upKey(upReportPrefix, release, device), 0), attempt)
+}
+
+func upDevKey(device, release string, attempt uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(upKey(upDevPrefix, device, release), 0), attempt)
+}
+
+// getUp reads key into v; found is false when there is no such key.
+func getUp(txn *badger.Txn, key []byte, v any) (bool, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, item.Value(func(b []byte) error { return decodeUpgrade(b, v) })
+}
+
+func setUp(txn *badger.Txn, key []byte, v any) error {
+	b, err := encodeUpgrade(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, b)
+}
+
+// scanUp calls fn with each value under prefix, in key order.
+func scanUp(ctx context.Context, txn *badger.Txn, prefix []byte, fn func(v []byte) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	n := 0
+	for it.Seek(prefix); it.Valid(); it.Next() {
+		if n++; n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := it.Item().Value(fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutRelease stores r, durable before return.
+func (b *Badger) PutRelease(ctx context.Context, r Release) error {
+	if err := checkRelease(&r); err != nil {
+		return err
+	}
+	if err := b.enterWrite(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.db.Update(func(txn *badger.Txn) error { return setUp(txn, upKey(upRelPrefix, r.ID), &r) }); err != nil {
+		return fmt.Errorf("storage: put release: %w", err)
+	}
+	return nil
+}
+
+// GetRelease returns the release or ErrNotFound.
+func (b *Badger) GetRelease(ctx context.Context, id string) (Release, error) {
+	var r Release
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		found, err := getUp(txn, upKey(upRelPrefix, id), &r)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	return r, err
+}
+
+// ListReleases returns every release in id order.
+func (b *Badger) ListReleases(ctx context.Context) ([]Release, error) {
+	rels := []Release{}
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, upRelPrefix, func(v []byte) error {
+			var r Release
+			if err := decodeUpgrade(v, &r); err != nil {
+				return err
+			}
+			rels = append(rels, r)
+			return nil
+		})
+	})
+	return rels, err
+}
+
+func (b *Badger) viewUp(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.View(fn)
+}
+
+// UpdateUpgrades runs fn in one Badger transaction. upMu serialises them:
+// Badger's conflict detection is off (see Badger.mu).
+func (b *Badger) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error) error {
+	if err := b.enterWrite(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.upMu.Lock()
+	defer b.upMu.Unlock()
+	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerUpgradeTx{txn}) })
+}
+
+type badgerUpgradeTx struct{ txn *badger.Txn }
+
+func (t badgerUpgradeTx) Report(release, device string, attempt uint64) (UpgradeReport, bool, error) {
+	var r UpgradeReport
+	found, err := getUp(t.txn, upReportKey(release, device, attempt), &r)
+	return r, found, err
+}
+
+func (t badgerUpgradeTx) PutReport(r *UpgradeReport) error {
+	if err := checkReport(r); err != nil {
+		return err
+	}
+	if err := setUp(t.txn, upReportKey(r.ReleaseID, r.DeviceID, r.Attempt), r); err != nil {
+		return err
+	}
+	return t.txn.Set(upDevKey(r.DeviceID, r.ReleaseID, r.Attempt), nil)
+}
+
+func (t badgerUpgradeTx) Assignment(release, device string) (UpgradeAssignment, bool, error) {
+	var a UpgradeAssignment
+	found, err := getUp(t.txn, upKey(upAssignPrefix, release, device), &a)
+	return a, found, err
+}
+
+func (t badgerUpgradeTx) PutAssignment(a *UpgradeAssignment) error {
+	if err := checkPair(a.ReleaseID, "release id", a.DeviceID, "device id"); err != nil {
+		return err
+	}
+	return setUp(t.txn, upKey(upAssignPrefix, a.ReleaseID, a.DeviceID), a)
+}
+
+func (t badgerUpgradeTx) FailureMark(device, app string) (UpgradeFailureMark, bool, error) {
+	var m UpgradeFailureMark
+	found, err := getUp(t.txn, upKey(upMarkPrefix, device, app), &m)
+	return m, found, err
+}
+
+func (t badgerUpgradeTx) PutFailureMark(m *UpgradeFailureMark) error {
+	if err := checkPair(m.DeviceID, "device id", m.AppID, "app id"); err != nil {
+		return err
+	}
+	return setUp(t.txn, upKey(upMarkPrefix, m.DeviceID, m.AppID), m)
+}
+
+func (t badgerUpgradeTx) DeleteFailureMark(device, app string) error {
+	return t.txn.Delete(upKey(upMarkPrefix, device, app))
+}
+
+func (t badgerUpgradeTx) PutAppVersion(v *AppVersion) error {
+	if err := checkPair(v.DeviceID, "device id", v.AppID, "app id"); err != nil {
+		return err
+	}
+	return setUp(t.txn, upKey(upVerPrefix, v.DeviceID, v.AppID), v)
+}
+
+// Assignment returns the device's assignment to the release or ErrNotFound.
+func (b *Badger) Assignment(ctx context.Context, release, device string) (UpgradeAssignment, error) {
+	var a UpgradeAssignment
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		found, err := getUp(txn, upKey(upAssignPrefix, release, device), &a)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	return a, err
+}
+
+// Assignments calls fn for the release's assignments in device order.
+func (b *Badger) Assignments(ctx context.Context, release string, fn func(a UpgradeAssignment) error) error {
+	if err := checkUpgradeID("release id", release); err != nil {
+		return err
+	}
+	return b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, append(upKey(upAssignPrefix, release), 0), func(v []byte) error {
+			var a UpgradeAssignment
+			if err := decodeUpgrade(v, &a); err != nil {
+				return err
+			}
+			return fn(a)
+		})
+	})
+}
+
+// Reports calls fn for the reports of a release ("" = all).
+func (b *Badger) Reports(ctx context.Context, release string, fn func(r UpgradeReport) error) error {
+	prefix := upReportPrefix
+	if release != "" {
+		prefix = append(upKey(upReportPrefix, release), 0)
+	}
+	return b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, prefix, func(v []byte) error {
+			var r UpgradeReport
+			if err := decodeUpgrade(v, &r); err != nil {
+				return err
+			}
+			return fn(r)
+		})
+	})
+}
+
+// DeviceReports returns the device's reports in (release, attempt) order.
+func (b *Badger) DeviceReports(ctx context.Context, device string) ([]UpgradeReport, error) {
+	if err := checkUpgradeID("device id", device); err != nil {
+		return nil, err
+	}
+	reps := []UpgradeReport{}
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		prefix := append(upKey(upDevPrefix, device), 0)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.Valid(); it.Next() {
+			rest := it.Item().Key()[len(prefix):]
+			i := bytes.IndexByte(rest, 0)
+			if i < 0 || len(rest) != i+1+8 {
+				return fmt.Errorf("%w: device report index key", ErrCorrupt)
+			}
+			var r UpgradeReport
+			found, err := getUp(txn, upReportKey(string(rest[:i]), device, binary.BigEndian.Uint64(rest[i+1:])), &r)
+			if err != nil {
+				return err
+			}
+			if found {
+				reps = append(reps, r)
+			}
+		}
+		return nil
+	})
+	return reps, err
+}
+
+// FailureMark returns the device's failure mark for the app or ErrNotFound.
+func (b *Badger) FailureMark(ctx context.Context, device, app string) (UpgradeFailureMark, error) {
+	var m UpgradeFailureMark
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		found, err := getUp(txn, upKey(upMarkPrefix, device, app), &m)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	return m, err
+}
+
+// AppVersions returns the device's known app versions ("" = all devices').
+func (b *Badger) AppVersions(ctx context.Context, device string) ([]AppVersion, error) {
+	prefix := upVerPrefix
+	if device != "" {
+		prefix = append(upKey(upVerPrefix, device), 0)
+	}
+	vs := []AppVersion{}
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, prefix, func(v []byte) error {
+			var av AppVersion
+			if err := decodeUpgrade(v, &av); err != nil {
+				return err
+			}
+			vs = append(vs, av)
+			return nil
+		})
+	})
+	return vs, err
+}

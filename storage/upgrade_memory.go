@@ -1,0 +1,334 @@
+package storage
+
+// This file is Memory's Upgrades: maps under their own mutex (upgrade
+// calls never take Memory.mu, so they do not wait on registry writes).
+// UpdateUpgrades stages writes and applies them only when fn succeeds.
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+)
+
+type upPair struct{ a, b string }
+
+type upReportKeyM struct {
+	release, device string
+	attempt         uint64
+}
+
+// memUpgrades is Memory's upgrade state; the zero value is ready.
+type memUpgrades struct {
+	mu       sync.RWMutex
+	releases map[string]Release
+	assigns  map[upPair]UpgradeAssignment // (release, device)
+	reports  map[upReportKeyM]UpgradeReport
+	marks    map[upPair]UpgradeFailureMark // (device, app)
+	versions map[upPair]AppVersion         // (device, app)
+}
+
+func (u *memUpgrades) init() {
+	if u.releases == nil {
+		u.releases = map[string]Release{}
+		u.assigns = map[upPair]UpgradeAssignment{}
+		u.reports = map[upReportKeyM]UpgradeReport{}
+		u.marks = map[upPair]UpgradeFailureMark{}
+		u.versions = map[upPair]AppVersion{}
+	}
+}
+
+func cloneRelease(r Release) Release {
+	r.Models = slices.Clone(r.Models)
+	r.Devices = slices.Clone(r.Devices)
+	r.Groups = slices.Clone(r.Groups)
+	r.Sig = slices.Clone(r.Sig)
+	return r
+}
+
+// upReady checks the store is open and ctx alive.
+func (m *Memory) upReady(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.rlock(); err != nil {
+		return err
+	}
+	m.mu.RUnlock()
+	return nil
+}
+
+// PutRelease stores a copy of r.
+func (m *Memory) PutRelease(ctx context.Context, r Release) error {
+	if err := checkRelease(&r); err != nil {
+		return err
+	}
+	if err := m.upReady(ctx); err != nil {
+		return err
+	}
+	u := &m.up
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.init()
+	u.releases[r.ID] = cloneRelease(r)
+	return nil
+}
+
+// GetRelease returns the release or ErrNotFound.
+func (m *Memory) GetRelease(ctx context.Context, id string) (Release, error) {
+	if err := m.upReady(ctx); err != nil {
+		return Release{}, err
+	}
+	u := &m.up
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	r, ok := u.releases[id]
+	if !ok {
+		return Release{}, ErrNotFound
+	}
+	return cloneRelease(r), nil
+}
+
+// ListReleases returns every release in id order.
+func (m *Memory) ListReleases(ctx context.Context) ([]Release, error) {
+	if err := m.upReady(ctx); err != nil {
+		return nil, err
+	}
+	u := &m.up
+	u.mu.RLock()
+	rels := make([]Release, 0, len(u.releases))
+	for _, r := range u.releases {
+		rels = append(rels, cloneRelease(r))
+	}
+	u.mu.RUnlock()
+	slices.SortFunc(rels, func(a, b Release) int { return cmp.Compare(a.ID, b.ID) })
+	return rels, nil
+}
+
+// memUpgradeTx stages a transaction's writes over the committed state.
+type memUpgradeTx struct {
+	u        *memUpgrades
+	assigns  map[upPair]UpgradeAssignment
+	reports  map[upReportKeyM]UpgradeReport
+	marks    map[upPair]*UpgradeFailureMark // nil = deleted
+	versions map[upPair]AppVersion
+}
+
+// UpdateUpgrades runs fn with staged writes and applies them when fn succeeds.
+func (m *Memory) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error) error {
+	if err := m.upReady(ctx); err != nil {
+		return err
+	}
+	u := &m.up
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.init()
+	tx := &memUpgradeTx{u: u, assigns: map[upPair]UpgradeAssignment{}, reports: map[upReportKeyM]UpgradeReport{},
+		marks: map[upPair]*UpgradeFailureMark{}, versions: map[upPair]AppVersion{}}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	for k, v := range tx.assigns {
+		u.assigns[k] = v
+	}
+	for k, v := range tx.reports {
+		u.reports[k] = v
+	}
+	for k, v := range tx.marks {
+		if v == nil {
+			delete(u.marks, k)
+		} else {
+			u.marks[k] = *v
+		}
+	}
+	for k, v := range tx.versions {
+		u.versions[k] = v
+	}
+	return nil
+}
+
+func (t *memUpgradeTx) Report(release, device string, attempt uint64) (UpgradeReport, bool, error) {
+	k := upReportKeyM{release, device, attempt}
+	if r, ok := t.reports[k]; ok {
+		return r, true, nil
+	}
+	r, ok := t.u.reports[k]
+	return r, ok, nil
+}
+
+func (t *memUpgradeTx) PutReport(r *UpgradeReport) error {
+	if err := checkReport(r); err != nil {
+		return err
+	}
+	t.reports[upReportKeyM{r.ReleaseID, r.DeviceID, r.Attempt}] = *r
+	return nil
+}
+
+func (t *memUpgradeTx) Assignment(release, device string) (UpgradeAssignment, bool, error) {
+	k := upPair{release, device}
+	if a, ok := t.assigns[k]; ok {
+		return a, true, nil
+	}
+	a, ok := t.u.assigns[k]
+	return a, ok, nil
+}
+
+func (t *memUpgradeTx) PutAssignment(a *UpgradeAssignment) error {
+	if err := checkPair(a.ReleaseID, "release id", a.DeviceID, "device id"); err != nil {
+		return err
+	}
+	t.assigns[upPair{a.ReleaseID, a.DeviceID}] = *a
+	return nil
+}
+
+func (t *memUpgradeTx) FailureMark(device, app string) (UpgradeFailureMark, bool, error) {
+	k := upPair{device, app}
+	if m, ok := t.marks[k]; ok {
+		if m == nil {
+			return UpgradeFailureMark{}, false, nil
+		}
+		return *m, true, nil
+	}
+	m, ok := t.u.marks[k]
+	return m, ok, nil
+}
+
+func (t *memUpgradeTx) PutFailureMark(m *UpgradeFailureMark) error {
+	if err := checkPair(m.DeviceID, "device id", m.AppID, "app id"); err != nil {
+		return err
+	}
+	c := *m
+	t.marks[upPair{m.DeviceID, m.AppID}] = &c
+	return nil
+}
+
+func (t *memUpgradeTx) DeleteFailureMark(device, app string) error {
+	t.marks[upPair{device, app}] = nil
+	return nil
+}
+
+func (t *memUpgradeTx) PutAppVersion(v *AppVersion) error {
+	if err := checkPair(v.DeviceID, "device id", v.AppID, "app id"); err != nil {
+		return err
+	}
+	t.versions[upPair{v.DeviceID, v.AppID}] = *v
+	return nil
+}
+
+// Assignment returns the device's assignment to the release or ErrNotFound.
+func (m *Memory) Assignment(ctx context.Context, release, device string) (UpgradeAssignment, error) {
+	if err := m.upReady(ctx); err != nil {
+		return UpgradeAssignment{}, err
+	}
+	m.up.mu.RLock()
+	defer m.up.mu.RUnlock()
+	a, ok := m.up.assigns[upPair{release, device}]
+	if !ok {
+		return a, ErrNotFound
+	}
+	return a, nil
+}
+
+// Assignments calls fn for the release's assignments in device order.
+func (m *Memory) Assignments(ctx context.Context, release string, fn func(a UpgradeAssignment) error) error {
+	if err := checkUpgradeID("release id", release); err != nil {
+		return err
+	}
+	if err := m.upReady(ctx); err != nil {
+		return err
+	}
+	m.up.mu.RLock()
+	var as []UpgradeAssignment
+	for k, a := range m.up.assigns {
+		if k.a == release {
+			as = append(as, a)
+		}
+	}
+	m.up.mu.RUnlock()
+	slices.SortFunc(as, func(x, y UpgradeAssignment) int { return cmp.Compare(x.DeviceID, y.DeviceID) })
+	for _, a := range as {
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compareReports(x, y UpgradeReport) int {
+	return cmp.Or(cmp.Compare(x.ReleaseID, y.ReleaseID), cmp.Compare(x.DeviceID, y.DeviceID), cmp.Compare(x.Attempt, y.Attempt))
+}
+
+// Reports calls fn for the reports of a release ("" = all).
+func (m *Memory) Reports(ctx context.Context, release string, fn func(r UpgradeReport) error) error {
+	if err := m.upReady(ctx); err != nil {
+		return err
+	}
+	m.up.mu.RLock()
+	var rs []UpgradeReport
+	for k, r := range m.up.reports {
+		if release == "" || k.release == release {
+			rs = append(rs, r)
+		}
+	}
+	m.up.mu.RUnlock()
+	slices.SortFunc(rs, compareReports)
+	for _, r := range rs {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeviceReports returns the device's reports in (release, attempt) order.
+func (m *Memory) DeviceReports(ctx context.Context, device string) ([]UpgradeReport, error) {
+	if err := checkUpgradeID("device id", device); err != nil {
+		return nil, err
+	}
+	if err := m.upReady(ctx); err != nil {
+		return nil, err
+	}
+	m.up.mu.RLock()
+	rs := []UpgradeReport{}
+	for k, r := range m.up.reports {
+		if k.device == device {
+			rs = append(rs, r)
+		}
+	}
+	m.up.mu.RUnlock()
+	slices.SortFunc(rs, compareReports)
+	return rs, nil
+}
+
+// FailureMark returns the device's failure mark for the app or ErrNotFound.
+func (m *Memory) FailureMark(ctx context.Context, device, app string) (UpgradeFailureMark, error) {
+	if err := m.upReady(ctx); err != nil {
+		return UpgradeFailureMark{}, err
+	}
+	m.up.mu.RLock()
+	defer m.up.mu.RUnlock()
+	f, ok := m.up.marks[upPair{device, app}]
+	if !ok {
+		return f, ErrNotFound
+	}
+	return f, nil
+}
+
+// AppVersions returns the device's known app versions ("" = all devices').
+func (m *Memory) AppVersions(ctx context.Context, device string) ([]AppVersion, error) {
+	if err := m.upReady(ctx); err != nil {
+		return nil, err
+	}
+	m.up.mu.RLock()
+	vs := []AppVersion{}
+	for k, v := range m.up.versions {
+		if device == "" || k.a == device {
+			vs = append(vs, v)
+		}
+	}
+	m.up.mu.RUnlock()
+	slices.SortFunc(vs, func(x, y AppVersion) int {
+		return cmp.Or(cmp.Compare(x.DeviceID, y.DeviceID), cmp.Compare(x.AppID, y.AppID))
+	})
+	return vs, nil
+}
