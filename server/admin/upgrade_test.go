@@ -67,7 +67,7 @@ func TestReleaseEndpoints(t *testing.T) {
 		t.Fatalf("created %+v", rel)
 	}
 	for _, bad := range []string{
-		`{"app_id":"pos","version":"2.14.03b","sha256":"` + relSHA + `","size":1,"url":"https://x/y"}`,
+		`{"app_id":"pos","version":"2.14.3.1","sha256":"` + relSHA + `","size":1,"url":"https://x/y"}`,
 		`{"app_id":"pos","version":"1.0","sha256":"abc","size":1,"url":"https://x/y"}`,
 		`{"app_id":"pos","version":"1.0","sha256":"` + relSHA + `","url":"https://x/y"}`,
 		`{"app_id":"pos","version":"1.0","sha256":"` + relSHA + `"}`,
