@@ -31,22 +31,8 @@ var (
 	upVerPrefix    = []byte("uv/")
 )
 
-// upKey joins prefix and NUL-terminated parts.
-func upKey(prefix []byte, parts ...string) []byte {
-	n := len(prefix)
-	for _, p := range parts {
-		n += len(p) + 1
-	}
-	k := make([]byte, 0, n+8)
-	k = append(k, prefix...)
-	for i, p := range parts {
-		if i > 0 {
-			k = append(k, 0)
-		}
-		k = append(k, p...)
-	}
-	return k
-}
+// upKey joins prefix and NUL-separated parts (joinKey, shared with the outbox).
+func upKey(prefix []byte, parts ...string) []byte { return joinKey(prefix, parts...) }
 
 func upReportKey(release, device string, attempt uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(upKey(upReportPrefix, release, device), 0), attempt)

@@ -81,18 +81,9 @@ their digest.`,
 		Short: "List stored artifacts, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var list api.ArtifactList
-			b, err := c.getJSON(cmd.Context(), "/v1/artifacts", &list)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), "/v1/artifacts", &list); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SHA256\tSIZE\tCREATED")

@@ -117,6 +117,25 @@ func (c *apiClient) getJSON(ctx context.Context, path string, v any) ([]byte, er
 	return b, nil
 }
 
+// fetch GETs path into v for a command that prints a table. With --json
+// it prints the body as sent instead and reports done, as it does on an
+// error; the caller prints its table only when done is false.
+func (a *app) fetch(ctx context.Context, path string, v any) (done bool, err error) {
+	c, err := a.client()
+	if err != nil {
+		return true, err
+	}
+	b, err := c.getJSON(ctx, path, v)
+	if err != nil {
+		return true, err
+	}
+	if a.jsonOut {
+		a.printf("%s\n", bytes.TrimSpace(b))
+		return true, nil
+	}
+	return false, nil
+}
+
 // devices returns one page of devices.
 func (c *apiClient) devices(ctx context.Context, online *bool, limit int, cursor string) (devicePage, error) {
 	q := url.Values{}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/url"
 	"sort"
@@ -50,18 +49,9 @@ attempts, next attempt and last error) or was given up after notify.max_age.
 			if cursor != "" {
 				q.Set("cursor", cursor)
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var page api.OutboxList
-			b, err := c.getJSON(cmd.Context(), "/v1/outbox?"+q.Encode(), &page)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), "/v1/outbox?"+q.Encode(), &page); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CHANNEL\tSTATE\tKIND\tRELEASE\tENTRY\tATTEMPTS\tNEXT\tDELIVERY\tLAST ERROR")

@@ -175,18 +175,9 @@ func (a *app) releaseListCmd() *cobra.Command {
 		Short: "List releases (GET /v1/releases)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var list api.ReleaseList
-			b, err := c.getJSON(cmd.Context(), "/v1/releases", &list)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), "/v1/releases", &list); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tAPP\tVERSION\tSTATE\tROLLOUT\tSIGNED\tTARGET\tCREATED")

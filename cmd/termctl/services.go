@@ -27,18 +27,9 @@ func (a *app) servicesCmd() *cobra.Command {
 		Short: "List the services termd runs and their state (GET /v1/services)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var page api.ServiceList
-			b, err := c.getJSON(cmd.Context(), "/v1/services", &page)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), "/v1/services", &page); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tSTATE\tPID\tEXIT\tSINCE\tNOTE")
