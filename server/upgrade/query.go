@@ -73,7 +73,7 @@ func (s *Service) serveQuery(req *server.Request, reply func(protocol.Message, e
 	if q.Launch {
 		m, err := s.store.FailureMark(context.Background(), dev, q.AppID)
 		switch {
-		case err == nil && !m.Delivered:
+		case err == nil && !m.Delivered && !s.isSent(&m):
 			failure = &m
 			ack.LastFailure = &protocol.LastFailure{ReleaseID: m.ReleaseID, Version: m.Version, Code: m.Code, Message: m.Message, AtMs: uint64(max(m.AtMs, 0))}
 		case err != nil && !errors.Is(err, storage.ErrNotFound):
@@ -200,9 +200,25 @@ func (s *Service) offerOf(rel *release, dev string) (*protocol.Offer, error) {
 	return o, nil
 }
 
+// sentFailure identifies a last_failure that was written to a terminal
+// and whose "delivered" mark is not committed yet.
+type sentFailure struct {
+	device, app, release string
+	attempt              uint64
+}
+
+func sentFailureOf(m *storage.UpgradeFailureMark) sentFailure {
+	return sentFailure{m.DeviceID, m.AppID, m.ReleaseID, m.Attempt}
+}
+
 // delivered marks a last_failure delivered; it runs on the connection's
 // loop once the answer carrying it was written, so it only queues a job.
+// Until that job commits, the failure is held in sent: a launch query the
+// terminal sends as soon as it has read the answer is served after this
+// ran (same loop, later frame) and must not get the failure again.
 func (s *Service) delivered(f storage.UpgradeFailureMark) {
+	key := sentFailureOf(&f)
+	s.sent.Store(key, struct{}{})
 	s.submit(&job{apply: func(tx storage.UpgradeTx, _ int64) (*outcome, error) {
 		m, found, err := tx.FailureMark(f.DeviceID, f.AppID)
 		if err != nil || !found || m.Delivered || m.ReleaseID != f.ReleaseID || m.Attempt != f.Attempt {
@@ -210,6 +226,10 @@ func (s *Service) delivered(f storage.UpgradeFailureMark) {
 		}
 		m.Delivered = true
 		return &outcome{after: s.m.lastFailures.Inc}, tx.PutFailureMark(&m)
+	}, reply: func(error) {
+		// Committed (the store now says delivered) or failed (the next
+		// launch gets it again: delivered at least once).
+		s.sent.Delete(key)
 	}})
 }
 
@@ -239,4 +259,11 @@ func (s *Service) Assign(ctx context.Context, releaseID, deviceID, fromVersion, 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// isSent reports whether m was written to the terminal and its delivered
+// mark is still being committed.
+func (s *Service) isSent(m *storage.UpgradeFailureMark) bool {
+	_, ok := s.sent.Load(sentFailureOf(m))
+	return ok
 }

@@ -82,6 +82,9 @@ type Options struct {
 // Service serves UPGRADE_QUERY and UPGRADE_REPORT and the operators'
 // release endpoints.
 type Service struct {
+	// sent holds last_failures written to terminals whose delivered mark
+	// is not committed yet (sentFailure → struct{}).
+	sent      sync.Map
 	cfg       config.Upgrade
 	store     storage.Upgrades
 	srv       *server.Server
