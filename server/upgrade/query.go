@@ -73,7 +73,9 @@ func (s *Service) serveQuery(req *server.Request, reply func(protocol.Message, e
 	if q.Launch {
 		m, err := s.store.FailureMark(context.Background(), dev, q.AppID)
 		switch {
-		case err == nil && !m.Delivered && !s.isSent(&m):
+		case err == nil && m.Delivered:
+			s.sent.Delete(sentFailureOf(&m)) // the store has it: the guard is done
+		case err == nil && !s.isSent(&m):
 			failure = &m
 			ack.LastFailure = &protocol.LastFailure{ReleaseID: m.ReleaseID, Version: m.Version, Code: m.Code, Message: m.Message, AtMs: uint64(max(m.AtMs, 0))}
 		case err != nil && !errors.Is(err, storage.ErrNotFound):
@@ -213,9 +215,10 @@ func sentFailureOf(m *storage.UpgradeFailureMark) sentFailure {
 
 // delivered marks a last_failure delivered; it runs on the connection's
 // loop once the answer carrying it was written, so it only queues a job.
-// Until that job commits, the failure is held in sent: a launch query the
-// terminal sends as soon as it has read the answer is served after this
-// ran (same loop, later frame) and must not get the failure again.
+// The failure is held in sent until a query reads it as delivered from
+// the store: a launch query the terminal sends as soon as it has read the
+// answer is served after this ran (same loop, later frame) and must not
+// get the failure again, whenever the mark's commit lands.
 func (s *Service) delivered(f storage.UpgradeFailureMark) {
 	key := sentFailureOf(&f)
 	s.sent.Store(key, struct{}{})
@@ -226,10 +229,14 @@ func (s *Service) delivered(f storage.UpgradeFailureMark) {
 		}
 		m.Delivered = true
 		return &outcome{after: s.m.lastFailures.Inc}, tx.PutFailureMark(&m)
-	}, reply: func(error) {
-		// Committed (the store now says delivered) or failed (the next
-		// launch gets it again: delivered at least once).
-		s.sent.Delete(key)
+	}, reply: func(err error) {
+		// Not committed: the next launch gets it again (delivered at
+		// least once). Committed: the entry stays until a query reads the
+		// mark as delivered (isSent), so no reading of the store between
+		// the commit and that query can return it twice.
+		if err != nil {
+			s.sent.Delete(key)
+		}
 	}})
 }
 
