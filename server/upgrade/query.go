@@ -71,11 +71,13 @@ func (s *Service) serveQuery(req *server.Request, reply func(protocol.Message, e
 	ack := &protocol.UpgradeQueryAck{}
 	var failure *storage.UpgradeFailureMark
 	if q.Launch {
+		// What was written is looked at before the store is read: a
+		// delivered mark's commit that lands after this look is seen by
+		// the read (the look's entry is removed only once it committed).
+		written, _ := s.sent.Load(devApp{dev, q.AppID})
 		m, err := s.store.FailureMark(context.Background(), dev, q.AppID)
 		switch {
-		case err == nil && m.Delivered:
-			s.sent.Delete(sentFailureOf(&m)) // the store has it: the guard is done
-		case err == nil && !s.isSent(&m):
+		case err == nil && !m.Delivered && written != m:
 			failure = &m
 			ack.LastFailure = &protocol.LastFailure{ReleaseID: m.ReleaseID, Version: m.Version, Code: m.Code, Message: m.Message, AtMs: uint64(max(m.AtMs, 0))}
 		case err != nil && !errors.Is(err, storage.ErrNotFound):
@@ -202,41 +204,28 @@ func (s *Service) offerOf(rel *release, dev string) (*protocol.Offer, error) {
 	return o, nil
 }
 
-// sentFailure identifies a last_failure that was written to a terminal
-// and whose "delivered" mark is not committed yet.
-type sentFailure struct {
-	device, app, release string
-	attempt              uint64
-}
-
-func sentFailureOf(m *storage.UpgradeFailureMark) sentFailure {
-	return sentFailure{m.DeviceID, m.AppID, m.ReleaseID, m.Attempt}
-}
-
 // delivered marks a last_failure delivered; it runs on the connection's
 // loop once the answer carrying it was written, so it only queues a job.
-// The failure is held in sent until a query reads it as delivered from
-// the store: a launch query the terminal sends as soon as it has read the
-// answer is served after this ran (same loop, later frame) and must not
-// get the failure again, whenever the mark's commit lands.
+// A launch query the terminal sends as soon as it has read the answer is
+// served after this ran (same loop, later frame) but may read the store
+// before the job commits: until the job is answered, the mark is held in
+// sent and such a query does not return it again. The job marks only
+// this very mark: a new outcome written meanwhile (ROLLED_BACK after
+// FAILED, another attempt) was not written to the terminal.
 func (s *Service) delivered(f storage.UpgradeFailureMark) {
-	key := sentFailureOf(&f)
-	s.sent.Store(key, struct{}{})
+	key := devApp{f.DeviceID, f.AppID}
+	s.sent.Store(key, f)
 	s.submit(&job{apply: func(tx storage.UpgradeTx, _ int64) (*outcome, error) {
 		m, found, err := tx.FailureMark(f.DeviceID, f.AppID)
-		if err != nil || !found || m.Delivered || m.ReleaseID != f.ReleaseID || m.Attempt != f.Attempt {
+		if err != nil || !found || m != f {
 			return &outcome{}, err
 		}
 		m.Delivered = true
 		return &outcome{after: s.m.lastFailures.Inc}, tx.PutFailureMark(&m)
-	}, reply: func(err error) {
-		// Not committed: the next launch gets it again (delivered at
-		// least once). Committed: the entry stays until a query reads the
-		// mark as delivered (isSent), so no reading of the store between
-		// the commit and that query can return it twice.
-		if err != nil {
-			s.sent.Delete(key)
-		}
+	}, reply: func(error) {
+		// Committed: the store says delivered to every later read.
+		// Not committed: the next launch gets it again (at least once).
+		s.sent.CompareAndDelete(key, f)
 	}})
 }
 
@@ -266,11 +255,4 @@ func (s *Service) Assign(ctx context.Context, releaseID, deviceID, fromVersion, 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// isSent reports whether m was written to the terminal and its delivered
-// mark is still being committed.
-func (s *Service) isSent(m *storage.UpgradeFailureMark) bool {
-	_, ok := s.sent.Load(sentFailureOf(m))
-	return ok
 }

@@ -82,8 +82,9 @@ type Options struct {
 // Service serves UPGRADE_QUERY and UPGRADE_REPORT and the operators'
 // release endpoints.
 type Service struct {
-	// sent holds last_failures written to terminals whose delivered mark
-	// is not committed yet (sentFailure → struct{}).
+	// sent holds the last_failures written to terminals whose delivered
+	// mark is not committed yet (devApp → storage.UpgradeFailureMark);
+	// an entry lives only until its job is answered.
 	sent      sync.Map
 	cfg       config.Upgrade
 	store     storage.Upgrades

@@ -71,6 +71,13 @@ func startNode(t *testing.T, mod func(*config.Config)) *node {
 // on the first one's store is a restart).
 func startOn(t *testing.T, store *storage.Badger, mod func(*config.Config)) *node {
 	t.Helper()
+	return startWrapped(t, store, mod, nil)
+}
+
+// startWrapped is startOn with the release service's store wrapped (to
+// order its reads and commits in a test); wrap nil: not wrapped.
+func startWrapped(t *testing.T, store *storage.Badger, mod func(*config.Config), wrap func(storage.Upgrades) storage.Upgrades) *node {
+	t.Helper()
 	cfg := servertest.Config(t)
 	cfg.Upgrade.NoticeSpread = config.D(0)
 	cfg.Upgrade.SweepInterval = config.D(20 * time.Millisecond)
@@ -79,7 +86,11 @@ func startOn(t *testing.T, store *storage.Badger, mod func(*config.Config)) *nod
 	}
 	n := &node{notes: &notes{}}
 	n.Node = servertest.StartStore(t, cfg, store, func(s *server.Server) {
-		up, err := upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Notifier: n.notes, Bus: s.Bus, Log: slog.New(slog.DiscardHandler)})
+		var ups storage.Upgrades = s.Store()
+		if wrap != nil {
+			ups = wrap(ups)
+		}
+		up, err := upgrade.Open(upgrade.Options{Config: cfg, Store: ups, Server: s, Notifier: n.notes, Bus: s.Bus, Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
