@@ -3,17 +3,18 @@
 // checks that every durable acknowledgement a client received survived
 // and that no invariant broke. Clients record on their side everything
 // termd acknowledged as durable: operator key registrations (204 after a
-// committed write) and CONTROL answers (every one audited before it is
-// sent). termload's mixed scenario runs beside them as background load.
+// committed write), CONTROL answers (every one audited before it is sent)
+// and upgrade reports (stored before UPGRADE_REPORT_ACK). termload's mixed scenario runs beside them as background load.
 //
 // What is checked after the last restart:
 //   - every acknowledged CONTROL (device, request_id) is in the audit;
 //   - every acknowledged key registration is in the registry;
+//   - every acknowledged upgrade report stage is in the device's history;
 //   - the daemon service runs at most once (never started twice);
 //   - the oneshot with max_concurrent = 1 never ran twice at once.
 //
-// Upgrade reports, reservations and group changes join the list as those
-// features land; docs/operations.md says what is covered.
+// Reservations and group changes join the list as those features land;
+// docs/operations.md says what is covered.
 package crash
 
 import (
@@ -110,9 +111,12 @@ type run struct {
 	cmd                  *exec.Cmd
 	logf                 func(string, ...any)
 
-	mu   sync.Mutex
-	acks map[string][]uint64 // device → acknowledged request_ids
-	keys map[string]string   // device → hex key acknowledged last
+	release string // the published release the upgraders report on
+
+	mu     sync.Mutex
+	acks   map[string][]uint64 // device → acknowledged request_ids
+	keys   map[string]string   // device → hex key acknowledged last
+	stages map[string]uint8    // upgrading device → highest stage acknowledged
 }
 
 // Run runs the crash test.
@@ -123,7 +127,7 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	if opt.MaxUp < opt.MinUp {
 		opt.MaxUp = opt.MinUp
 	}
-	r := &run{opt: opt, acks: map[string][]uint64{}, keys: map[string]string{}, logf: func(string, ...any) {}}
+	r := &run{opt: opt, acks: map[string][]uint64{}, keys: map[string]string{}, stages: map[string]uint8{}, logf: func(string, ...any) {}}
 	if opt.Log != nil {
 		r.logf = func(f string, a ...any) { fmt.Fprintf(opt.Log, f+"\n", a...) }
 	}
@@ -135,6 +139,11 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	for epoch := 0; epoch <= opt.Kills; epoch++ {
 		if err := r.start(ctx); err != nil {
 			return rep, fmt.Errorf("start %d: %w", epoch, err)
+		}
+		if epoch == 0 {
+			if err := r.publishRelease(ctx); err != nil {
+				return rep, err
+			}
 		}
 		if epoch == opt.Kills {
 			break
@@ -271,8 +280,9 @@ func (r *run) load(ctx context.Context, d time.Duration) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for i := 0; i < r.opt.Terminals; i++ {
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); r.recorder(ctx, fmt.Sprintf("CRASH-%04d", i)) }()
+		go func() { defer wg.Done(); r.upgrader(ctx, fmt.Sprintf("UPG-%04d", i)) }()
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); r.operator(ctx) }()
@@ -342,7 +352,95 @@ func (r *run) acknowledged() int {
 	for _, ids := range r.acks {
 		n += len(ids)
 	}
+	for _, st := range r.stages {
+		n += int(st)
+	}
 	return n
+}
+
+// upgradeApp is the application the crash test's release upgrades.
+const upgradeApp = "crash-app"
+
+// publishRelease creates and publishes a release for every model (an
+// external artifact: no download happens).
+func (r *run) publishRelease(ctx context.Context) error {
+	body := fmt.Sprintf(`{"app_id":%q,"version":"2.0.0","url":"https://dl.example/crash.bin","sha256":"%s","size":1048576}`,
+		upgradeApp, strings.Repeat("ab", 32))
+	var rel struct {
+		ID string `json:"id"`
+	}
+	if err := r.send(ctx, "POST", "/v1/releases", body, http.StatusCreated, &rel); err != nil {
+		return fmt.Errorf("create release: %w", err)
+	}
+	r.release = rel.ID
+	return r.send(ctx, "POST", "/v1/releases/"+rel.ID+"/publish", "", http.StatusOK, nil)
+}
+
+// send does one admin request and wants status; v, if set, gets the body.
+func (r *run) send(ctx context.Context, method, path, body string, status int, v any) error {
+	req, _ := http.NewRequestWithContext(ctx, method, "http://"+r.admin+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if v != nil {
+		return json.Unmarshal(b, v)
+	}
+	return nil
+}
+
+// upgrader is one terminal taking the release: a launch query, then the
+// stages DOWNLOADING to SUCCEEDED, one at a time, across the kills; each
+// acknowledged stage is recorded.
+func (r *run) upgrader(ctx context.Context, device string) {
+	for ctx.Err() == nil {
+		c, err := client.Dial(ctx, client.Config{Addr: r.tgp, DeviceID: device, FleetSecret: []byte(fleetSecret),
+			FW: "1.0", Model: "crash", NoHeartbeat: true})
+		if err != nil {
+			sleep(ctx, redialPause)
+			continue
+		}
+		r.upgrade(ctx, c, device)
+		c.Close()
+	}
+}
+
+// upgrade runs the device's next steps on one session, until the session
+// fails or the device has SUCCEEDED.
+func (r *run) upgrade(ctx context.Context, c *client.Conn, device string) {
+	r.mu.Lock()
+	stage := r.stages[device]
+	r.mu.Unlock()
+	if stage == 0 {
+		var ack protocol.UpgradeQueryAck
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := c.Do(rctx, &protocol.UpgradeQuery{AppID: upgradeApp, Version: "1.0.0", Launch: true}, &ack)
+		cancel()
+		if err != nil || ack.Offer == nil {
+			sleep(ctx, redialPause)
+			return
+		}
+	}
+	for next := stage + 1; next <= protocol.StageSucceeded && ctx.Err() == nil; next++ {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := c.Do(rctx, &protocol.UpgradeReport{ReleaseID: r.release, Attempt: 1, Stage: next, Progress: 100},
+			&protocol.Ack{AckType: protocol.Response(protocol.TypeUpgradeReport)})
+		cancel()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		r.stages[device] = next
+		r.mu.Unlock()
+		sleep(ctx, 50*time.Millisecond)
+	}
+	<-ctx.Done() // SUCCEEDED, or the epoch ended
 }
 
 // operator provisions per-device keys through the admin API; a 204 is a
@@ -421,6 +519,32 @@ func (r *run) verifyRecords(ctx context.Context) ([]string, error) {
 		for _, rid := range r.acks[d] {
 			if !have[rid] {
 				lost = append(lost, fmt.Sprintf("CONTROL %s request_id %d (answered, not in the audit)", d, rid))
+			}
+		}
+	}
+	stageNames := map[uint8]string{protocol.StageDownloading: "downloading", protocol.StageDownloaded: "downloaded",
+		protocol.StageInstalling: "installing", protocol.StageSucceeded: "succeeded"}
+	for d, top := range r.stages {
+		var h struct {
+			Attempts []struct {
+				ReleaseID string           `json:"release_id"`
+				StageMs   map[string]int64 `json:"stage_ms"`
+			} `json:"attempts"`
+		}
+		if err := r.get(ctx, "/v1/devices/"+d+"/upgrades", &h); err != nil {
+			return nil, err
+		}
+		have := map[string]bool{}
+		for _, a := range h.Attempts {
+			if a.ReleaseID == r.release {
+				for name := range a.StageMs {
+					have[name] = true
+				}
+			}
+		}
+		for st := protocol.StageDownloading; st <= top; st++ {
+			if !have[stageNames[st]] {
+				lost = append(lost, fmt.Sprintf("upgrade report %s stage %s (acknowledged, not in the history)", d, stageNames[st]))
 			}
 		}
 	}
