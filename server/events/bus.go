@@ -8,6 +8,8 @@ package events
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/termd/termd/server/admin/api"
 )
 
 // Kind is the kind of an event; it names the SSE event of /v1/events.
@@ -61,50 +63,17 @@ type Event struct {
 }
 
 // FailureDigest is what operators are told about upgrade failures of one
-// release within one digest window: counts over all of them and the
-// first MaxDigestItems in detail. The webhook body and the email carry
-// the same digest.
-type FailureDigest struct {
-	// ID is the delivery id, stable across retries: receivers
-	// de-duplicate on it.
-	ID        string `json:"id"`
-	ReleaseID string `json:"release_id,omitempty"`
-	AppID     string `json:"app_id,omitempty"`
-	Version   string `json:"version,omitempty"`
-	// Failures is how many failure records the digest holds; Devices how
-	// many distinct devices they are from.
-	Failures int `json:"failures"`
-	Devices  int `json:"devices"`
-	// ByKind, ByCode (decimal status code) and ByModel count failures.
-	ByKind  map[string]int `json:"by_kind"`
-	ByCode  map[string]int `json:"by_code"`
-	ByModel map[string]int `json:"by_model"`
-	// FirstAtMs and LastAtMs span the failures' times.
-	FirstAtMs int64 `json:"first_at_ms"`
-	LastAtMs  int64 `json:"last_at_ms"`
-	// Items are the first MaxDigestItems failures (oldest first); Omitted
-	// is how many more there are.
-	Items   []FailureItem `json:"items"`
-	Omitted int           `json:"omitted,omitempty"`
-}
+// release within one digest window (the webhook body and the email carry
+// the same digest); FailureItem is one failure in it. They are the admin
+// API's types: the event stream sends them as they are.
+type (
+	FailureDigest = api.FailureDigest
+	FailureItem   = api.FailureItem
+)
 
 // MaxDigestItems bounds the failures a digest lists one by one, so a
 // digest of thousands stays a readable message of bounded size.
 const MaxDigestItems = 50
-
-// FailureItem is one failure in a digest.
-type FailureItem struct {
-	ID          string `json:"id"`
-	Kind        string `json:"kind"`
-	DeviceID    string `json:"device_id,omitempty"`
-	Model       string `json:"model,omitempty"`
-	FromVersion string `json:"from_version,omitempty"`
-	Attempt     uint32 `json:"attempt,omitempty"`
-	Stage       uint8  `json:"stage,omitempty"`
-	Code        uint64 `json:"code,omitempty"`
-	Message     string `json:"message,omitempty"`
-	AtMs        int64  `json:"at_ms"`
-}
 
 // Bus fans events out to subscribers. Publish never blocks: a
 // subscriber whose queue is full loses the event and the loss is counted,

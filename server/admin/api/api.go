@@ -156,6 +156,8 @@ type Event struct {
 // FailureDigest is an upgrade_failure event's digest: upgrade failures
 // of one release within one notify.digest_window (docs/upgrades.md).
 type FailureDigest struct {
+	// ID is the delivery id, stable across retries: receivers
+	// de-duplicate on it.
 	ID        string         `json:"id"`
 	ReleaseID string         `json:"release_id,omitempty"`
 	AppID     string         `json:"app_id,omitempty"`
@@ -167,8 +169,10 @@ type FailureDigest struct {
 	ByModel   map[string]int `json:"by_model"`
 	FirstAtMs int64          `json:"first_at_ms"`
 	LastAtMs  int64          `json:"last_at_ms"`
-	Items     []FailureItem  `json:"items"`
-	Omitted   int            `json:"omitted,omitempty"`
+	// Items are the first failures in detail (oldest first); Omitted is
+	// how many more there are.
+	Items   []FailureItem `json:"items"`
+	Omitted int           `json:"omitted,omitempty"`
 }
 
 // FailureItem is one failure of a FailureDigest.
