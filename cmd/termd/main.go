@@ -34,6 +34,7 @@ import (
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control"
+	"github.com/termd/termd/server/gctune"
 	"github.com/termd/termd/storage"
 )
 
@@ -248,6 +249,17 @@ func openStore(cfg config.Config, log *slog.Logger) (*storage.Badger, error) {
 	})
 }
 
+// startGCTuner runs the GC percentage tuner (server/gctune) until ctx
+// ends, unless the GOGC environment variable fixes the percentage.
+func startGCTuner(ctx context.Context, cfg config.Config) *metrics.Set {
+	if _, set := os.LookupEnv("GOGC"); set || cfg.Server.GCPercent <= 0 {
+		return metrics.NewSet()
+	}
+	t := gctune.New(gctune.Config{Base: cfg.Server.GCPercent, Max: cfg.Server.GCPercentMax})
+	go t.Run(ctx)
+	return t.Metrics()
+}
+
 func serve(cfg config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -303,13 +315,14 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	defer stopUpgrade() // after the engine stopped: no report arrives any more
 	storeMetrics := store.metrics()
+	gcMetrics := startGCTuner(ctx, cfg)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
 	if err != nil {
 		return err
 	}
 	h := admin.New(srv, admin.Options{
 		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics()}, Logger: log,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics}, Logger: log,
 		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up,
 	})
 	warnExposedAdmin(log, cfg.Admin.Listen)

@@ -113,7 +113,13 @@ type Server struct {
 	// heap is mostly long-lived session state and steady traffic allocates
 	// almost nothing, so a low value costs little CPU and keeps RSS close
 	// to the live heap. Default 25; the GOGC environment variable wins.
-	GCPercent int `toml:"gc_percent" comment:"garbage collector target percentage (GOGC); env GOGC wins"`
+	GCPercent int `toml:"gc_percent" comment:"garbage collector target percentage (GOGC) at rest; env GOGC wins"`
+	// GCPercentMax is how high termd raises the GC percentage while it
+	// is busy: when the collector ran more than once in a second, the
+	// percentage is raised so that it runs about once a second, up to
+	// this; at rest it halves back to GCPercent (server/gctune). A value
+	// not above GCPercent keeps GCPercent always. Default 200.
+	GCPercentMax int `toml:"gc_percent_max" comment:"highest GC percentage while busy (collector kept to ~1 cycle/s); <= gc_percent: fixed"`
 	// ShutdownGrace spreads GOAWAY over this period at shutdown. Default 2s.
 	ShutdownGrace Duration `toml:"shutdown_grace" comment:"period over which shutdown GOAWAYs are spread"`
 
@@ -277,7 +283,7 @@ func Defaults() Config {
 			FrameRate: 50, FrameBurst: 100, OutboundLimit: 64 << 10,
 			WorkQueue: 4096, RouteShare: 50, TickInterval: D(100 * time.Millisecond),
 			PushAckTimeout: D(60 * time.Second), MaxPendingAcks: 64,
-			ListenBacklog: 4096, ShutdownGrace: D(2 * time.Second), GCPercent: 25,
+			ListenBacklog: 4096, ShutdownGrace: D(2 * time.Second), GCPercent: 25, GCPercentMax: 200,
 			MaxPendingPerSource: 256, HelloRatePerSource: 50, HelloBurstPerSource: 500,
 			SourceLimitExempt: []string{"127.0.0.0/8", "::1/128"},
 		},

@@ -38,6 +38,7 @@ func (c *Config) validateValues(add func(string, ...any)) {
 		{"server.max_sessions", c.Server.MaxSessions},
 		{"server.workers", c.Server.Workers},
 		{"server.gc_percent", c.Server.GCPercent},
+		{"server.gc_percent_max", c.Server.GCPercentMax},
 		{"admin.event_buffer", c.Admin.EventBuffer},
 	} {
 		if n.v < 0 {

@@ -1,0 +1,79 @@
+package gctune
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+var sink []byte
+
+// TestRaisesUnderLoadAndReturnsAtRest allocates hard enough to run the
+// collector many times a period, checks the percentage went up (and that
+// the runtime has it), then stops allocating and checks it comes back to
+// Base.
+func TestRaisesUnderLoadAndReturnsAtRest(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	tu := New(Config{Base: 25, Max: 400, Period: 50 * time.Millisecond})
+	if got := debug.SetGCPercent(25); got != 25 {
+		t.Fatalf("New set GOGC %d, want 25", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tu.Run(ctx); close(done) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for tu.Percent() <= 25 && time.Now().Before(deadline) {
+		for range 1000 {
+			sink = make([]byte, 16<<10)
+		}
+	}
+	if p := tu.Percent(); p <= 25 || p > 400 {
+		t.Fatalf("under load the percentage is %d, want in (25, 400]", p)
+	}
+	if tu.Raises() == 0 {
+		t.Fatal("no raise counted")
+	}
+	if got := debug.SetGCPercent(tu.Percent()); got != tu.Percent() {
+		t.Fatalf("runtime GOGC %d, tuner says %d", got, tu.Percent())
+	}
+
+	sink = nil
+	runtime.GC()
+	deadline = time.Now().Add(10 * time.Second)
+	for tu.Percent() != 25 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := tu.Percent(); p != 25 {
+		t.Fatalf("at rest the percentage is %d, want 25", p)
+	}
+	cancel()
+	<-done
+	if got := debug.SetGCPercent(old); got != 25 {
+		t.Fatalf("after Run GOGC is %d, want Base 25", got)
+	}
+}
+
+// TestOffWhenMaxNotAboveBase keeps Base whatever the load.
+func TestOffWhenMaxNotAboveBase(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	tu := New(Config{Base: 50, Max: 50, Period: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for ctx.Err() == nil {
+			sink = make([]byte, 64<<10)
+		}
+	}()
+	tu.Run(ctx)
+	<-stopped
+	if p := tu.Percent(); p != 50 {
+		t.Fatalf("percentage %d, want 50", p)
+	}
+}
