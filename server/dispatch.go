@@ -3,7 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/termd/termd/codec"
@@ -23,6 +26,10 @@ type Request struct {
 	Type   byte
 	Seq    uint16
 	Msg    protocol.Message
+
+	// start is when the loop decoded the request, for
+	// termd_request_duration_seconds.
+	start time.Time
 }
 
 // Route serves one request type on the worker pool.
@@ -51,6 +58,9 @@ type Route struct {
 	Class string
 
 	class *workClass
+	// latency is termd_request_duration_seconds of the route's type:
+	// from the loop's decode to the answer handed to the socket.
+	latency *metrics.Histogram
 }
 
 // Sent wraps a route's response whose sender must learn that it was
@@ -75,6 +85,7 @@ func (s *Server) Handle(t byte, r *Route) {
 	}
 	r.class = s.work.class(name)
 	s.m.workClass(s.work, r.class)
+	r.latency = s.m.set.GetOrCreateHistogram(fmt.Sprintf(`termd_request_duration_seconds{type=%q}`, protocol.TypeName(t)))
 	s.routes[t] = r
 }
 
@@ -204,7 +215,7 @@ func (c *conn) request(f *codec.Frame, now int64) {
 	}
 	req := &Request{
 		DeviceID: c.live.DeviceID, SessionID: c.live.SessionID, Model: c.live.Model,
-		Type: t, Seq: seq, Msg: msg,
+		Type: t, Seq: seq, Msg: msg, start: time.Now(),
 	}
 	c.inflight = append(c.inflight, seq)
 	var ok bool
@@ -256,6 +267,9 @@ func (c *conn) finish(req *Request, resp protocol.Message, err error) {
 		c.send(req.Seq, resp)
 	}
 	slow := c.flush()
+	if rt := c.l.s.routes[req.Type]; rt != nil && rt.latency != nil {
+		rt.latency.UpdateDuration(req.start)
+	}
 	if slow && !c.closed {
 		_ = c.l.el.Close(c.gc)
 	}

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/termd/termd/protocol"
@@ -45,6 +48,21 @@ func TestDefaultRoutes(t *testing.T) {
 		var pe *protocol.Error
 		if tc.code != protocol.OK && (!errors.As(err, &pe) || pe.Message == "") {
 			t.Errorf("%s: refusal without message: %v", tc.name, err)
+		}
+	}
+	// Each answered request was timed in its type's histogram, refusals
+	// included; the malformed one below is refused on the loop, untimed.
+	var buf bytes.Buffer
+	ts.Metrics().WritePrometheus(&buf)
+	for _, typ := range []byte{protocol.TypeControl, protocol.TypeUpgradeQuery, protocol.TypeUpgradeReport, protocol.TypeScheduleReq,
+		protocol.TypeUpgradeCheck, protocol.TypeGroupAuth, protocol.TypeGroupChange, protocol.TypeGroupList, protocol.TypeGroupSend} {
+		want := 1
+		if typ == protocol.TypeGroupChange {
+			want = 2
+		}
+		line := fmt.Sprintf("termd_request_duration_seconds_count{type=%q} %d\n", protocol.TypeName(typ), want)
+		if !strings.Contains(buf.String(), line) {
+			t.Errorf("metrics lack %q", line)
 		}
 	}
 	// A malformed CONTROL (op out of range) is refused on the loop.

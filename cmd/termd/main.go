@@ -251,11 +251,12 @@ func openStore(cfg config.Config, log *slog.Logger) (*storage.Badger, error) {
 
 // startGCTuner runs the GC percentage tuner (server/gctune) until ctx
 // ends, unless the GOGC environment variable fixes the percentage.
-func startGCTuner(ctx context.Context, cfg config.Config) *metrics.Set {
+func startGCTuner(ctx context.Context, cfg config.Config, srv *server.Server) *metrics.Set {
 	if _, set := os.LookupEnv("GOGC"); set || cfg.Server.GCPercent <= 0 {
 		return metrics.NewSet()
 	}
-	t := gctune.New(gctune.Config{Base: cfg.Server.GCPercent, Max: cfg.Server.GCPercentMax})
+	t := gctune.New(gctune.Config{Base: cfg.Server.GCPercent, Max: cfg.Server.GCPercentMax,
+		Sessions: func() int64 { return srv.Stats().Sessions }})
 	go t.Run(ctx)
 	return t.Metrics()
 }
@@ -315,7 +316,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	defer stopUpgrade() // after the engine stopped: no report arrives any more
 	storeMetrics := store.metrics()
-	gcMetrics := startGCTuner(ctx, cfg)
+	gcMetrics := startGCTuner(ctx, cfg, srv)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
 	if err != nil {
 		return err

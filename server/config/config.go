@@ -115,10 +115,12 @@ type Server struct {
 	// to the live heap. Default 25; the GOGC environment variable wins.
 	GCPercent int `toml:"gc_percent" comment:"garbage collector target percentage (GOGC) at rest; env GOGC wins"`
 	// GCPercentMax is how high termd raises the GC percentage while it
-	// is busy: when the collector ran more than once in a second, the
-	// percentage is raised so that it runs about once a second, up to
-	// this; at rest it halves back to GCPercent (server/gctune). A value
-	// not above GCPercent keeps GCPercent always. Default 200.
+	// is busy: every second the percentage is set to leave headroom for
+	// a second of allocations above the live heap (so the collector runs
+	// about once a second), between GCPercent and this; it stays at
+	// GCPercent while terminals connect, and halves back to it at rest
+	// (server/gctune). A value not above GCPercent keeps GCPercent
+	// always. Default 200.
 	GCPercentMax int `toml:"gc_percent_max" comment:"highest GC percentage while busy (collector kept to ~1 cycle/s); <= gc_percent: fixed"`
 	// ShutdownGrace spreads GOAWAY over this period at shutdown. Default 2s.
 	ShutdownGrace Duration `toml:"shutdown_grace" comment:"period over which shutdown GOAWAYs are spread"`

@@ -8,10 +8,14 @@
 // each cycle's marking takes a share of the two cores and assists from
 // the goroutines that allocate, which is where latency tails come from.
 //
-// The tuner looks once per period at how many cycles ran: more than one
-// and it raises the percentage in proportion (so about one cycle runs per
-// period), up to Max; none and it halves it, down to Base. The heap grows
-// only while the node is busy and returns to Base's headroom at rest.
+// Once per period the tuner sets the percentage from the bytes allocated
+// in the period: headroom for one period's allocations, so the collector
+// runs about once a period, between Base and Max. At rest that is Base;
+// going down is by halves, and back at Base the burst's pages go back to
+// the OS at once. While terminals connect (the session count grows), the
+// heap gains state, not garbage, and the percentage stays at Base, whose
+// target grows with the live heap anyway: the node's peak RSS in a
+// connect storm is what it was without the tuner.
 package gctune
 
 import (
@@ -31,7 +35,10 @@ type Config struct {
 	// Max is the highest percentage under load (server.gc_percent_max);
 	// Max <= Base turns the tuner off.
 	Max int
-	// Period is how often cycles are counted. Default 1s.
+	// Sessions, when set, counts the node's sessions: a period in which
+	// they grew (terminals connecting) keeps Base.
+	Sessions func() int64
+	// Period is how often the allocation rate is looked at. Default 1s.
 	Period time.Duration
 }
 
@@ -42,7 +49,9 @@ type Tuner struct {
 	raises  *metrics.Counter
 	mset    *metrics.Set
 	sample  []rtmetrics.Sample
-	last    uint64
+	allocs  uint64 // bytes allocated so far, at the last step
+	live    uint64 // live heap at the last step
+	conns   int64  // sessions at the last step
 }
 
 // New returns a tuner and sets the percentage to Base.
@@ -50,11 +59,12 @@ func New(cfg Config) *Tuner {
 	if cfg.Period <= 0 {
 		cfg.Period = time.Second
 	}
-	t := &Tuner{cfg: cfg, sample: []rtmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}, mset: metrics.NewSet()}
+	t := &Tuner{cfg: cfg, sample: []rtmetrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}, mset: metrics.NewSet()}
 	t.raises = t.mset.NewCounter("termd_gc_percent_raises_total")
 	t.mset.NewGauge("termd_gc_percent", func() float64 { return float64(t.Percent()) })
 	t.set(cfg.Base)
-	t.last = t.cycles()
+	t.allocs, t.live = t.read()
+	t.conns = t.sessions()
 	return t
 }
 
@@ -88,18 +98,33 @@ func (t *Tuner) Run(ctx context.Context) {
 	}
 }
 
-// step looks at the cycles since the last step and moves the percentage.
+// step sets the percentage for the allocation rate of the last period:
+// enough headroom above the live heap for one period's allocations, so
+// the collector runs about once a period, within [Base, Max]. A period
+// in which sessions grew keeps Base; lowering is by halves at most, and
+// reaching Base returns the burst's pages to the OS.
 func (t *Tuner) step() {
-	now := t.cycles()
-	n := int(now - t.last)
-	t.last = now
+	allocs, live := t.read()
+	conns := t.sessions()
+	rate, grew := allocs-t.allocs, conns > t.conns+t.conns/growth+minGrowth
+	t.allocs, t.live, t.conns = allocs, live, conns
 	p := t.Percent()
+	want := t.cfg.Base
+	if !grew && live > 0 {
+		want = int(min(uint64(t.cfg.Max), max(uint64(t.cfg.Base), rate*100/live)))
+	}
 	switch {
-	case n > 1 && p < t.cfg.Max:
+	case want > p:
 		t.raises.Inc()
-		t.set(min(t.cfg.Max, p*n))
-	case n == 0 && p > t.cfg.Base:
-		t.set(max(t.cfg.Base, p/2))
+		t.set(want)
+	case want < p:
+		t.set(max(want, p/2))
+		if t.Percent() == t.cfg.Base {
+			// Back at rest: collect at Base's target now and hand the
+			// burst's pages back to the OS, rather than leaving them to
+			// the background scavenger.
+			debug.FreeOSMemory()
+		}
 	}
 }
 
@@ -108,7 +133,25 @@ func (t *Tuner) set(p int) {
 	debug.SetGCPercent(p)
 }
 
-func (t *Tuner) cycles() uint64 {
+// read returns the bytes allocated so far and the live heap at the last
+// GC cycle.
+func (t *Tuner) read() (allocs, live uint64) {
 	rtmetrics.Read(t.sample)
-	return t.sample[0].Value.Uint64()
+	return t.sample[0].Value.Uint64(), t.sample[1].Value.Uint64()
 }
+
+// sessions is Config.Sessions(), or 0.
+func (t *Tuner) sessions() int64 {
+	if t.cfg.Sessions == nil {
+		return 0
+	}
+	return t.cfg.Sessions()
+}
+
+// Sessions that grew by more than 1/growth plus minGrowth over a period
+// are terminals connecting: their state, not garbage, is what the heap
+// gains.
+const (
+	growth    = 100
+	minGrowth = 16
+)

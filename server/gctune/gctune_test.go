@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -76,4 +77,28 @@ func TestOffWhenMaxNotAboveBase(t *testing.T) {
 	if p := tu.Percent(); p != 50 {
 		t.Fatalf("percentage %d, want 50", p)
 	}
+}
+
+// TestBaseWhileSessionsGrow keeps Base while the session count grows,
+// however much is allocated: terminals connecting add state, not garbage.
+func TestBaseWhileSessionsGrow(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	var sessions atomic.Int64
+	tu := New(Config{Base: 25, Max: 400, Period: 20 * time.Millisecond, Sessions: sessions.Load})
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { tu.Run(ctx); close(done) }()
+	for ctx.Err() == nil {
+		sessions.Add(100) // 100 new sessions per ~period and more
+		for range 200 {
+			sink = make([]byte, 16<<10)
+		}
+		time.Sleep(time.Millisecond)
+		if p := tu.Percent(); p != 25 {
+			t.Fatalf("percentage %d while sessions grow, want 25", p)
+		}
+	}
+	<-done
 }
