@@ -24,6 +24,7 @@ func runUpgradeContract(t *testing.T, open func(t *testing.T) Store) {
 		{"reports by release and by device", upContractReports},
 		{"assignments", upContractAssignments},
 		{"failure marks and app versions", upContractMarks},
+		{"rollout states", upContractRollouts},
 		{"invalid ids", upContractInvalid},
 		{"closed", upContractClosed},
 	} {
@@ -389,5 +390,72 @@ func checkHelperUpgrades(t *testing.T, b *Badger) {
 	}
 	if vs, err := b.AppVersions(ctx, ""); err != nil || len(vs) != helperUpgradeBatches*helperUpgradeBatch {
 		t.Fatalf("app versions after kill -9: %d, %v", len(vs), err)
+	}
+}
+
+// upContractRollouts: rollout states are written in transactions (all or
+// nothing, read-own-writes), listed in release order, and a release's
+// phases round-trip; bad phases and states are refused.
+func upContractRollouts(t *testing.T, s Store) {
+	ctx := context.Background()
+	r := testRelease("r1")
+	r.Phases = []Phase{{Devices: []string{"d1", "d2"}, SoakMs: 60000, SuccessPct: 95, ErrorPct: 5, MinDevices: 2, Approval: true}, {Percent: 100, SuccessPct: 95, ErrorPct: 5}}
+	if err := s.PutRelease(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRelease(ctx, "r1")
+	if err != nil || !reflect.DeepEqual(got.Phases, r.Phases) {
+		t.Fatalf("phases %+v, %v", got.Phases, err)
+	}
+	bad := testRelease("r2")
+	bad.Phases = []Phase{{Percent: 10, Devices: []string{"d"}}}
+	if err := s.PutRelease(ctx, bad); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("phase with percent and devices: %v", err)
+	}
+	st := RolloutState{ReleaseID: "r1", Counts: make([]PhaseCounts, 2), UpdatedMs: 5}
+	err = s.UpdateUpgrades(ctx, func(tx UpgradeTx) error {
+		if _, found, err := tx.Rollout("r1"); err != nil || found {
+			t.Fatalf("before: found %v, %v", found, err)
+		}
+		st.Counts[0].Devices = 3
+		if err := tx.PutRollout(&st); err != nil {
+			return err
+		}
+		st.Counts[0].Devices = 99 // the store kept a copy
+		in, found, err := tx.Rollout("r1")
+		if err != nil || !found || in.Counts[0].Devices != 3 {
+			t.Fatalf("read own write: %+v %v %v", in, found, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A failed transaction leaves the committed state.
+	boom := errors.New("boom")
+	err = s.UpdateUpgrades(ctx, func(tx UpgradeTx) error {
+		st := RolloutState{ReleaseID: "r1", Phase: 1, Counts: make([]PhaseCounts, 2), Paused: true}
+		if err := tx.PutRollout(&st); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if err := s.UpdateUpgrades(ctx, func(tx UpgradeTx) error {
+		return tx.PutRollout(&RolloutState{ReleaseID: "r0", Counts: make([]PhaseCounts, 1)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Rollouts(ctx)
+	if err != nil || len(all) != 2 || all[0].ReleaseID != "r0" || all[1].ReleaseID != "r1" || all[1].Phase != 0 || all[1].Paused || all[1].Counts[0].Devices != 3 {
+		t.Fatalf("rollouts %+v, %v", all, err)
+	}
+	err = s.UpdateUpgrades(ctx, func(tx UpgradeTx) error {
+		return tx.PutRollout(&RolloutState{ReleaseID: "r1", Phase: 2, Counts: make([]PhaseCounts, 2)})
+	})
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("phase out of range: %v", err)
 	}
 }

@@ -78,6 +78,9 @@ type Release struct {
 	CreatedMs   int64 `json:"created_ms"`
 	PublishedMs int64 `json:"published_ms,omitempty"`
 	UpdatedMs   int64 `json:"updated_ms"`
+	// Phases, when set, stage the rollout (rollout.go); RolloutPct is
+	// then unused. Fixed once published.
+	Phases []Phase `json:"phases,omitempty"`
 }
 
 // UpgradeAssignment records that a device was offered a release: from
@@ -94,6 +97,12 @@ type UpgradeAssignment struct {
 	// device gets no offer while Failures-Forgiven reaches the cap.
 	Failures int `json:"failures,omitempty"`
 	Forgiven int `json:"forgiven,omitempty"`
+	// Phase is the phase of a phased rollout the device was offered the
+	// release in; Outcome (Outcome*) is its latest attempt's outcome as
+	// that phase counts it, of attempt OutcomeAttempt.
+	Phase          int    `json:"phase,omitempty"`
+	Outcome        uint8  `json:"outcome,omitempty"`
+	OutcomeAttempt uint64 `json:"outcome_attempt,omitempty"`
 }
 
 // UpgradeReport is one device's progress on one attempt at a release.
@@ -161,6 +170,9 @@ type UpgradeTx interface {
 	PutFailureMark(m *UpgradeFailureMark) error
 	DeleteFailureMark(deviceID, appID string) error
 	PutAppVersion(v *AppVersion) error
+	// Rollout returns the release's rollout state; PutRollout stores it.
+	Rollout(releaseID string) (RolloutState, bool, error)
+	PutRollout(s *RolloutState) error
 }
 
 // Upgrades is the durable upgrade store.
@@ -189,6 +201,8 @@ type Upgrades interface {
 	// AppVersions returns the device's known app versions in app order
 	// ("" = of every device, in (device, app) order).
 	AppVersions(ctx context.Context, deviceID string) ([]AppVersion, error)
+	// Rollouts returns every rollout state in release id order.
+	Rollouts(ctx context.Context) ([]RolloutState, error)
 }
 
 // checkUpgradeID rejects ids that cannot be part of a key: NUL separates
@@ -227,7 +241,7 @@ func checkRelease(r *Release) error {
 	if r.RolloutPct < 0 || r.RolloutPct > 100 {
 		return fmt.Errorf("%w: rollout %d%%", ErrInvalid, r.RolloutPct)
 	}
-	return nil
+	return checkPhases(r.Phases)
 }
 
 func checkReport(r *UpgradeReport) error {

@@ -11,6 +11,7 @@ package storage
 //	ud/ device NUL release NUL attempt  → empty (a device's reports)
 //	uf/ device NUL app                  → upgradeV1 + JSON UpgradeFailureMark
 //	uv/ device NUL app                  → upgradeV1 + JSON AppVersion
+//	uo/ release                         → upgradeV1 + JSON RolloutState
 
 import (
 	"bytes"
@@ -29,6 +30,7 @@ var (
 	upDevPrefix    = []byte("ud/")
 	upMarkPrefix   = []byte("uf/")
 	upVerPrefix    = []byte("uv/")
+	upRollPrefix   = []byte("uo/")
 )
 
 // upKey joins prefix and NUL-separated parts (joinKey, shared with the outbox).
@@ -315,4 +317,33 @@ func (b *Badger) AppVersions(ctx context.Context, device string) ([]AppVersion, 
 		})
 	})
 	return vs, err
+}
+
+func (t badgerUpgradeTx) Rollout(release string) (RolloutState, bool, error) {
+	var s RolloutState
+	found, err := getUp(t.txn, upKey(upRollPrefix, release), &s)
+	return s, found, err
+}
+
+func (t badgerUpgradeTx) PutRollout(s *RolloutState) error {
+	if err := checkRollout(s); err != nil {
+		return err
+	}
+	return setUp(t.txn, upKey(upRollPrefix, s.ReleaseID), s)
+}
+
+// Rollouts returns every rollout state in release id order.
+func (b *Badger) Rollouts(ctx context.Context) ([]RolloutState, error) {
+	out := []RolloutState{}
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, upRollPrefix, func(v []byte) error {
+			var s RolloutState
+			if err := decodeUpgrade(v, &s); err != nil {
+				return err
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	return out, err
 }

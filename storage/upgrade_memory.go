@@ -26,6 +26,7 @@ type memUpgrades struct {
 	reports  map[upReportKeyM]UpgradeReport
 	marks    map[upPair]UpgradeFailureMark // (device, app)
 	versions map[upPair]AppVersion         // (device, app)
+	rollouts map[string]RolloutState
 }
 
 func (u *memUpgrades) init() {
@@ -35,6 +36,7 @@ func (u *memUpgrades) init() {
 		u.reports = map[upReportKeyM]UpgradeReport{}
 		u.marks = map[upPair]UpgradeFailureMark{}
 		u.versions = map[upPair]AppVersion{}
+		u.rollouts = map[string]RolloutState{}
 	}
 }
 
@@ -43,6 +45,10 @@ func cloneRelease(r Release) Release {
 	r.Devices = slices.Clone(r.Devices)
 	r.Groups = slices.Clone(r.Groups)
 	r.Sig = slices.Clone(r.Sig)
+	r.Phases = slices.Clone(r.Phases)
+	for i := range r.Phases {
+		r.Phases[i].Devices = slices.Clone(r.Phases[i].Devices)
+	}
 	return r
 }
 
@@ -112,6 +118,7 @@ type memUpgradeTx struct {
 	reports  map[upReportKeyM]UpgradeReport
 	marks    map[upPair]*UpgradeFailureMark // nil = deleted
 	versions map[upPair]AppVersion
+	rollouts map[string]RolloutState
 }
 
 // UpdateUpgrades runs fn with staged writes and applies them when fn succeeds.
@@ -124,7 +131,7 @@ func (m *Memory) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error
 	defer u.mu.Unlock()
 	u.init()
 	tx := &memUpgradeTx{u: u, assigns: map[upPair]UpgradeAssignment{}, reports: map[upReportKeyM]UpgradeReport{},
-		marks: map[upPair]*UpgradeFailureMark{}, versions: map[upPair]AppVersion{}}
+		marks: map[upPair]*UpgradeFailureMark{}, versions: map[upPair]AppVersion{}, rollouts: map[string]RolloutState{}}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -143,6 +150,9 @@ func (m *Memory) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error
 	}
 	for k, v := range tx.versions {
 		u.versions[k] = v
+	}
+	for k, v := range tx.rollouts {
+		u.rollouts[k] = v
 	}
 	return nil
 }
@@ -331,4 +341,36 @@ func (m *Memory) AppVersions(ctx context.Context, device string) ([]AppVersion, 
 		return cmp.Or(cmp.Compare(x.DeviceID, y.DeviceID), cmp.Compare(x.AppID, y.AppID))
 	})
 	return vs, nil
+}
+
+func (t *memUpgradeTx) Rollout(release string) (RolloutState, bool, error) {
+	if s, ok := t.rollouts[release]; ok {
+		return s.Clone(), true, nil
+	}
+	s, ok := t.u.rollouts[release]
+	return s.Clone(), ok, nil
+}
+
+func (t *memUpgradeTx) PutRollout(s *RolloutState) error {
+	if err := checkRollout(s); err != nil {
+		return err
+	}
+	t.rollouts[s.ReleaseID] = s.Clone()
+	return nil
+}
+
+// Rollouts returns every rollout state in release id order.
+func (m *Memory) Rollouts(ctx context.Context) ([]RolloutState, error) {
+	if err := m.upReady(ctx); err != nil {
+		return nil, err
+	}
+	u := &m.up
+	u.mu.RLock()
+	out := make([]RolloutState, 0, len(u.rollouts))
+	for _, s := range u.rollouts {
+		out = append(out, s.Clone())
+	}
+	u.mu.RUnlock()
+	slices.SortFunc(out, func(a, b RolloutState) int { return cmp.Compare(a.ReleaseID, b.ReleaseID) })
+	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -77,6 +78,10 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 	var in api.ReleaseCreate
 	var artifact string
 	var rollout int
+	var phases, pilot string
+	var soak time.Duration
+	var success, errPct, minDevices int
+	var approval bool
 	cmd := &cobra.Command{
 		Use:   "create --app A --version V (--artifact SHA256 | --url U --sha256 H --size N) [flags]",
 		Short: "Create a draft release (POST /v1/releases)",
@@ -93,6 +98,26 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 			if cmd.Flags().Changed("rollout") {
 				in.RolloutPct = &rollout
 			}
+			if phases != "" || pilot != "" {
+				if phases == "" {
+					phases = "100"
+				}
+				ps, err := parsePhases(phases)
+				if err != nil {
+					return err
+				}
+				if pilot != "" {
+					ps = append([]api.Phase{{Devices: strings.Split(pilot, ",")}}, ps...)
+				}
+				for i := range ps {
+					if cmd.Flags().Changed("soak") {
+						s := int64(soak / time.Second)
+						ps[i].SoakS = &s
+					}
+					ps[i].SuccessPct, ps[i].ErrorPct, ps[i].MinDevices, ps[i].Approval = success, errPct, minDevices, approval
+				}
+				in.Phases = ps
+			}
 			return a.send(cmd.Context(), "POST", "/v1/releases", in)
 		},
 	}
@@ -106,7 +131,14 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 	f.StringArrayVar(&in.Models, "model", nil, "target this model (repeat; none = every model)")
 	f.StringArrayVar(&in.Devices, "device", nil, "target this device (repeat; none = every device)")
 	f.StringVar(&in.FromRange, "from-range", "", `installed versions targeted, e.g. ">=1.2 <2"`)
-	f.IntVar(&rollout, "rollout", 100, "percentage of targeted devices offered the release")
+	f.IntVar(&rollout, "rollout", 100, "percentage of targeted devices offered the release (no phases)")
+	f.StringVar(&phases, "phases", "", `phased rollout: cumulative percents "1,10,100", or "default" (the same)`)
+	f.StringVar(&pilot, "pilot", "", "a first phase of these devices (comma-separated), before --phases")
+	f.DurationVar(&soak, "soak", time.Hour, "each phase's minimum duration before it may advance")
+	f.IntVar(&success, "success", 95, "a phase advances when this % of its devices succeeded")
+	f.IntVar(&errPct, "error", 5, "the rollout pauses when more than this % of a phase's devices failed")
+	f.IntVar(&minDevices, "min-devices", 0, "devices a phase needs before its conditions apply (0: 20, or the pilot's size if smaller)")
+	f.BoolVar(&approval, "approval", false, "wait for termctl rollout approve instead of advancing by itself")
 	f.BoolVar(&in.Mandatory, "mandatory", false, "the terminal must install it")
 	f.StringVar(&in.Notes, "notes", "", "release notes shown to the terminal (<= 256 bytes)")
 	_ = cmd.MarkFlagRequired("app")

@@ -184,6 +184,7 @@ func New(node Node, opt Options) http.Handler {
 	h.artifactRoutes(m)
 	h.registerNotifyRoutes(m)
 	h.registerReleases(m)
+	h.registerRollouts(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -35,6 +35,10 @@ const (
 	// KindRelease: a release changed state or rollout (Release, State;
 	// docs/upgrades.md).
 	KindRelease Kind = "release"
+	// KindRollout: a phased rollout paused, resumed, advanced, waits for
+	// approval or completed (Release, State = that word; Reason why it
+	// paused).
+	KindRollout Kind = "rollout"
 	// KindUpgrade: a device's upgrade attempt reached a new stage
 	// (DeviceID, Release, Stage; Reason holds the failure message).
 	KindUpgrade Kind = "upgrade"

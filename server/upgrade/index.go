@@ -28,6 +28,8 @@ type release struct {
 	models  map[string]bool // nil: every model
 	devices map[string]bool // nil: every device
 	from    []constraint    // nil: every installed version
+	// phaseSets are the device lists of the phases (nil for a percent phase).
+	phaseSets []phaseSet
 }
 
 func newRelease(r storage.Release) (*release, error) {
@@ -55,6 +57,16 @@ func newRelease(r storage.Release) (*release, error) {
 	}
 	if rel.from, err = parseRange(r.FromRange); err != nil {
 		return nil, err
+	}
+	for _, p := range r.Phases {
+		var set phaseSet
+		if len(p.Devices) > 0 {
+			set = make(phaseSet, len(p.Devices))
+			for _, d := range p.Devices {
+				set[d] = true
+			}
+		}
+		rel.phaseSets = append(rel.phaseSets, set)
 	}
 	return rel, nil
 }

@@ -25,6 +25,11 @@ type upMetrics struct {
 	commitErrors  *metrics.Counter
 }
 
+// rolloutEvent counts a phased rollout's transition.
+func (m *upMetrics) rolloutEvent(ev string) {
+	m.set.GetOrCreateCounter(`termd_upgrade_rollout_transitions_total{event="` + ev + `"}`).Inc()
+}
+
 func newMetrics(s *Service) *upMetrics {
 	set := metrics.NewSet()
 	m := &upMetrics{

@@ -17,12 +17,29 @@ import (
 // wantsRelease reports whether rel should be announced to a device of
 // model running version: targeted at the release's rollout, not at
 // oldPct (-1: no earlier rollout), and the release is newer.
-func (r *release) wantsRelease(dev, model, version string, oldPct int) bool {
-	if !r.targets(dev, model, version, r.RolloutPct) || !r.newerThan(version) {
+//
+// For a phased release oldPct is the phase before (-1: none): the device
+// is wanted when the rollout offers the release to it now and its phase
+// is past oldPct. The caller holds s.mu.
+func (s *Service) wantsRelease(r *release, dev, model, version string, oldPct int) bool {
+	if !r.newerThan(version) {
+		return false
+	}
+	if len(r.Phases) > 0 {
+		if !s.offersNow(r, dev, model, version) {
+			return false
+		}
+		_, before := r.phaseOf(dev, oldPct)
+		return oldPct < 0 || !before
+	}
+	if !r.targets(dev, model, version, r.RolloutPct) {
 		return false
 	}
 	return oldPct < 0 || !inRollout(r.ID, dev, oldPct)
 }
+
+// announcePhase flags and notifies the devices a phase advance added.
+func (s *Service) announcePhase(rel *release, oldPhase int) { s.announce(rel, oldPhase) }
 
 // announce flags and notifies the devices rel newly targets.
 func (s *Service) announce(rel *release, oldPct int) {
@@ -31,7 +48,7 @@ func (s *Service) announce(rel *release, oldPct int) {
 	s.flagPendingLocked(rel, oldPct)
 	s.srv.Presence.Each(func(e *presence.Entry) bool {
 		v := s.vers[devApp{e.DeviceID, rel.AppID}]
-		if rel.wantsRelease(e.DeviceID, e.Model, v.version, oldPct) {
+		if s.wantsRelease(rel, e.DeviceID, e.Model, v.version, oldPct) {
 			ids = append(ids, e.DeviceID)
 			s.setPending(e.DeviceID, rel.AppID)
 		}
@@ -89,7 +106,7 @@ func (s *Service) clearPending(dev, app string) {
 // targets. The caller holds s.mu for reading.
 func (s *Service) flagPendingLocked(rel *release, oldPct int) {
 	for k, v := range s.vers {
-		if k.app == rel.AppID && rel.wantsRelease(k.device, v.model, v.version, oldPct) {
+		if k.app == rel.AppID && s.wantsRelease(rel, k.device, v.model, v.version, oldPct) {
 			s.setPending(k.device, rel.AppID)
 		}
 	}

@@ -106,6 +106,13 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 	if in.RolloutPct != nil {
 		pct = *in.RolloutPct
 	}
+	phases, err := phasesOf(in.Phases)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if len(phases) > 0 && in.RolloutPct != nil {
+		return api.Release{}, bad("give phases or rollout_pct, not both")
+	}
 	if pct < 0 || pct > 100 {
 		return api.Release{}, bad("rollout_pct must be 0-100")
 	}
@@ -116,7 +123,7 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 		ID: "r-" + hex.EncodeToString(idb[:]), AppID: in.AppID, Version: in.Version, SHA256: hex.EncodeToString(sha),
 		Size: size, URL: in.URL, Notes: in.Notes, Mandatory: in.Mandatory, State: storage.ReleaseDraft,
 		Models: slices.Clone(in.Models), Devices: slices.Clone(in.Devices), FromRange: in.FromRange, RolloutPct: pct,
-		CreatedMs: now, UpdatedMs: now,
+		CreatedMs: now, UpdatedMs: now, Phases: phases,
 	}
 	rel, err := newRelease(r)
 	if err != nil {
@@ -270,6 +277,9 @@ func (s *Service) SetRollout(ctx context.Context, id string, pct int) (api.Relea
 		if r.State == storage.ReleaseArchived {
 			return conflict("release is archived")
 		}
+		if len(r.Phases) > 0 {
+			return conflict("release has phases: its rollout moves by phase (termctl rollout show|approve|pause|resume)")
+		}
 		r.RolloutPct = pct
 		return nil
 	}, func(old, cur *release) {
@@ -308,6 +318,6 @@ func toAPI(r storage.Release) api.Release {
 		ID: r.ID, AppID: r.AppID, Version: r.Version, SHA256: r.SHA256, Size: r.Size, URL: r.URL, Notes: r.Notes,
 		Mandatory: r.Mandatory, State: r.State, Models: r.Models, Devices: r.Devices, Groups: r.Groups,
 		FromRange: r.FromRange, RolloutPct: r.RolloutPct, Sig: hex.EncodeToString(r.Sig),
-		CreatedMs: r.CreatedMs, PublishedMs: r.PublishedMs, UpdatedMs: r.UpdatedMs,
+		CreatedMs: r.CreatedMs, PublishedMs: r.PublishedMs, UpdatedMs: r.UpdatedMs, Phases: phasesToAPI(r.Phases),
 	}
 }

@@ -22,6 +22,9 @@ type choice struct {
 	versionNew bool // the device's version (or model) is news
 	reverted   *release
 	revertedAt attemptKey
+	// withdrawn: set by the commit when the committed rollout state no
+	// longer offers the release (read by answer, after the commit).
+	withdrawn bool
 }
 
 // choose picks the offer: the newest published release of the app newer
@@ -43,7 +46,7 @@ func (s *Service) choose(deviceID, model string, q *protocol.UpgradeQuery) choic
 			c.offer = r
 			break
 		}
-		if r.targets(deviceID, model, q.Version, r.RolloutPct) {
+		if s.offersNow(r, deviceID, model, q.Version) {
 			c.offer, c.firstOffer = r, true
 			break
 		}
@@ -95,6 +98,9 @@ func (s *Service) serveQuery(req *server.Request, reply func(protocol.Message, e
 		ack.Offer = o
 	}
 	answer := func() {
+		if c.withdrawn {
+			ack.Offer = nil
+		}
 		var resp protocol.Message = ack
 		if failure != nil {
 			f := *failure
@@ -151,18 +157,35 @@ func (s *Service) applyQuery(tx storage.UpgradeTx, c *choice, dev, model string,
 			return nil, err
 		} else if !found {
 			a := storage.UpgradeAssignment{ReleaseID: rel.ID, DeviceID: dev, AppID: rel.AppID, FromVersion: q.Version, Model: model, AtMs: now}
-			if err := tx.PutAssignment(&a); err != nil {
-				return nil, err
+			if len(rel.Phases) > 0 {
+				phase, ch, ok, err := s.countOffer(tx, rel, dev, now)
+				if err != nil {
+					return nil, err
+				}
+				// Not ok: the rollout paused (or the device's phase is
+				// not reached) since the query looked: no offer.
+				c.withdrawn = !ok
+				if ok {
+					a.Phase = phase
+					afters = append(afters, func() { s.applied(ch) })
+				}
+			}
+			if !c.withdrawn {
+				if err := tx.PutAssignment(&a); err != nil {
+					return nil, err
+				}
 			}
 		}
-		afters = append(afters, func() {
-			s.mu.Lock()
-			if devs := s.assigned[rel.ID]; devs != nil && devs[dev] == nil {
-				devs[dev] = &assignState{}
-				s.m.assigned.Inc()
-			}
-			s.mu.Unlock()
-		})
+		if !c.withdrawn {
+			afters = append(afters, func() {
+				s.mu.Lock()
+				if devs := s.assigned[rel.ID]; devs != nil && devs[dev] == nil {
+					devs[dev] = &assignState{}
+					s.m.assigned.Inc()
+				}
+				s.mu.Unlock()
+			})
+		}
 	}
 	if c.versionNew {
 		if err := tx.PutAppVersion(&storage.AppVersion{DeviceID: dev, AppID: q.AppID, Version: q.Version, Model: model, AtMs: now}); err != nil {
@@ -174,11 +197,15 @@ func (s *Service) applyQuery(tx storage.UpgradeTx, c *choice, dev, model string,
 			s.mu.Unlock()
 		})
 	}
+	return s.queryOutcome(afters, notify), nil
+}
+
+func (s *Service) queryOutcome(afters []func(), notify []storage.UpgradeReport) *outcome {
 	return &outcome{notify: notify, after: func() {
 		for _, f := range afters {
 			f()
 		}
-	}}, nil
+	}}
 }
 
 // offerOf builds the offer of rel for a device.

@@ -133,6 +133,15 @@ func (s *Service) merge(tx storage.UpgradeTx, u *update, now int64) (*outcome, e
 	if newFailure {
 		cur.Enqueued = false
 		a.Failures++
+	}
+	var roll *rolloutChange
+	counted := false
+	if moved {
+		if roll, counted, err = s.countOutcome(tx, u.rel, &a, u.attempt, cur.Stage, now); err != nil {
+			return nil, err
+		}
+	}
+	if newFailure || counted {
 		if err := tx.PutAssignment(&a); err != nil {
 			return nil, err
 		}
@@ -150,6 +159,9 @@ func (s *Service) merge(tx storage.UpgradeTx, u *update, now int64) (*outcome, e
 	rec, failures := cur, a.Failures
 	out.after = func() {
 		s.afterReport(&rec, prev, moved, failures)
+		if roll != nil {
+			s.applied(roll)
+		}
 	}
 	return out, nil
 }

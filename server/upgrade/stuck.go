@@ -44,6 +44,7 @@ func (s *Service) sweepLoop() {
 			return
 		case <-t.C:
 			s.sweep()
+			s.tickRollouts()
 		}
 	}
 }

@@ -116,6 +116,9 @@ type Service struct {
 	// installing is each device's attempt in INSTALLING per app, for
 	// REVERTED detection at its next query.
 	installing map[devApp]attemptKey
+	// rollouts is the committed state of phased rollouts (rollout.go),
+	// replaced by the committer after each commit that changed one.
+	rollouts map[string]*storage.RolloutState
 
 	// pending is, per device, the apps with an offer waiting that no
 	// query asked about yet (UPGRADE_PENDING), under pendMu.
@@ -154,7 +157,7 @@ func Open(opt Options) (*Service, error) {
 		cfg: opt.Config.Upgrade, store: opt.Store, srv: opt.Server, notifier: opt.Notifier,
 		artifacts: opt.Artifacts, bus: opt.Bus, log: opt.Log, now: opt.Now,
 		rels: map[string]*release{}, apps: map[string]bool{}, assigned: map[string]map[string]*assignState{},
-		vers: map[devApp]verInfo{}, open: map[attemptKey]*openAttempt{}, installing: map[devApp]attemptKey{}, pending: map[string]map[string]bool{},
+		vers: map[devApp]verInfo{}, open: map[attemptKey]*openAttempt{}, installing: map[devApp]attemptKey{}, rollouts: map[string]*storage.RolloutState{}, pending: map[string]map[string]bool{},
 		jobs: make(chan *job, jobQueue), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if s.log == nil {
@@ -209,6 +212,15 @@ func (s *Service) load(ctx context.Context) error {
 		s.assigned[r.ID] = devs
 	}
 	s.reindex()
+	rs, err := s.store.Rollouts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range rs {
+		if r := s.rels[st.ReleaseID]; r != nil && len(st.Counts) == len(r.Phases) {
+			s.rollouts[st.ReleaseID] = &st
+		}
+	}
 	vs, err := s.store.AppVersions(ctx, "")
 	if err != nil {
 		return err

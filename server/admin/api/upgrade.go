@@ -24,6 +24,8 @@ type Release struct {
 	CreatedMs   int64  `json:"created_ms"`
 	PublishedMs int64  `json:"published_ms,omitempty"`
 	UpdatedMs   int64  `json:"updated_ms"`
+	// Phases stage the rollout (RolloutPct is then unused).
+	Phases []Phase `json:"phases,omitempty"`
 }
 
 // ReleaseCreate is POST /v1/releases' body. Either SHA256 names an
@@ -43,6 +45,9 @@ type ReleaseCreate struct {
 	FromRange string   `json:"from_range,omitempty"`
 	// RolloutPct defaults to 100 when nil.
 	RolloutPct *int `json:"rollout_pct,omitempty"`
+	// Phases stage the rollout instead of RolloutPct; zero fields of a
+	// phase take the defaults (docs/upgrades.md, "Phases").
+	Phases []Phase `json:"phases,omitempty"`
 }
 
 // ReleaseList is GET /v1/releases.
