@@ -186,18 +186,25 @@ func (a *app) releaseRolloutCmd() *cobra.Command {
 func (a *app) releaseRetryCmd() *cobra.Command {
 	var in api.Retry
 	cmd := &cobra.Command{
-		Use:   "retry ID (--device D | --failed)",
-		Short: "Let devices at upgrade.max_attempts try the release again (POST /v1/releases/{id}/retry)",
+		Use:   "retry ID (--device D | --failed | --timed-out)",
+		Short: "Let devices try the release again: their failures are forgiven and their phase counts their next attempt (POST /v1/releases/{id}/retry)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (in.Device == "") == !in.Failed {
-				return fmt.Errorf("give --device D or --failed")
+			n := 0
+			for _, b := range []bool{in.Device != "", in.Failed, in.TimedOut} {
+				if b {
+					n++
+				}
+			}
+			if n != 1 {
+				return fmt.Errorf("give one of --device D, --failed or --timed-out")
 			}
 			return a.send(cmd.Context(), "POST", releasePath(args[0], "/retry"), in)
 		},
 	}
 	cmd.Flags().StringVar(&in.Device, "device", "", "this device")
-	cmd.Flags().BoolVar(&in.Failed, "failed", false, "every device at the attempt cap")
+	cmd.Flags().BoolVar(&in.Failed, "failed", false, "every device whose latest attempt failed, or at the attempt cap")
+	cmd.Flags().BoolVar(&in.TimedOut, "timed-out", false, "every device whose latest attempt timed out or reverted")
 	return cmd
 }
 

@@ -93,22 +93,29 @@ type rolloutChange struct {
 	oldPhase int
 }
 
-// evaluate applies the current phase's conditions to st at now and
-// returns the transition it made ("" for none).
-func evaluate(r *release, st *storage.RolloutState, now int64) string {
+// evaluate applies the conditions to st at now and returns the
+// transition it made ("" for none). The error condition is looked at in
+// every phase up to the current one (a late ROLLED_BACK of an earlier
+// phase's device counts too); the current phase advances only while the
+// release is published (an operator's release pause holds the phases).
+func (s *Service) evaluate(r *release, st *storage.RolloutState, now int64) string {
 	if st.Paused || st.Completed || len(r.Phases) == 0 {
+		return ""
+	}
+	for i := 0; i <= st.Phase; i++ {
+		p, c := r.Phases[i], st.Counts[i]
+		denom := max(c.Devices, len(p.Devices))
+		if denom >= p.MinDevices && denom > 0 && c.Failed*100 > p.ErrorPct*denom && c.Failed > c.Accepted {
+			st.Paused, st.PausedMs = true, now
+			st.PauseReason = fmt.Sprintf("phase %d: %d of %d devices failed, above %d%%", i+1, c.Failed, denom, p.ErrorPct)
+			return "paused"
+		}
+	}
+	if st.WaitingApproval || !s.isPublished(r.ID) {
 		return ""
 	}
 	p, c := r.Phases[st.Phase], st.Counts[st.Phase]
 	denom := max(c.Devices, len(p.Devices))
-	if denom >= p.MinDevices && denom > 0 && c.Failed*100 > p.ErrorPct*denom && c.Failed > c.Accepted {
-		st.Paused, st.PausedMs = true, now
-		st.PauseReason = fmt.Sprintf("phase %d: %d of %d devices failed, above %d%%", st.Phase+1, c.Failed, denom, p.ErrorPct)
-		return "paused"
-	}
-	if st.WaitingApproval {
-		return ""
-	}
 	started := st.PhaseStartedMs
 	if started == 0 {
 		started = r.PublishedMs
@@ -129,6 +136,14 @@ func evaluate(r *release, st *storage.RolloutState, now int64) string {
 	return "advanced"
 }
 
+// isPublished reports whether the release is published now.
+func (s *Service) isPublished(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := s.rels[id]
+	return r != nil && r.State == storage.ReleasePublished
+}
+
 // countOffer counts a first offer in the current phase inside tx and
 // returns the phase, or false when the committed state no longer offers
 // the release to the device (paused, or not in a phase up to the current
@@ -143,7 +158,7 @@ func (s *Service) countOffer(tx storage.UpgradeTx, r *release, dev string, now i
 	}
 	st.Counts[st.Phase].Devices++
 	ch := &rolloutChange{rel: r, oldPhase: st.Phase}
-	ch.event = evaluate(r, st, now)
+	ch.event = s.evaluate(r, st, now)
 	st.UpdatedMs = now
 	if err := tx.PutRollout(st); err != nil {
 		return 0, nil, false, err
@@ -191,9 +206,10 @@ func (s *Service) countOutcome(tx storage.UpgradeTx, r *release, a *storage.Upgr
 	case storage.OutcomeFailed:
 		c.Failed++
 	}
+	c.Accepted = min(c.Accepted, c.Failed)
 	a.Outcome, a.OutcomeAttempt = o, attempt
 	ch := &rolloutChange{rel: r, oldPhase: st.Phase}
-	ch.event = evaluate(r, st, now)
+	ch.event = s.evaluate(r, st, now)
 	st.UpdatedMs = now
 	if err := tx.PutRollout(st); err != nil {
 		return nil, false, err
@@ -220,6 +236,10 @@ func (s *Service) applied(ch *rolloutChange) {
 	case "advanced":
 		if cur != nil && cur.State == storage.ReleasePublished {
 			s.announcePhase(cur, ch.oldPhase)
+		}
+	case "resumed":
+		if cur != nil && cur.State == storage.ReleasePublished {
+			s.announce(cur, -1)
 		}
 	case "paused":
 		if s.notifier != nil && st.PauseReason != "" {
@@ -260,7 +280,7 @@ func (s *Service) tickRollouts() {
 				return nil, err
 			}
 			old := st.Phase
-			if ev := evaluate(r, st, now); ev != "" {
+			if ev := s.evaluate(r, st, now); ev != "" {
 				st.UpdatedMs = now
 				if err := tx.PutRollout(st); err != nil {
 					return nil, err
@@ -301,7 +321,7 @@ func (s *Service) operate(ctx context.Context, id string, fn func(r *release, st
 			if err != nil {
 				return nil, err
 			}
-			if next := evaluate(r, st, now); next != "" {
+			if next := s.evaluate(r, st, now); next != "" {
 				ev = next
 			}
 			st.UpdatedMs = now
@@ -344,16 +364,19 @@ func (s *Service) RolloutPause(ctx context.Context, id string) (api.RolloutStatu
 	})
 }
 
-// RolloutResume resumes a paused rollout. The current phase's failures
-// so far are accepted: it pauses again only on a further failure while
-// above its error condition.
+// RolloutResume resumes a paused rollout. The failures so far are
+// accepted: it pauses again only on a further failure while above an
+// error condition (or on one after retried devices brought the count
+// down: the accepted count never exceeds the failures).
 func (s *Service) RolloutResume(ctx context.Context, id string) (api.RolloutStatus, error) {
 	return s.operated(ctx, id, func(_ *release, st *storage.RolloutState, _ int64) (string, error) {
 		if !st.Paused {
 			return "", conflict("rollout is not paused")
 		}
 		st.Paused, st.PauseReason, st.PausedMs = false, "", 0
-		st.Counts[st.Phase].Accepted = st.Counts[st.Phase].Failed
+		for i := 0; i <= st.Phase; i++ {
+			st.Counts[i].Accepted = st.Counts[i].Failed
+		}
 		return "resumed", nil
 	})
 }

@@ -82,17 +82,36 @@ func (s *Service) Status(ctx context.Context, id string) (api.ReleaseStatus, err
 	return st, err
 }
 
-// Retry lets devices at the attempt cap try the release again: one
-// device, or (failed) every device at the cap. It returns how many.
+// Retry clears devices for new attempts at a release: one device
+// (Device), every device whose latest attempt failed or that is at the
+// attempt cap (Failed), or every device whose latest attempt timed out or
+// reverted (TimedOut). Their failures are forgiven (the cap counts from
+// here; the terminal's own attempt numbers go on), and in a phased
+// rollout they leave their phase's failures: the phase counts their next
+// attempt. It runs through the committer, ordered with the reports.
 func (s *Service) Retry(ctx context.Context, id string, in api.Retry) (int, error) {
-	if _, err := s.Release(ctx, id); err != nil {
-		return 0, err
+	s.mu.RLock()
+	rel := s.rels[id]
+	s.mu.RUnlock()
+	if rel == nil {
+		return 0, errNoRelease
 	}
-	if (in.Device == "") == !in.Failed {
-		return 0, bad("give either device or failed")
+	n := 0
+	if in.Device != "" {
+		n++
+	}
+	if in.Failed {
+		n++
+	}
+	if in.TimedOut {
+		n++
+	}
+	if n != 1 {
+		return 0, bad("give one of device, failed or timed_out")
 	}
 	var devs []string
-	if in.Device != "" {
+	switch {
+	case in.Device != "":
 		if _, err := s.store.Assignment(ctx, id, in.Device); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				return 0, &protocol.Error{Code: protocol.NotFound, Message: "release was never offered to that device"}
@@ -100,11 +119,24 @@ func (s *Service) Retry(ctx context.Context, id string, in api.Retry) (int, erro
 			return 0, err
 		}
 		devs = []string{in.Device}
-	} else {
-		err := s.store.Assignments(ctx, id, func(a storage.UpgradeAssignment) error {
-			if a.Failures-a.Forgiven >= s.cfg.MaxAttempts {
-				devs = append(devs, a.DeviceID)
+	default:
+		latest := map[string]uint8{}
+		err := s.store.Reports(ctx, id, func(r storage.UpgradeReport) error {
+			latest[r.DeviceID] = r.Stage // (release, device, attempt) order: the last is the latest attempt
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		err = s.store.Assignments(ctx, id, func(a storage.UpgradeAssignment) error {
+			st := latest[a.DeviceID]
+			switch {
+			case in.TimedOut && (st == storage.StageTimedOut || st == storage.StageReverted):
+			case in.Failed && (storage.StageFailed(st) || a.Failures-a.Forgiven >= s.cfg.MaxAttempts):
+			default:
+				return nil
 			}
+			devs = append(devs, a.DeviceID)
 			return nil
 		})
 		if err != nil {
@@ -112,31 +144,70 @@ func (s *Service) Retry(ctx context.Context, id string, in api.Retry) (int, erro
 		}
 	}
 	forgiven := map[string]int{}
-	err := s.store.UpdateUpgrades(ctx, func(tx storage.UpgradeTx) error {
-		for _, d := range devs {
-			a, found, err := tx.Assignment(id, d)
-			if err != nil || !found {
-				return err
+	done := make(chan error, 1)
+	s.submit(&job{
+		apply: func(tx storage.UpgradeTx, now int64) (*outcome, error) {
+			clear(forgiven)
+			var roll *storage.RolloutState
+			for _, d := range devs {
+				a, found, err := tx.Assignment(id, d)
+				if err != nil {
+					return nil, err
+				}
+				if !found {
+					continue
+				}
+				a.Forgiven = a.Failures
+				forgiven[d] = a.Failures
+				if len(rel.Phases) > 0 && a.Outcome == storage.OutcomeFailed && a.Phase < len(rel.Phases) {
+					if roll == nil {
+						if roll, err = txRollout(tx, rel); err != nil {
+							return nil, err
+						}
+					}
+					c := &roll.Counts[a.Phase]
+					c.Failed--
+					c.Accepted = min(c.Accepted, c.Failed)
+					a.Outcome = storage.OutcomeOpen
+				}
+				if err := tx.PutAssignment(&a); err != nil {
+					return nil, err
+				}
 			}
-			a.Forgiven = a.Failures
-			forgiven[d] = a.Failures
-			if err := tx.PutAssignment(&a); err != nil {
-				return err
+			var ch *rolloutChange
+			if roll != nil {
+				ch = &rolloutChange{rel: rel, oldPhase: roll.Phase}
+				ch.event = s.evaluate(rel, roll, now)
+				roll.UpdatedMs = now
+				if err := tx.PutRollout(roll); err != nil {
+					return nil, err
+				}
+				ch.st = *roll
 			}
-		}
-		return nil
+			return &outcome{after: func() {
+				s.mu.Lock()
+				for d, n := range forgiven {
+					if st := s.assigned[id][d]; st != nil {
+						st.forgiven = n
+					}
+				}
+				s.mu.Unlock()
+				if ch != nil {
+					s.applied(ch)
+				}
+			}}, nil
+		},
+		reply: func(err error) { done <- err },
 	})
-	if err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	for d, n := range forgiven {
-		if st := s.assigned[id][d]; st != nil {
-			st.forgiven = n
+	select {
+	case err := <-done:
+		if err != nil {
+			return 0, err
 		}
+		return len(forgiven), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
-	s.mu.Unlock()
-	return len(forgiven), nil
 }
 
 // DeviceUpgrades is a device's app versions and upgrade history.

@@ -69,7 +69,11 @@ type Signature struct {
 // device at the attempt cap (Failed).
 type Retry struct {
 	Device string `json:"device,omitempty"`
-	Failed bool   `json:"failed,omitempty"`
+	// Failed: every device whose latest attempt failed or that is at the
+	// attempt cap.
+	Failed bool `json:"failed,omitempty"`
+	// TimedOut: every device whose latest attempt timed out or reverted.
+	TimedOut bool `json:"timed_out,omitempty"`
 }
 
 // RetryResult says how many devices were cleared for new attempts.
