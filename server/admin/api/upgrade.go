@@ -24,6 +24,11 @@ type Release struct {
 	CreatedMs   int64  `json:"created_ms"`
 	PublishedMs int64  `json:"published_ms,omitempty"`
 	UpdatedMs   int64  `json:"updated_ms"`
+	// CancelledMs is when the release was cancelled (0 = never).
+	CancelledMs int64 `json:"cancelled_ms,omitempty"`
+	// DeadlineMs is when the release becomes mandatory (unix ms, 0 = no
+	// deadline).
+	DeadlineMs int64 `json:"deadline_ms,omitempty"`
 }
 
 // ReleaseCreate is POST /v1/releases' body. Either SHA256 names an
@@ -43,6 +48,14 @@ type ReleaseCreate struct {
 	FromRange string   `json:"from_range,omitempty"`
 	// RolloutPct defaults to 100 when nil.
 	RolloutPct *int `json:"rollout_pct,omitempty"`
+	// DeadlineMs makes the release mandatory from then on (unix ms; 0 =
+	// no deadline; one already past makes it mandatory at once).
+	DeadlineMs int64 `json:"deadline_ms,omitempty"`
+}
+
+// Deadline is PUT /v1/releases/{id}/deadline's body: unix ms, 0 clears it.
+type Deadline struct {
+	DeadlineMs int64 `json:"deadline_ms"`
 }
 
 // ReleaseList is GET /v1/releases.
