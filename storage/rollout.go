@@ -59,7 +59,7 @@ type RolloutState struct {
 	Phase int `json:"phase"`
 	// PhaseStartedMs is when the current phase began (unix ms; 0: at the
 	// release's publication).
-	PhaseStartedMs int64 `json:"phase_started_ms,omitempty"`
+	PhaseStartedMs int64         `json:"phase_started_ms,omitempty"`
 	Counts         []PhaseCounts `json:"counts"`
 	// Paused: no device gets a first offer (by an operator, or by the
 	// error condition: PauseReason says which).

@@ -14,12 +14,14 @@ import (
 )
 
 // Release states (docs/upgrades.md, "Lifecycle"): draft → published ⇄
-// paused → archived.
+// paused → archived; published or paused → cancelled (final: only
+// archived follows).
 const (
 	ReleaseDraft     = "draft"
 	ReleasePublished = "published"
 	ReleasePaused    = "paused"
 	ReleaseArchived  = "archived"
+	ReleaseCancelled = "cancelled"
 )
 
 // Stages a report record can be in: the wire's 1–6 (protocol.Stage*) and
@@ -50,7 +52,8 @@ const (
 const upgradeV1 byte = 1
 
 // Release is one version of an application operators publish.
-// Published releases change only in State, RolloutPct and Sig.
+// Published releases change only in State, RolloutPct, Sig, DeadlineMs
+// and CancelledMs.
 type Release struct {
 	ID      string `json:"id"`
 	AppID   string `json:"app_id"`
@@ -81,6 +84,11 @@ type Release struct {
 	// Phases, when set, stage the rollout (rollout.go); RolloutPct is
 	// then unused. Fixed once published.
 	Phases []Phase `json:"phases,omitempty"`
+	// CancelledMs is when the release was cancelled (unix ms, 0 = never).
+	CancelledMs int64 `json:"cancelled_ms,omitempty"`
+	// DeadlineMs makes the release mandatory from then on (unix ms, 0 =
+	// no deadline; docs/upgrades.md, "Deadlines").
+	DeadlineMs int64 `json:"deadline_ms,omitempty"`
 }
 
 // UpgradeAssignment records that a device was offered a release: from
@@ -228,7 +236,7 @@ func checkRelease(r *Release) error {
 		return err
 	}
 	switch r.State {
-	case ReleaseDraft, ReleasePublished, ReleasePaused, ReleaseArchived:
+	case ReleaseDraft, ReleasePublished, ReleasePaused, ReleaseArchived, ReleaseCancelled:
 	default:
 		return fmt.Errorf("%w: release state %q", ErrInvalid, r.State)
 	}
@@ -240,6 +248,9 @@ func checkRelease(r *Release) error {
 	}
 	if r.RolloutPct < 0 || r.RolloutPct > 100 {
 		return fmt.Errorf("%w: rollout %d%%", ErrInvalid, r.RolloutPct)
+	}
+	if r.DeadlineMs < 0 || r.CancelledMs < 0 {
+		return fmt.Errorf("%w: negative release time", ErrInvalid)
 	}
 	return checkPhases(r.Phases)
 }

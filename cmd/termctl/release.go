@@ -28,15 +28,16 @@ const statusDevicesShown = 5
 func (a *app) releaseCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release",
-		Short: "Manage releases: create, publish, pause, resume, archive, rollout, list, show, status, retry",
+		Short: "Manage releases: create, publish, pause, resume, cancel, archive, rollout, deadline, list, show, status, retry",
 	}
 	cmd.AddCommand(a.releaseCreateCmd(), a.releaseListCmd(),
 		a.releaseGetCmd("show", "Show one release (GET /v1/releases/{id})", ""),
-		a.releaseStatusCmd(), a.releaseRolloutCmd(), a.releaseRetryCmd())
+		a.releaseStatusCmd(), a.releaseRolloutCmd(), a.releaseRetryCmd(), a.releaseDeadlineCmd())
 	for _, op := range []struct{ name, short string }{
 		{"publish", "Publish a draft release: offered to the devices it targets, which are notified"},
 		{"pause", "Pause a published release: no new offers; assigned devices keep reporting"},
 		{"resume", "Resume a paused release (notifies the targeted devices again)"},
+		{"cancel", "Cancel a published or paused release for good: offers stop, devices not yet installing are told to discard it"},
 		{"archive", "Archive a release for good"},
 	} {
 		cmd.AddCommand(a.releaseOpCmd(op.name, op.short))
@@ -82,6 +83,7 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 	var soak time.Duration
 	var success, errPct, minDevices int
 	var approval bool
+	var deadline string
 	cmd := &cobra.Command{
 		Use:   "create --app A --version V (--artifact SHA256 | --url U --sha256 H --size N) [flags]",
 		Short: "Create a draft release (POST /v1/releases)",
@@ -118,6 +120,13 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 				}
 				in.Phases = ps
 			}
+			if deadline != "" {
+				ms, err := parseDeadline(deadline)
+				if err != nil {
+					return err
+				}
+				in.DeadlineMs = ms
+			}
 			return a.send(cmd.Context(), "POST", "/v1/releases", in)
 		},
 	}
@@ -141,6 +150,7 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 	f.BoolVar(&approval, "approval", false, "wait for termctl rollout approve instead of advancing by itself")
 	f.BoolVar(&in.Mandatory, "mandatory", false, "the terminal must install it")
 	f.StringVar(&in.Notes, "notes", "", "release notes shown to the terminal (<= 256 bytes)")
+	f.StringVar(&deadline, "deadline", "", "mandatory from this time on (RFC 3339, e.g. 2026-12-31T00:00:00Z)")
 	_ = cmd.MarkFlagRequired("app")
 	_ = cmd.MarkFlagRequired("version")
 	return cmd
@@ -179,6 +189,36 @@ func (a *app) releaseRolloutCmd() *cobra.Command {
 				return fmt.Errorf("PCT %q is not a number", args[1])
 			}
 			return a.send(cmd.Context(), "PUT", releasePath(args[0], "/rollout"), api.Rollout{Pct: pct})
+		},
+	}
+}
+
+// parseDeadline reads a deadline: RFC 3339, or "none" (0, no deadline).
+func parseDeadline(s string) (int64, error) {
+	if s == "none" {
+		return 0, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0, fmt.Errorf("deadline %q: want RFC 3339 (2026-12-31T00:00:00Z) or none", s)
+	}
+	if t.UnixMilli() <= 0 {
+		return 0, fmt.Errorf("deadline %q is before 1970", s)
+	}
+	return t.UnixMilli(), nil
+}
+
+func (a *app) releaseDeadlineCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "deadline ID TIME|none",
+		Short: "Set (RFC 3339) or clear the time from which the release is mandatory (PUT /v1/releases/{id}/deadline)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ms, err := parseDeadline(args[1])
+			if err != nil {
+				return err
+			}
+			return a.send(cmd.Context(), "PUT", releasePath(args[0], "/deadline"), api.Deadline{DeadlineMs: ms})
 		},
 	}
 }

@@ -99,3 +99,30 @@ func TestReleaseCommands(t *testing.T) {
 		t.Errorf("resume of an archived release: %v", err)
 	}
 }
+
+// release create --deadline, release deadline ID TIME|none and release
+// cancel ID against a real node; bad times are refused before a request.
+func TestReleaseCancelDeadlineCommands(t *testing.T) {
+	e, _ := releaseEnv(t)
+	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
+		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--deadline", "2026-12-31T00:00:00Z")
+	var rel api.Release
+	if err := json.Unmarshal([]byte(out), &rel); err != nil || rel.DeadlineMs != time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC).UnixMilli() {
+		t.Fatalf("create --deadline: %v %s", err, out)
+	}
+	if _, _, err := e.run(nil, "release", "deadline", rel.ID, "tomorrow"); err == nil {
+		t.Fatal("deadline tomorrow accepted")
+	}
+	out = e.mustRun(t, "--json", "release", "deadline", rel.ID, "none")
+	var cleared api.Release
+	if err := json.Unmarshal([]byte(out), &cleared); err != nil || cleared.ID != rel.ID || cleared.DeadlineMs != 0 {
+		t.Fatalf("deadline none: %v %s", err, out)
+	}
+	e.mustRun(t, "release", "publish", rel.ID)
+	if out := e.mustRun(t, "release", "cancel", rel.ID); !strings.Contains(out, "cancelled") {
+		t.Fatalf("cancel: %s", out)
+	}
+	if _, _, err := e.run(nil, "release", "resume", rel.ID); err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("resume after cancel: %v", err)
+	}
+}

@@ -28,6 +28,10 @@ func startUpgrade(cfg config.Config, store storage.Upgrades, srv *server.Server,
 		return nil, nil, err
 	}
 	up.Routes(srv)
+	if dl.Server != nil {
+		// Tokens of a cancelled release's artifact are refused (410).
+		dl.SetRevoked(up.Revoked)
+	}
 	up.Start()
 	return up, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), upgradeStopLimit)

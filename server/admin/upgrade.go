@@ -32,6 +32,8 @@ type Releases interface {
 	Status(ctx context.Context, id string) (api.ReleaseStatus, error)
 	Retry(ctx context.Context, id string, in api.Retry) (int, error)
 	DeviceUpgrades(ctx context.Context, deviceID string) (api.DeviceUpgrades, error)
+	Cancel(ctx context.Context, id string) (api.Release, error)
+	SetDeadline(ctx context.Context, id string, ms int64) (api.Release, error)
 }
 
 // errNoReleases answers every release route of a node without the service.
@@ -46,6 +48,7 @@ func (h *handler) registerReleases(m *http.ServeMux) {
 	}))
 	for name, op := range map[string]func(Releases, context.Context, string) (api.Release, error){
 		"publish": Releases.Publish, "pause": Releases.Pause, "resume": Releases.Resume, "archive": Releases.Archive,
+		"cancel": Releases.Cancel,
 	} {
 		m.HandleFunc("POST /v1/releases/{id}/"+name, h.releaseOp(func(ctx context.Context, rs Releases, id string, r *http.Request) (any, error) {
 			rel, err := op(rs, ctx, id)
@@ -60,6 +63,15 @@ func (h *handler) registerReleases(m *http.ServeMux) {
 		}
 		rel, err := rs.SetRollout(ctx, id, in.Pct)
 		h.log.Info("operator action", "action", "release rollout", "release", id, "pct", in.Pct, "remote", r.RemoteAddr, "err", err)
+		return rel, err
+	}))
+	m.HandleFunc("PUT /v1/releases/{id}/deadline", h.releaseOp(func(ctx context.Context, rs Releases, id string, r *http.Request) (any, error) {
+		var in api.Deadline
+		if err := readJSONBody(r, &in, maxBodyBytes); err != nil {
+			return nil, err
+		}
+		rel, err := rs.SetDeadline(ctx, id, in.DeadlineMs)
+		h.log.Info("operator action", "action", "release deadline", "release", id, "deadline_ms", in.DeadlineMs, "remote", r.RemoteAddr, "err", err)
 		return rel, err
 	}))
 	m.HandleFunc("PUT /v1/releases/{id}/signature", h.releaseOp(func(ctx context.Context, rs Releases, id string, r *http.Request) (any, error) {

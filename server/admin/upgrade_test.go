@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,43 @@ func TestReleasesWithoutService(t *testing.T) {
 	expectError(t, f.do(t, "GET", "/v1/releases/x", testToken, ""), 503, api.CodeUnavailable)
 	if got := decodeJSON[api.ReleaseList](t, f.do(t, "GET", "/v1/releases", testToken, "")); len(got.Releases) != 0 {
 		t.Fatalf("list %+v", got)
+	}
+}
+
+// POST /v1/releases/{id}/cancel and PUT /v1/releases/{id}/deadline:
+// deadline_ms at creation, set and clear, 400 for a bad deadline or
+// body, 404 for an unknown release, 409 for a draft's cancel and for any
+// change but archive after the cancel.
+func TestReleaseCancelAndDeadlineEndpoints(t *testing.T) {
+	f, _ := releasesFixture(t, false)
+	body := `{"app_id":"pos","version":"2.0","sha256":"` + relSHA + `","size":1,"url":"https://dl.example/p.bin","deadline_ms":1767139200000}`
+	resp := f.do(t, "POST", "/v1/releases", testToken, body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	rel := decodeJSON[api.Release](t, resp)
+	if rel.DeadlineMs != 1767139200000 {
+		t.Fatalf("created %+v", rel)
+	}
+	expectError(t, f.do(t, "POST", "/v1/releases", testToken, strings.Replace(body, "1767139200000", "-5", 1)), 400, api.CodeBadRequest)
+	expectError(t, f.do(t, "POST", "/v1/releases/"+rel.ID+"/cancel", testToken, ""), 409, api.CodeConflict) // draft
+	expectError(t, f.do(t, "POST", "/v1/releases/r-nope/cancel", testToken, ""), 404, api.CodeNotFound)
+	expectError(t, f.do(t, "PUT", "/v1/releases/"+rel.ID+"/deadline", testToken, `{"deadline_ms":-1}`), 400, api.CodeBadRequest)
+	expectError(t, f.do(t, "PUT", "/v1/releases/"+rel.ID+"/deadline", testToken, `{"when":1}`), 400, api.CodeBadRequest)
+	resp = f.do(t, "PUT", "/v1/releases/"+rel.ID+"/deadline", testToken, `{"deadline_ms":0}`)
+	if got := decodeJSON[api.Release](t, resp); resp.StatusCode != 200 || got.DeadlineMs != 0 {
+		t.Fatalf("clear deadline: %d %+v", resp.StatusCode, got)
+	}
+	if resp := f.do(t, "POST", "/v1/releases/"+rel.ID+"/publish", testToken, ""); resp.StatusCode != 200 {
+		t.Fatalf("publish: %d", resp.StatusCode)
+	}
+	resp = f.do(t, "POST", "/v1/releases/"+rel.ID+"/cancel", testToken, "")
+	if got := decodeJSON[api.Release](t, resp); resp.StatusCode != 200 || got.State != "cancelled" || got.CancelledMs == 0 {
+		t.Fatalf("cancel: %d %+v", resp.StatusCode, got)
+	}
+	expectError(t, f.do(t, "POST", "/v1/releases/"+rel.ID+"/resume", testToken, ""), 409, api.CodeConflict)
+	expectError(t, f.do(t, "PUT", "/v1/releases/"+rel.ID+"/deadline", testToken, `{"deadline_ms":1}`), 409, api.CodeConflict)
+	if resp := f.do(t, "POST", "/v1/releases/"+rel.ID+"/archive", testToken, ""); resp.StatusCode != 200 {
+		t.Fatalf("archive a cancelled release: %d", resp.StatusCode)
 	}
 }

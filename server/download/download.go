@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/termd/termd/server/config"
@@ -64,6 +65,10 @@ type Options struct {
 	Log   *slog.Logger
 	// Now is the clock of token expiry (nil: time.Now).
 	Now func() time.Time
+	// Revoked, consulted after a token verifies, refuses a download of
+	// sha by deviceID whose release was cancelled (410 Gone); nil: none
+	// are. SetRevoked sets it after Open. It must not block (memory only).
+	Revoked func(sha [32]byte, deviceID string) bool
 }
 
 // Server is a download node. Open binds its listener; Serve serves it.
@@ -80,6 +85,7 @@ type Server struct {
 	slots     chan struct{}
 	redirects *redirects
 	m         *serverMetrics
+	revoked   atomic.Pointer[func(sha [32]byte, deviceID string) bool]
 }
 
 // Open prepares a download node: it loads or generates the token secret,
@@ -115,7 +121,18 @@ func Open(opts Options) (*Server, error) {
 		}
 	}
 	s.m = newMetrics(s)
+	s.SetRevoked(opts.Revoked)
 	return s, nil
+}
+
+// SetRevoked sets Options.Revoked (the release service opens after the
+// download node it uses); nil: no download is revoked.
+func (s *Server) SetRevoked(fn func(sha [32]byte, deviceID string) bool) {
+	if fn == nil {
+		s.revoked.Store(nil)
+		return
+	}
+	s.revoked.Store(&fn)
 }
 
 // loadSecret is the configured secret, else the one stored in the data

@@ -24,7 +24,8 @@ func (s *Server) Handler() http.Handler {
 }
 
 // serveArtifact answers GET and HEAD /a/{sha256}?d=&e=&t=: 403 for a
-// missing, wrong or expired token, 404 for an artifact not stored, 503
+// missing, wrong or expired token, 410 for a valid token of a cancelled
+// release (Options.Revoked), 404 for an artifact not stored, 503
 // with Retry-After when max_concurrent downloads are running, otherwise
 // the bytes with Range support (206 for a range, so a cut-off download
 // resumes where it stopped).
@@ -44,6 +45,11 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	case tokenExpired:
 		s.m.result(resultExpired)
 		http.Error(w, "download token expired: query for the release again", http.StatusForbidden)
+		return
+	}
+	if fn := s.revoked.Load(); fn != nil && (*fn)(sha, r.URL.Query().Get("d")) {
+		s.m.result(resultRevoked)
+		http.Error(w, "release cancelled: download withdrawn, discard what was downloaded", http.StatusGone)
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -145,13 +151,14 @@ const (
 	resultBadRange    = "bad_range"
 	resultForbidden   = "forbidden"
 	resultExpired     = "expired"
+	resultRevoked     = "revoked"
 	resultNotFound    = "not_found"
 	resultBusy        = "busy"
 	resultError       = "error"
 )
 
 var allResults = []string{resultOK, resultPartial, resultNotModified, resultBadRange, resultForbidden,
-	resultExpired, resultNotFound, resultBusy, resultError}
+	resultExpired, resultNotFound, resultBusy, resultError, resultRevoked}
 
 // serverMetrics are the node's metrics (docs/operations.md).
 type serverMetrics struct {

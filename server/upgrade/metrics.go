@@ -23,6 +23,10 @@ type upMetrics struct {
 	commitBatch   *metrics.Histogram
 	commitSeconds *metrics.Histogram
 	commitErrors  *metrics.Counter
+	// withdrawnNotices and deadlineNotices count the UPGRADE_NOTICEs
+	// queued by cancel (kind 3) and by a deadline passing (kind 1).
+	withdrawnNotices *metrics.Counter
+	deadlineNotices  *metrics.Counter
 }
 
 // rolloutEvent counts a phased rollout's transition.
@@ -48,6 +52,8 @@ func newMetrics(s *Service) *upMetrics {
 		commitSeconds: set.NewHistogram("termd_upgrade_commit_duration_seconds"),
 		commitErrors:  set.NewCounter("termd_upgrade_commit_errors_total"),
 	}
+	m.withdrawnNotices = set.NewCounter("termd_upgrade_withdrawn_notices_total")
+	m.deadlineNotices = set.NewCounter("termd_upgrade_deadline_notices_total")
 	for st := 1; st < storage.StageCount; st++ {
 		m.stages[st] = set.NewCounter(`termd_upgrade_stages_total{stage="` + stageName(uint8(st)) + `"}`)
 	}

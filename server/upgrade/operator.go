@@ -116,6 +116,9 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 	if pct < 0 || pct > 100 {
 		return api.Release{}, bad("rollout_pct must be 0-100")
 	}
+	if err := checkDeadline(in.DeadlineMs); err != nil {
+		return api.Release{}, err
+	}
 	var idb [releaseIDBytes]byte
 	_, _ = rand.Read(idb[:])
 	now := s.now().UnixMilli()
@@ -123,7 +126,7 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 		ID: "r-" + hex.EncodeToString(idb[:]), AppID: in.AppID, Version: in.Version, SHA256: hex.EncodeToString(sha),
 		Size: size, URL: in.URL, Notes: in.Notes, Mandatory: in.Mandatory, State: storage.ReleaseDraft,
 		Models: slices.Clone(in.Models), Devices: slices.Clone(in.Devices), FromRange: in.FromRange, RolloutPct: pct,
-		CreatedMs: now, UpdatedMs: now, Phases: phases,
+		CreatedMs: now, UpdatedMs: now, Phases: phases, DeadlineMs: in.DeadlineMs,
 	}
 	rel, err := newRelease(r)
 	if err != nil {
@@ -212,6 +215,7 @@ func (s *Service) change(ctx context.Context, id string, fn func(r *storage.Rele
 		delete(s.assigned, id) // reports still accepted: the store holds the assignments
 	}
 	s.reindex()
+	s.deadlineChangedLocked(old, cur)
 	s.mu.Unlock()
 	s.publish(events.Event{Kind: events.KindRelease, Release: id, State: r.State})
 	if after != nil {
@@ -223,6 +227,9 @@ func (s *Service) change(ctx context.Context, id string, fn func(r *storage.Rele
 // Publish makes a draft release available and announces it.
 func (s *Service) Publish(ctx context.Context, id string) (api.Release, error) {
 	return s.change(ctx, id, func(r *storage.Release) error {
+		if err := refuseCancelled(r); err != nil {
+			return err
+		}
 		if r.State != storage.ReleaseDraft {
 			return conflict("release is %s; only a draft can be published (paused ones are resumed)", r.State)
 		}
@@ -248,6 +255,9 @@ func (s *Service) Pause(ctx context.Context, id string) (api.Release, error) {
 // Resume offers a paused release again and announces it.
 func (s *Service) Resume(ctx context.Context, id string) (api.Release, error) {
 	return s.change(ctx, id, func(r *storage.Release) error {
+		if err := refuseCancelled(r); err != nil {
+			return err
+		}
 		if r.State != storage.ReleasePaused {
 			return conflict("release is %s; only a paused release can be resumed", r.State)
 		}
@@ -276,6 +286,9 @@ func (s *Service) SetRollout(ctx context.Context, id string, pct int) (api.Relea
 	return s.change(ctx, id, func(r *storage.Release) error {
 		if r.State == storage.ReleaseArchived {
 			return conflict("release is archived")
+		}
+		if err := refuseCancelled(r); err != nil {
+			return err
 		}
 		if len(r.Phases) > 0 {
 			return conflict("release has phases: its rollout moves by phase (termctl rollout show|approve|pause|resume)")
@@ -319,5 +332,6 @@ func toAPI(r storage.Release) api.Release {
 		Mandatory: r.Mandatory, State: r.State, Models: r.Models, Devices: r.Devices, Groups: r.Groups,
 		FromRange: r.FromRange, RolloutPct: r.RolloutPct, Sig: hex.EncodeToString(r.Sig),
 		CreatedMs: r.CreatedMs, PublishedMs: r.PublishedMs, UpdatedMs: r.UpdatedMs, Phases: phasesToAPI(r.Phases),
+		CancelledMs: r.CancelledMs, DeadlineMs: r.DeadlineMs,
 	}
 }

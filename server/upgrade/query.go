@@ -212,7 +212,7 @@ func (s *Service) queryOutcome(afters []func(), notify []storage.UpgradeReport) 
 func (s *Service) offerOf(rel *release, dev string) (*protocol.Offer, error) {
 	o := &protocol.Offer{
 		ReleaseID: rel.ID, Version: rel.Version, SHA256: rel.sha, Size: uint64(max(rel.Size, 0)),
-		Mandatory: rel.Mandatory, Notes: rel.Notes, ReleaseSig: rel.Sig,
+		Mandatory: rel.Mandatory || s.pastDeadline(rel), Notes: rel.Notes, ReleaseSig: rel.Sig,
 	}
 	switch {
 	case rel.URL != "" && s.artifacts != nil:

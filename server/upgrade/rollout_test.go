@@ -92,7 +92,7 @@ func TestPilotPausesAboveErrorCondition(t *testing.T) {
 	if st.State != "paused" || st.Phase != 1 || st.Phases[0].Failed != 12 || st.Phases[0].Succeeded != 208 || st.Phases[0].Offered != 220 {
 		t.Fatalf("rollout %+v", st)
 	}
-	if !hasKind(n.notes.kinds(), notify.KindRolloutPaused) {
+	if !hasNoteKind(n.notes.kinds(), notify.KindRolloutPaused) {
 		t.Fatalf("no rollout_paused notification: %v", n.notes.kinds())
 	}
 	if ack := outsider.query(t, "pos", "1.0.0", true); ack.Offer != nil {
@@ -162,7 +162,7 @@ func TestPilotThresholdsUnderLoad(t *testing.T) {
 				return st.Phase == 2
 			})
 			st, _ := n.up.RolloutStatus(t.Context(), rel.ID)
-			if st.State != "running" || st.Phases[0].Failed != tc.fail || st.Phases[0].Succeeded != 1000-tc.fail || hasKind(n.notes.kinds(), notify.KindRolloutPaused) {
+			if st.State != "running" || st.Phases[0].Failed != tc.fail || st.Phases[0].Succeeded != 1000-tc.fail || hasNoteKind(n.notes.kinds(), notify.KindRolloutPaused) {
 				t.Fatalf("rollout %+v", st)
 			}
 		})
@@ -252,7 +252,7 @@ func TestPilotAdvancesAtSuccessCondition(t *testing.T) {
 	if st.State != "running" || st.Phases[0].Failed != 11 || st.Phases[0].Succeeded != 209 || st.Phases[0].State != "done" {
 		t.Fatalf("rollout %+v", st)
 	}
-	if hasKind(n.notes.kinds(), notify.KindRolloutPaused) {
+	if hasNoteKind(n.notes.kinds(), notify.KindRolloutPaused) {
 		t.Fatal("paused below the error condition")
 	}
 	eventually(t, "the outsider's notice", func() bool { return slices.Contains(outsider.noticeIDs(), rel.ID) })
@@ -264,6 +264,6 @@ func TestPilotAdvancesAtSuccessCondition(t *testing.T) {
 	}
 }
 
-func hasKind(kinds []string, kind string) bool {
+func hasNoteKind(kinds []string, kind string) bool {
 	return slices.ContainsFunc(kinds, func(k string) bool { return strings.HasPrefix(k, kind+":") })
 }

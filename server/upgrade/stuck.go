@@ -63,6 +63,10 @@ func (s *Service) sweep() {
 	var due []stuck
 	s.mu.Lock()
 	for k, o := range s.open {
+		if s.withdrawnAttemptLocked(k, o) {
+			delete(s.open, k) // told to discard: it reports nothing more
+			continue
+		}
 		limit := s.stageTimeout(o.stage)
 		if now-o.sinceMs >= limit.Milliseconds() {
 			due = append(due, stuck{k, o.stage, fmt.Sprintf("no report for %s in %s", limit, stageName(o.stage))})

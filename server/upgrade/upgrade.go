@@ -134,6 +134,14 @@ type Service struct {
 	stopped chan struct{} // the committer ended
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	// withdrawn is the cancelled releases' download revocation state
+	// (cancel.go), under mu.
+	withdrawn map[string]*withdrawal
+	// fired is, per published release, the deadline whose notices were
+	// sent (deadline.go), under mu; deadlineKick wakes deadlineLoop.
+	fired        map[string]int64
+	deadlineKick chan struct{}
 }
 
 type devApp struct{ device, app string }
@@ -159,6 +167,7 @@ func Open(opt Options) (*Service, error) {
 		rels: map[string]*release{}, apps: map[string]bool{}, assigned: map[string]map[string]*assignState{},
 		vers: map[devApp]verInfo{}, open: map[attemptKey]*openAttempt{}, installing: map[devApp]attemptKey{}, rollouts: map[string]*storage.RolloutState{}, pending: map[string]map[string]bool{},
 		jobs: make(chan *job, jobQueue), stop: make(chan struct{}), stopped: make(chan struct{}),
+		withdrawn: map[string]*withdrawal{}, fired: map[string]int64{}, deadlineKick: make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -180,6 +189,9 @@ func Open(opt Options) (*Service, error) {
 	}
 	if err := s.load(context.Background()); err != nil {
 		return nil, fmt.Errorf("upgrade: load: %w", err)
+	}
+	if err := s.loadCancelled(context.Background()); err != nil {
+		return nil, fmt.Errorf("upgrade: load cancelled releases: %w", err)
 	}
 	s.m = newMetrics(s)
 	return s, nil
@@ -254,9 +266,10 @@ func (s *Service) load(ctx context.Context) error {
 // failure notifications a crash left behind, and sets UPGRADE_PENDING for
 // the devices published releases target.
 func (s *Service) Start() {
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.committer()
 	go s.sweepLoop()
+	go s.deadlineLoop()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

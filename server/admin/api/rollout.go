@@ -5,14 +5,14 @@ package api
 // Phase is one stage of a phased rollout: Percent (cumulative share of
 // the targets) or Devices, a soak time, and its conditions.
 type Phase struct {
-	Percent    int      `json:"percent,omitempty"`
-	Devices    []string `json:"devices,omitempty"`
+	Percent int      `json:"percent,omitempty"`
+	Devices []string `json:"devices,omitempty"`
 	// SoakS is the phase's minimum duration in seconds; nil: 3600.
-	SoakS      *int64   `json:"soak_s,omitempty"`
-	SuccessPct int      `json:"success_pct"`
-	ErrorPct   int      `json:"error_pct"`
-	MinDevices int      `json:"min_devices"`
-	Approval   bool     `json:"approval,omitempty"`
+	SoakS      *int64 `json:"soak_s,omitempty"`
+	SuccessPct int    `json:"success_pct"`
+	ErrorPct   int    `json:"error_pct"`
+	MinDevices int    `json:"min_devices"`
+	Approval   bool   `json:"approval,omitempty"`
 }
 
 // PhaseStatus is a phase with its counts (GET /v1/releases/{id}/rollout).

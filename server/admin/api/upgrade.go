@@ -26,6 +26,11 @@ type Release struct {
 	UpdatedMs   int64  `json:"updated_ms"`
 	// Phases stage the rollout (RolloutPct is then unused).
 	Phases []Phase `json:"phases,omitempty"`
+	// CancelledMs is when the release was cancelled (0 = never).
+	CancelledMs int64 `json:"cancelled_ms,omitempty"`
+	// DeadlineMs is when the release becomes mandatory (unix ms, 0 = no
+	// deadline).
+	DeadlineMs int64 `json:"deadline_ms,omitempty"`
 }
 
 // ReleaseCreate is POST /v1/releases' body. Either SHA256 names an
@@ -48,6 +53,14 @@ type ReleaseCreate struct {
 	// Phases stage the rollout instead of RolloutPct; zero fields of a
 	// phase take the defaults (docs/upgrades.md, "Phases").
 	Phases []Phase `json:"phases,omitempty"`
+	// DeadlineMs makes the release mandatory from then on (unix ms; 0 =
+	// no deadline; one already past makes it mandatory at once).
+	DeadlineMs int64 `json:"deadline_ms,omitempty"`
+}
+
+// Deadline is PUT /v1/releases/{id}/deadline's body: unix ms, 0 clears it.
+type Deadline struct {
+	DeadlineMs int64 `json:"deadline_ms"`
 }
 
 // ReleaseList is GET /v1/releases.
