@@ -275,7 +275,7 @@ func (a *app) releaseListCmd() *cobra.Command {
 				if r.Sig != "" {
 					signed = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d%%\t%s\t%s\t%s\n", r.ID, r.AppID, r.Version, r.State, r.RolloutPct, signed,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r), signed,
 					dash(strings.Join(target, "; ")), a.msTime(r.CreatedMs, timeLayout))
 			}
 			return tw.Flush()
@@ -303,7 +303,7 @@ func (a *app) releaseStatusCmd() *cobra.Command {
 				return nil
 			}
 			r := st.Release
-			a.printf("release %s: %s %s, %s, rollout %d%%\n", r.ID, r.AppID, r.Version, r.State, r.RolloutPct)
+			a.printf("release %s: %s %s, %s, rollout %s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r))
 			a.printf("assigned %d, succeeded %d, failed %d (failure rate %.1f%%), at attempt cap %d\n",
 				st.Assigned, st.Succeeded, st.Failed, 100*st.FailureRate, st.AtCap)
 			stages := make([]string, 0, len(st.Stages))
@@ -348,4 +348,13 @@ func (a *app) printUpgrades(ctx context.Context, c *apiClient, id string) error 
 			at.Attempt, at.Stage, at.Code, a.msTime(at.UpdatedMs, timeLayout), dash(at.Message))
 	}
 	return tw.Flush()
+}
+
+// rolloutOf is a release's rollout in a word: its percentage, or its
+// number of phases (termctl rollout show has them).
+func rolloutOf(r api.Release) string {
+	if len(r.Phases) > 0 {
+		return fmt.Sprintf("%d phases", len(r.Phases))
+	}
+	return fmt.Sprintf("%d%%", r.RolloutPct)
 }

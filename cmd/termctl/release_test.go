@@ -126,3 +126,71 @@ func TestReleaseCancelDeadlineCommands(t *testing.T) {
 		t.Fatalf("resume after cancel: %v", err)
 	}
 }
+
+// release create --pilot/--phases and rollout show|pause|resume|approve
+// against a real node: the pilot device is offered, the next phase's
+// device is not until the pilot succeeded and an operator approved.
+func TestRolloutCommands(t *testing.T) {
+	e, tgp := releaseEnv(t)
+	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
+		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--pilot", "pilot-1", "--phases", "100", "--soak", "0s", "--approval")
+	var rel api.Release
+	if err := json.Unmarshal([]byte(out), &rel); err != nil || len(rel.Phases) != 2 || rel.Phases[0].Devices[0] != "pilot-1" || rel.Phases[1].Percent != 100 ||
+		!rel.Phases[0].Approval || rel.Phases[0].SuccessPct != 95 || rel.Phases[0].MinDevices != 1 {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	if _, _, err := e.run(nil, "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
+		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--phases", "1,x"); err == nil {
+		t.Fatal("--phases 1,x accepted")
+	}
+	e.mustRun(t, "release", "publish", rel.ID)
+	query := func(dev string) *protocol.UpgradeQueryAck {
+		c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: dev, FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		var qa protocol.UpgradeQueryAck
+		if err := c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil {
+			t.Fatal(err)
+		}
+		if qa.Offer != nil && dev == "pilot-1" {
+			for _, st := range []uint8{protocol.StageDownloading, protocol.StageSucceeded} {
+				var ack protocol.Ack
+				if err := c.Do(t.Context(), &protocol.UpgradeReport{ReleaseID: rel.ID, Attempt: 1, Stage: st}, &ack); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return &qa
+	}
+	if query("other").Offer != nil {
+		t.Fatal("a device outside the pilot was offered")
+	}
+	if query("pilot-1").Offer == nil {
+		t.Fatal("the pilot device was not offered")
+	}
+	out = e.mustRun(t, "rollout", "show", rel.ID)
+	for _, want := range []string{"waiting_approval, phase 1 of 2", "1 listed", "1        1          0", "95%", "5% (min 1)", "current, approval", "succeeded 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+	if query("other").Offer != nil {
+		t.Fatal("offered before approval")
+	}
+	e.mustRun(t, "rollout", "pause", rel.ID)
+	if _, _, err := e.run(nil, "rollout", "approve", rel.ID); err == nil || !strings.Contains(err.Error(), "resume it first") {
+		t.Errorf("approve while paused: %v", err)
+	}
+	e.mustRun(t, "rollout", "resume", rel.ID)
+	e.mustRun(t, "rollout", "approve", rel.ID)
+	out = e.mustRun(t, "--json", "rollout", "show", rel.ID)
+	var st api.RolloutStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Phase != 2 || st.State != "running" {
+		t.Fatalf("after approve: %v %s", err, out)
+	}
+	if query("other").Offer == nil {
+		t.Fatal("not offered in the second phase")
+	}
+}

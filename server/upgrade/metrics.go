@@ -72,6 +72,7 @@ func newMetrics(s *Service) *upMetrics {
 		return float64(len(s.open))
 	})
 	set.NewGauge("termd_upgrade_commit_queue", func() float64 { return float64(len(s.jobs)) })
+	set.RegisterMetricsWriter(s.writeRolloutMetrics)
 	return m
 }
 

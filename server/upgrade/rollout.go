@@ -14,9 +14,11 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/events"
@@ -384,6 +386,9 @@ func (s *Service) RolloutResume(ctx context.Context, id string) (api.RolloutStat
 // RolloutApprove moves a rollout waiting for approval to its next phase.
 func (s *Service) RolloutApprove(ctx context.Context, id string) (api.RolloutStatus, error) {
 	return s.operated(ctx, id, func(r *release, st *storage.RolloutState, now int64) (string, error) {
+		if st.Paused {
+			return "", conflict("rollout is paused: resume it first (its failures are then accepted)")
+		}
 		if !st.WaitingApproval {
 			return "", conflict("rollout is not waiting for approval")
 		}
@@ -405,6 +410,41 @@ func (s *Service) Rollout(_ context.Context, id string) (*release, storage.Rollo
 	return r, s.rolloutLocked(r).Clone(), nil
 }
 
+// writeRolloutMetrics writes, for every published or paused phased
+// release, its current phase and each phase's device counts:
+// termd_rollout_phase{release} and
+// termd_rollout_devices{release,phase,outcome} (offered, succeeded,
+// failed), and termd_rollout_paused{release}. Release ids are bounded by
+// the operators, not by the fleet.
+func (s *Service) writeRolloutMetrics(w io.Writer) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]string, 0, len(s.rels))
+	for id, r := range s.rels {
+		if len(r.Phases) > 0 && (r.State == storage.ReleasePublished || r.State == storage.ReleasePaused) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		st := s.rolloutLocked(s.rels[id])
+		metrics.WriteGaugeUint64(w, fmt.Sprintf(`termd_rollout_phase{release=%q}`, id), uint64(st.Phase+1))
+		paused := uint64(0)
+		if st.Paused {
+			paused = 1
+		}
+		metrics.WriteGaugeUint64(w, fmt.Sprintf(`termd_rollout_paused{release=%q}`, id), paused)
+		for i, c := range st.Counts {
+			for _, v := range []struct {
+				outcome string
+				n       int
+			}{{"offered", c.Devices}, {"succeeded", c.Succeeded}, {"failed", c.Failed}} {
+				metrics.WriteGaugeUint64(w, fmt.Sprintf(`termd_rollout_devices{release=%q,phase="%d",outcome=%q}`, id, i+1, v.outcome), uint64(max(v.n, 0)))
+			}
+		}
+	}
+}
+
 // phasesOf checks an operator's phases and fills the defaults.
 func phasesOf(in []api.Phase) ([]storage.Phase, error) {
 	if len(in) > maxPhases {
@@ -415,6 +455,8 @@ func phasesOf(in []api.Phase) ([]storage.Phase, error) {
 	for i, p := range in {
 		n := i + 1
 		switch {
+		case p.Group != "":
+			return nil, bad("phase %d: group phases come with device groups, which this node does not have yet", n)
 		case (p.Percent > 0) == (len(p.Devices) > 0):
 			return nil, bad("phase %d: give a percent or a device list", n)
 		case p.Percent < 0 || p.Percent > 100:

@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -98,6 +99,19 @@ func TestPilotPausesAboveErrorCondition(t *testing.T) {
 	if ack := outsider.query(t, "pos", "1.0.0", true); ack.Offer != nil {
 		t.Fatal("outsider offered the release of a paused pilot")
 	}
+	var buf bytes.Buffer
+	n.up.Metrics().WritePrometheus(&buf)
+	for _, line := range []string{
+		fmt.Sprintf("termd_rollout_paused{release=%q} 1\n", rel.ID),
+		fmt.Sprintf("termd_rollout_phase{release=%q} 1\n", rel.ID),
+		fmt.Sprintf("termd_rollout_devices{release=%q,phase=\"1\",outcome=\"failed\"} 12\n", rel.ID),
+		fmt.Sprintf("termd_rollout_devices{release=%q,phase=\"1\",outcome=\"succeeded\"} 208\n", rel.ID),
+		"termd_upgrade_rollout_transitions_total{event=\"paused\"} 1\n",
+	} {
+		if !strings.Contains(buf.String(), line) {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
 	if ids := outsider.noticeIDs(); len(ids) != 0 {
 		t.Fatalf("outsider got notices %v", ids)
 	}
@@ -192,6 +206,17 @@ func TestApprovalPauseResumeAndRestart(t *testing.T) {
 	}
 	if _, err := n.up.RolloutApprove(t.Context(), rel.ID); protocol.StatusOf(err) != protocol.Conflict {
 		t.Fatalf("approve before the condition: %v", err)
+	}
+	for _, bad := range [][]api.Phase{
+		{{Group: "store-12"}, {Percent: 100}},        // groups: not yet
+		{{Percent: 10}, {Percent: 5}, {Percent: 100}}, // decreasing
+		{{Percent: 10}, {Percent: 50}},                // does not end at 100
+		{{Percent: 10, Devices: []string{"a"}}},       // both
+	} {
+		if _, err := n.up.CreateRelease(t.Context(), api.ReleaseCreate{AppID: "pos", Version: "2.0.1", SHA256: testSHA, Size: 1 << 20,
+			URL: "https://dl.example/pos.bin", Phases: bad}); protocol.StatusOf(err) != protocol.BadRequest {
+			t.Errorf("phases %+v: %v", bad, err)
+		}
 	}
 	if _, err := n.up.SetRollout(t.Context(), rel.ID, 50); protocol.StatusOf(err) != protocol.Conflict {
 		t.Fatalf("percentage of a phased release: %v", err)
