@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/admin/api"
@@ -81,16 +82,16 @@ func pilot(t *testing.T, pilotN, fail int) (*node, api.Release, *terminal, []*te
 // failing spreads `fail` failing devices over the pilot.
 func failing(i, pilotN, fail int) bool { return i%(pilotN/fail) == 0 && i/(pilotN/fail) < fail }
 
-// Twelve of 220 pilot devices fail (5.45 % > 5 %) while 208 succeed
-// (below the 95 % = 209 needed): the rollout pauses with a notification,
+// Eleven of 200 pilot devices fail (5.5 % > 5 %) while 189 succeed
+// (below the 95 % = 190 needed): the rollout pauses with a notification,
 // never advances, and the outsider is never offered the release.
 func TestPilotPausesAboveErrorCondition(t *testing.T) {
-	n, rel, outsider, terms := pilot(t, 220, 12)
+	n, rel, outsider, terms := pilot(t, 200, 11)
 	st, err := n.up.RolloutStatus(t.Context(), rel.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != "paused" || st.Phase != 1 || st.Phases[0].Failed != 12 || st.Phases[0].Succeeded != 208 || st.Phases[0].Offered != 220 {
+	if st.State != "paused" || st.Phase != 1 || st.Phases[0].Failed != 11 || st.Phases[0].Succeeded != 189 || st.Phases[0].Offered != 200 {
 		t.Fatalf("rollout %+v", st)
 	}
 	if !hasNoteKind(n.notes.kinds(), notify.KindRolloutPaused) {
@@ -104,8 +105,8 @@ func TestPilotPausesAboveErrorCondition(t *testing.T) {
 	for _, line := range []string{
 		fmt.Sprintf("termd_rollout_paused{release=%q} 1\n", rel.ID),
 		fmt.Sprintf("termd_rollout_phase{release=%q} 1\n", rel.ID),
-		fmt.Sprintf("termd_rollout_devices{release=%q,phase=\"1\",outcome=\"failed\"} 12\n", rel.ID),
-		fmt.Sprintf("termd_rollout_devices{release=%q,phase=\"1\",outcome=\"succeeded\"} 208\n", rel.ID),
+		fmt.Sprintf("termd_rollout_devices{release=%q,phase=\"1\",outcome=\"failed\"} 11\n", rel.ID),
+		fmt.Sprintf("termd_rollout_devices{release=%q,phase=\"1\",outcome=\"succeeded\"} 189\n", rel.ID),
 		"termd_upgrade_rollout_transitions_total{event=\"paused\"} 1\n",
 	} {
 		if !strings.Contains(buf.String(), line) {
@@ -119,7 +120,7 @@ func TestPilotPausesAboveErrorCondition(t *testing.T) {
 	// their next attempt, the rollout stays paused) and resumes; their
 	// second attempts succeed, the pilot's success condition holds, and
 	// the rollout advances: the outsider gets UPGRADE_NOTICE.
-	if got, err := n.up.Retry(t.Context(), rel.ID, api.Retry{Failed: true}); err != nil || got != 12 {
+	if got, err := n.up.Retry(t.Context(), rel.ID, api.Retry{Failed: true}); err != nil || got != 11 {
 		t.Fatalf("retry: %d, %v", got, err)
 	}
 	if st, _ := n.up.RolloutStatus(t.Context(), rel.ID); st.State != "paused" || st.Phases[0].Failed != 0 {
@@ -129,7 +130,7 @@ func TestPilotPausesAboveErrorCondition(t *testing.T) {
 		t.Fatalf("after resume %+v, %v", st, err)
 	}
 	for i, tm := range terms {
-		if failing(i, 220, 12) {
+		if failing(i, 200, 11) {
 			if ack := tm.query(t, "pos", "1.0.0", true); ack.Offer == nil {
 				t.Fatalf("retried device %d not offered", i)
 			}
@@ -141,7 +142,7 @@ func TestPilotPausesAboveErrorCondition(t *testing.T) {
 		return st.Phase == 2
 	})
 	eventually(t, "the outsider's notice", func() bool { return slices.Contains(outsider.noticeIDs(), rel.ID) })
-	if st, _ := n.up.RolloutStatus(t.Context(), rel.ID); st.Phases[0].Succeeded != 220 || st.Phases[0].Failed != 0 {
+	if st, _ := n.up.RolloutStatus(t.Context(), rel.ID); st.Phases[0].Succeeded != 200 || st.Phases[0].Failed != 0 {
 		t.Fatalf("pilot counts %+v", st.Phases[0])
 	}
 }
@@ -208,7 +209,7 @@ func TestApprovalPauseResumeAndRestart(t *testing.T) {
 		t.Fatalf("approve before the condition: %v", err)
 	}
 	for _, bad := range [][]api.Phase{
-		{{Group: "store-12"}, {Percent: 100}},        // groups: not yet
+		{{Group: "store-12"}, {Percent: 100}},         // groups: not yet
 		{{Percent: 10}, {Percent: 5}, {Percent: 100}}, // decreasing
 		{{Percent: 10}, {Percent: 50}},                // does not end at 100
 		{{Percent: 10, Devices: []string{"a"}}},       // both
@@ -264,17 +265,17 @@ func TestApprovalPauseResumeAndRestart(t *testing.T) {
 	}
 }
 
-// Eleven of 220 fail (5.0 %, not above 5 %) and 209 succeed (95 %): the
+// Ten of 200 fail (5.0 %, not above 5 %) and 190 succeed (95 %): the
 // rollout never pauses, advances to every device, and the online
 // outsider gets UPGRADE_NOTICE and then the offer.
 func TestPilotAdvancesAtSuccessCondition(t *testing.T) {
-	n, rel, outsider, _ := pilot(t, 220, 11)
+	n, rel, outsider, _ := pilot(t, 200, 10)
 	eventually(t, "the advance", func() bool {
 		st, _ := n.up.RolloutStatus(t.Context(), rel.ID)
 		return st.Phase == 2
 	})
 	st, _ := n.up.RolloutStatus(t.Context(), rel.ID)
-	if st.State != "running" || st.Phases[0].Failed != 11 || st.Phases[0].Succeeded != 209 || st.Phases[0].State != "done" {
+	if st.State != "running" || st.Phases[0].Failed != 10 || st.Phases[0].Succeeded != 190 || st.Phases[0].State != "done" {
 		t.Fatalf("rollout %+v", st)
 	}
 	if hasNoteKind(n.notes.kinds(), notify.KindRolloutPaused) {
@@ -291,4 +292,30 @@ func TestPilotAdvancesAtSuccessCondition(t *testing.T) {
 
 func hasNoteKind(kinds []string, kind string) bool {
 	return slices.ContainsFunc(kinds, func(k string) bool { return strings.HasPrefix(k, kind+":") })
+}
+
+// A phase whose success condition holds does not advance before its
+// soak has passed.
+func TestSoakHoldsThePhase(t *testing.T) {
+	n := startNode(t, nil)
+	hour := int64(3600)
+	rel, err := n.up.CreateRelease(t.Context(), api.ReleaseCreate{AppID: "pos", Version: "2.0.0", SHA256: testSHA, Size: 1 << 20,
+		URL: "https://dl.example/pos.bin", Phases: []api.Phase{{Devices: []string{"a", "b"}, SoakS: &hour}, {Percent: 100}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.up.Publish(t.Context(), rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"a", "b"} {
+		tm := n.dial(t, d, "P400")
+		if ack := tm.query(t, "pos", "1.0.0", true); ack.Offer == nil {
+			t.Fatalf("%s not offered", d)
+		}
+		tm.mustReport(t, rel.ID, 1, protocol.StageDownloading, protocol.StageSucceeded)
+	}
+	time.Sleep(100 * time.Millisecond) // several sweeps (20 ms)
+	if st, _ := n.up.RolloutStatus(t.Context(), rel.ID); st.Phase != 1 || st.State != "running" || st.Phases[0].Succeeded != 2 {
+		t.Fatalf("advanced before the soak: %+v", st)
+	}
 }
