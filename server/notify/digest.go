@@ -32,8 +32,12 @@ func buildDigest(c storage.OutboxClaim) *events.FailureDigest {
 		if d.ReleaseID == "" {
 			d.ReleaseID, d.AppID, d.Version = e.ReleaseID, e.AppID, e.Version
 		}
-		d.Failures++
 		d.ByKind[e.Kind]++
+		if e.Kind == KindRolloutPaused {
+			d.RolloutPaused = e.Message
+		} else {
+			d.Failures++
+		}
 		if e.Code != 0 {
 			d.ByCode[strconv.FormatUint(e.Code, 10)]++
 		}
@@ -70,6 +74,9 @@ func subject(d *events.FailureDigest) string {
 		what += "s"
 	}
 	s := fmt.Sprintf("[termd] %d %s", d.Failures, what)
+	if d.RolloutPaused != "" {
+		s = fmt.Sprintf("[termd] ROLLOUT PAUSED (%s), %d %s", d.RolloutPaused, d.Failures, what)
+	}
 	if d.ReleaseID != "" {
 		s += fmt.Sprintf(": %s %s (release %s, %d device(s))", d.AppID, d.Version, d.ReleaseID, d.Devices)
 	}

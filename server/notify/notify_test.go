@@ -303,3 +303,29 @@ func TestZeroConfigGetsDefaults(t *testing.T) {
 		t.Fatal(err) // nothing configured: nothing stored, no error
 	}
 }
+
+// A rollout's automatic pause joins its release's digest: named in the
+// subject with its reason, counted by kind, not as a failure.
+func TestRolloutPausedInDigest(t *testing.T) {
+	bus := events.NewBus()
+	sub := bus.Subscribe(16)
+	defer sub.Close()
+	n := openNotifier(t, Options{Config: testConfig(), Store: storage.NewMemory(), Bus: bus})
+	for i := range 3 {
+		_ = n.Enqueue(context.Background(), failure("r7", i))
+	}
+	_ = n.Enqueue(context.Background(), Event{ID: "rollout/r7/paused/1", Kind: KindRolloutPaused, ReleaseID: "r7", AppID: "pos", Version: "2.0",
+		Message: "phase 1: 3 of 20 devices failed, above 5%"})
+	select {
+	case ev := <-sub.C:
+		d := ev.Digest
+		if d == nil || d.Failures != 3 || d.ByKind[KindRolloutPaused] != 1 || d.RolloutPaused != "phase 1: 3 of 20 devices failed, above 5%" {
+			t.Fatalf("digest %+v", d)
+		}
+		if s := subject(d); !strings.HasPrefix(s, "[termd] ROLLOUT PAUSED (phase 1: 3 of 20 devices failed, above 5%), 3 upgrade failures") {
+			t.Fatalf("subject %q", s)
+		}
+	case <-time.After(testWait):
+		t.Fatal("no digest")
+	}
+}

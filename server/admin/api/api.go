@@ -173,6 +173,10 @@ type FailureDigest struct {
 	// how many more there are.
 	Items   []FailureItem `json:"items"`
 	Omitted int           `json:"omitted,omitempty"`
+	// RolloutPaused is the reason the release's phased rollout paused
+	// itself, when it did in this digest's window (the pause is in Items
+	// and ByKind, not in Failures).
+	RolloutPaused string `json:"rollout_paused,omitempty"`
 }
 
 // FailureItem is one failure of a FailureDigest.
