@@ -134,6 +134,8 @@ type Badger struct {
 	// read-merge-writes Badger's disabled conflict detection would not
 	// catch.
 	upMu sync.Mutex
+	// schMu serialises scheduling transactions (UpdateSchedule) the same way.
+	schMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -36,6 +36,8 @@ type Memory struct {
 	// ob is the notification outbox (outbox_memory.go), made on first use.
 	ob *memOutbox
 
+	// sch is the scheduling store (schedule_memory.go), not in Backup.
+	sch memSchedules
 	// up is the upgrade store (upgrade_memory.go), not in Backup.
 	up memUpgrades
 }

@@ -315,6 +315,11 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopUpgrade() // after the engine stopped: no report arrives any more
+	sc, stopSchedule, err := startSchedule(cfg, store, srv, up, dl, log)
+	if err != nil {
+		return err
+	}
+	defer stopSchedule() // before stopUpgrade (deferred earlier, runs later)
 	storeMetrics := store.metrics()
 	gcMetrics := startGCTuner(ctx, cfg, srv)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
@@ -323,8 +328,8 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	h := admin.New(srv, admin.Options{
 		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics}, Logger: log,
-		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics()}, Logger: log,
+		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc,
 	})
 	warnExposedAdmin(log, cfg.Admin.Listen)
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)

@@ -78,6 +78,8 @@ type Options struct {
 	ArtifactInUse func(sha [32]byte) []string
 	// Releases serves /v1/releases and device upgrade history; nil: none.
 	Releases Releases
+	// Schedule is upgrade scheduling (campaigns, nodes, plan); nil: 503.
+	Schedule Scheduler
 	// Logger receives request failures and operator actions; nil → slog.Default().
 	Logger *slog.Logger
 	// Outbox is the notification outbox (GET /v1/outbox); nil: empty.
@@ -88,8 +90,10 @@ type Options struct {
 type Token struct {
 	// Name identifies the holder in logs and the audit.
 	Name string
-	// Scope is config.ScopeRead or config.ScopeOperator.
+	// Scope is config.ScopeRead, config.ScopeOperator or config.ScopeNode.
 	Scope string
+	// Node is the download node a ScopeNode token reports for.
+	Node string
 	// SHA256 is the token's hash.
 	SHA256 [sha256.Size]byte
 }
@@ -106,7 +110,7 @@ func TokensFromConfig(c config.Admin) ([]Token, error) {
 		if err != nil || len(b) != sha256.Size {
 			return nil, fmt.Errorf("admin.tokens[%d].sha256 %q is not %d hex digits", i, t.SHA256, 2*sha256.Size)
 		}
-		tk := Token{Name: t.Name, Scope: t.Scope}
+		tk := Token{Name: t.Name, Scope: t.Scope, Node: t.Node}
 		copy(tk.SHA256[:], b)
 		out = append(out, tk)
 	}
@@ -185,6 +189,7 @@ func New(node Node, opt Options) http.Handler {
 	h.registerNotifyRoutes(m)
 	h.registerReleases(m)
 	h.registerRollouts(m)
+	h.registerSchedule(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -207,7 +212,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	route, pattern := h.mux.Handler(r)
 	if pattern != "" {
-		if tok != nil && tok.Scope != config.ScopeOperator && needsOperator(r) {
+		if tok != nil && tok.Scope == config.ScopeNode && (r.Method != http.MethodPost || r.URL.Path != "/v1/nodes/"+tok.Node+"/load") {
+			h.log.Warn("admin request refused: node token", "token", tok.Name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeCode(w, protocol.Forbidden, fmt.Sprintf("token %q may only POST /v1/nodes/%s/load", tok.Name, tok.Node))
+			return
+		}
+		if tok != nil && tok.Scope == config.ScopeRead && needsOperator(r) {
 			h.log.Warn("admin request refused: token scope", "token", tok.Name, "scope", tok.Scope,
 				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			writeCode(w, protocol.Forbidden, fmt.Sprintf("token %q has scope %s; %s %s needs an %s token",

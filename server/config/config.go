@@ -50,6 +50,7 @@ type Config struct {
 	Download  Download  `toml:"download" comment:"download node: artifacts served to terminals over signed URLs (docs/upgrades.md)"`
 	Notify    Notify    `toml:"notify" comment:"upgrade failure notifications (see docs/upgrades.md)"`
 	Upgrade   Upgrade   `toml:"upgrade" comment:"releases, upgrade reports and stuck detection (see docs/upgrades.md)"`
+	Schedule  Schedule  `toml:"schedule" comment:"upgrade scheduling: download nodes, clusters and slots (see docs/scheduling.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -246,6 +247,9 @@ const (
 	ScopeRead = "read"
 	// ScopeOperator may do everything.
 	ScopeOperator = "operator"
+	// ScopeNode may only report its download node's live load
+	// (POST /v1/nodes/{node}/load): the token an external node holds.
+	ScopeNode = "node"
 )
 
 // Token name bounds.
@@ -261,8 +265,10 @@ type AdminToken struct {
 	// Name identifies the token in logs and the audit: letters, digits,
 	// '.', '_', '-', at most 64 bytes, unique. Required.
 	Name string `toml:"name" comment:"who holds the token; appears in logs and the audit"`
-	// Scope is "read" or "operator". Required.
-	Scope string `toml:"scope" comment:"read or operator"`
+	// Scope is "read", "operator" or "node". Required.
+	Scope string `toml:"scope" comment:"read, operator, or node (a download node reporting its load)"`
+	// Node is the download node a "node" token speaks for.
+	Node string `toml:"node,omitempty" comment:"scope node: the [[schedule.nodes]] id"`
 	// SHA256 is the lowercase or uppercase hex SHA-256 of the token
 	// (64 digits). Required.
 	SHA256 string `toml:"sha256" comment:"hex SHA-256 of the token (termd -hash-token)"`
@@ -309,6 +315,7 @@ func Defaults() Config {
 		Download: DownloadDefaults(),
 		Notify:   defaultNotify(),
 		Upgrade:  DefaultUpgrade(),
+		Schedule: DefaultSchedule(),
 	}
 }
 
@@ -440,6 +447,7 @@ func (c *Config) Validate() error {
 	c.validateDownload(add)
 	c.validateNotify(add)
 	c.validateUpgrade(add)
+	c.Schedule.validate(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}
@@ -461,8 +469,13 @@ func (c *Config) validateTokens(add func(string, ...any)) {
 			add("%s.name %q is used twice (%q is admin.token's name when it is set)", key, t.Name, LegacyTokenName)
 		}
 		seen[t.Name] = true
-		if t.Scope != ScopeRead && t.Scope != ScopeOperator {
-			add("%s.scope %q must be %q or %q", key, t.Scope, ScopeRead, ScopeOperator)
+		switch {
+		case t.Scope != ScopeRead && t.Scope != ScopeOperator && t.Scope != ScopeNode:
+			add("%s.scope %q must be %q, %q or %q", key, t.Scope, ScopeRead, ScopeOperator, ScopeNode)
+		case t.Scope == ScopeNode && t.Node == "":
+			add("%s: scope %q needs node (the [[schedule.nodes]] id it reports for)", key, ScopeNode)
+		case t.Scope != ScopeNode && t.Node != "":
+			add("%s: node is only for scope %q", key, ScopeNode)
 		}
 		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size {
 			add("%s.sha256 %q must be %d hex digits (termd -hash-token prints it)", key, t.SHA256, 2*sha256.Size)

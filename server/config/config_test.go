@@ -299,7 +299,7 @@ func perturb(t *testing.T, v reflect.Value, path string) {
 			return
 		}
 		v.SetString(v.String() + "-x'\"\\ é" + path)
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		v.SetInt(v.Int() + 7)
 	case reflect.Float64:
 		v.SetFloat(v.Float() + 1.25)

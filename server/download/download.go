@@ -198,6 +198,29 @@ func (s *Server) URL(sha [32]byte, deviceID string) string {
 	return s.base + artifactPath + hex.EncodeToString(sha[:]) + "?" + queryOf(deviceID, exp, token(s.secret, sha, deviceID, exp))
 }
 
+// URLUntil is URL expiring at exp instead of token_ttl from now (a
+// scheduled campaign's slot end plus its grace), and its token.
+func (s *Server) URLUntil(sha [32]byte, deviceID string, exp time.Time) (url, tok string) {
+	if s.base == "" {
+		return "", ""
+	}
+	return SignURL(s.base, s.secret, sha, deviceID, exp)
+}
+
+// TokenSecret is the HMAC key of this node's tokens (for other nodes that
+// share it).
+func (s *Server) TokenSecret() []byte { return s.secret }
+
+// SignURL builds the download URL of sha for deviceID on the node at
+// base, with a token under secret expiring at exp — what termd's node
+// verifies, and what another node sharing the construction verifies with
+// its own secret (docs/scheduling.md). It returns the URL and the token.
+func SignURL(base string, secret []byte, sha [32]byte, deviceID string, exp time.Time) (url, tok string) {
+	e := exp.Unix()
+	tok = token(secret, sha, deviceID, e)
+	return strings.TrimSuffix(base, "/") + artifactPath + hex.EncodeToString(sha[:]) + "?" + queryOf(deviceID, e, tok), tok
+}
+
 // ShortURL returns u itself when ≤ 256 bytes, else a short termd
 // redirect URL to u (stored durably before it is returned).
 func (s *Server) ShortURL(u string) (string, error) {

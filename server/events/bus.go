@@ -39,6 +39,9 @@ const (
 	// approval or completed (Release, State = that word; Reason why it
 	// paused).
 	KindRollout Kind = "rollout"
+	// KindCampaign: a scheduled campaign was created or changed state
+	// (Release, State; Reason holds the campaign id).
+	KindCampaign Kind = "campaign"
 	// KindUpgrade: a device's upgrade attempt reached a new stage
 	// (DeviceID, Release, Stage; Reason holds the failure message).
 	KindUpgrade Kind = "upgrade"

@@ -72,6 +72,14 @@ func (s *Service) serveQuery(req *server.Request, reply func(protocol.Message, e
 	dev, model := req.DeviceID, req.Model
 	c := s.choose(dev, model, q)
 	ack := &protocol.UpgradeQueryAck{}
+	// A campaign that governs the device wins over an offer of a release
+	// no newer than the campaign's (spec §6.1: the higher version wins).
+	if camp := s.campaignFor(dev, model, q.AppID, q.Version); camp != nil {
+		if c.offer == nil || !c.offer.newerThan(camp.Version) {
+			ack.Campaign = camp
+			c.offer, c.firstOffer = nil, false
+		}
+	}
 	var failure *storage.UpgradeFailureMark
 	if q.Launch {
 		// What was written is looked at before the store is read: a

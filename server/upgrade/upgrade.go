@@ -119,6 +119,8 @@ type Service struct {
 	// rollouts is the committed state of phased rollouts (rollout.go),
 	// replaced by the committer after each commit that changed one.
 	rollouts map[string]*storage.RolloutState
+	// campaigns is the scheduling hook (campaigns.go), or nil.
+	campaigns Campaigns
 
 	// pending is, per device, the apps with an offer waiting that no
 	// query asked about yet (UPGRADE_PENDING), under pendMu.

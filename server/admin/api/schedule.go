@@ -1,0 +1,125 @@
+package api
+
+// Upgrade scheduling (docs/scheduling.md, docs/admin-api.md "Scheduling").
+
+// Window is a campaign window, unix ms.
+type Window struct {
+	StartMs int64 `json:"start_ms"`
+	EndMs   int64 `json:"end_ms"`
+}
+
+// CampaignCreate is POST /v1/campaigns' body. Windows are absolute, or
+// daily: Daily "HH:MM-HH:MM" on each of Dates (YYYY-MM-DD) in TZ.
+type CampaignCreate struct {
+	ReleaseID     string   `json:"release_id"`
+	Models        []string `json:"models,omitempty"`
+	Devices       []string `json:"devices,omitempty"`
+	FromRange     string   `json:"from_range,omitempty"`
+	Windows       []Window `json:"windows,omitempty"`
+	Daily         string   `json:"daily,omitempty"`
+	Dates         []string `json:"dates,omitempty"`
+	TZ            string   `json:"tz,omitempty"`
+	MaxDistanceKm float64  `json:"max_distance_km,omitempty"`
+	Clusters      []string `json:"clusters,omitempty"`
+}
+
+// Campaign is a campaign as operators see it.
+type Campaign struct {
+	ID            string   `json:"id"`
+	ReleaseID     string   `json:"release_id"`
+	AppID         string   `json:"app_id"`
+	Version       string   `json:"version"`
+	Models        []string `json:"models,omitempty"`
+	Devices       []string `json:"devices,omitempty"`
+	FromRange     string   `json:"from_range,omitempty"`
+	Windows       []Window `json:"windows"`
+	TZ            string   `json:"tz,omitempty"`
+	MaxDistanceKm float64  `json:"max_distance_km,omitempty"`
+	Clusters      []string `json:"clusters,omitempty"`
+	State         string   `json:"state"`
+	EndMs         int64    `json:"end_ms"`
+	CreatedMs     int64    `json:"created_ms"`
+	PublishedMs   int64    `json:"published_ms,omitempty"`
+	UpdatedMs     int64    `json:"updated_ms"`
+}
+
+// CampaignList is GET /v1/campaigns.
+type CampaignList struct {
+	Campaigns []Campaign `json:"campaigns"`
+}
+
+// Node is a download node (GET /v1/nodes).
+type Node struct {
+	ID            string   `json:"id"`
+	Cluster       string   `json:"cluster"`
+	Region        string   `json:"region,omitempty"`
+	Lat           float64  `json:"lat"`
+	Lon           float64  `json:"lon"`
+	URL           string   `json:"url"`
+	Local         bool     `json:"local,omitempty"`
+	SystemIDs     []string `json:"system_ids,omitempty"`
+	SlotS         int64    `json:"slot_s"`
+	Capacity      int      `json:"capacity"`
+	CapacityBytes int64    `json:"capacity_bytes,omitempty"`
+	Disabled      bool     `json:"disabled,omitempty"`
+	Draining      bool     `json:"draining,omitempty"`
+	// Reserved is the reservations the node holds in its current slot;
+	// Load the live downloads it reported (external nodes).
+	Reserved int   `json:"reserved"`
+	Load     int64 `json:"load,omitempty"`
+}
+
+// NodeList is GET /v1/nodes.
+type NodeList struct {
+	Nodes []Node `json:"nodes"`
+}
+
+// NodeLoad is POST /v1/nodes/{id}/load's body.
+type NodeLoad struct {
+	Active int64 `json:"active"`
+}
+
+// PlanSlot is one slot of the plan: free capacity per cluster.
+type PlanSlot struct {
+	StartMs int64          `json:"start_ms"`
+	EndMs   int64          `json:"end_ms"`
+	Free    map[string]int `json:"free"`
+	// OnlineShare is the share of the targeted terminals online at this
+	// hour of day over the past 7 days (1 when no history is kept).
+	OnlineShare float64 `json:"online_share"`
+	// Takes is how many targeted terminals the slot can take: the free
+	// capacity, as far as the online share says they will show up.
+	Takes int `json:"takes"`
+}
+
+// Plan is GET /v1/plan.
+type Plan struct {
+	ReleaseID string     `json:"release_id"`
+	Targeted  int        `json:"targeted"`
+	Slots     []PlanSlot `json:"slots"`
+	// Suggested are windows, earliest first, whose slots take every
+	// targeted terminal (greedy earliest fit); Covered how many they take.
+	Suggested []Window `json:"suggested"`
+	Covered   int      `json:"covered"`
+}
+
+// SlotProgress is a campaign's progress in one (cluster, node, slot).
+type SlotProgress struct {
+	Cluster   string `json:"cluster"`
+	Node      string `json:"node"`
+	StartMs   int64  `json:"start_ms"`
+	Reserved  int    `json:"reserved"`
+	Proceeded int    `json:"proceeded"`
+	Succeeded int    `json:"succeeded"`
+	Failed    int    `json:"failed"`
+	Missed    int    `json:"missed"`
+	UpToDate  int    `json:"up_to_date"`
+	Lapsed    int    `json:"lapsed"`
+}
+
+// CampaignProgress is GET /v1/campaigns/{id}/progress.
+type CampaignProgress struct {
+	Campaign Campaign       `json:"campaign"`
+	Totals   SlotProgress   `json:"totals"`
+	Slots    []SlotProgress `json:"slots"`
+}

@@ -1,0 +1,266 @@
+package schedule
+
+// The availability planner, nodes as operators see them, and campaign
+// progress.
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/storage"
+)
+
+// History is the fleet's hourly online history (server/presence).
+type History interface {
+	// Share is the share of ids online at hourOfDayUTC, averaged over
+	// the 7 days before nowMs.
+	Share(ids []string, hourOfDayUTC int, nowMs int64) float64
+}
+
+// SetHistory installs the online history the planner weighs slots with.
+func (s *Service) SetHistory(h History) { s.history = h }
+
+// maxPlanSlots bounds a plan's slots.
+const maxPlanSlots = 5000
+
+// PlanQuery is what the operator asks the planner.
+type PlanQuery struct {
+	ReleaseID string
+	Models    []string
+	Devices   []string
+	FromRange string
+	Clusters  []string
+	FromMs    int64
+	ToMs      int64
+}
+
+// Plan answers: which slots of [from, to) have how much free capacity
+// per cluster after every reservation of every campaign (from the
+// in-memory counters), how many of the targeted terminals each can take
+// given how many were online at that hour over the past week, and the
+// earliest windows that take them all.
+func (s *Service) Plan(_ context.Context, q PlanQuery) (api.Plan, error) {
+	rel, ok := s.rels.CampaignRelease(q.ReleaseID)
+	if !ok {
+		return api.Plan{}, &protocol.Error{Code: protocol.NotFound, Message: "unknown release"}
+	}
+	now := s.now().UnixMilli()
+	if q.FromMs == 0 {
+		q.FromMs = now
+	}
+	if q.ToMs == 0 {
+		q.ToMs = q.FromMs + 7*24*time.Hour.Milliseconds()
+	}
+	step := s.cfg.SlotLength.Milliseconds()
+	if q.ToMs <= q.FromMs || (q.ToMs-q.FromMs)/step > maxPlanSlots {
+		return api.Plan{}, bad("from must be before to, and the period at most %d slots", maxPlanSlots)
+	}
+	target, err := newCampaign(storage.Campaign{Models: q.Models, Devices: q.Devices, FromRange: q.FromRange})
+	if err != nil {
+		return api.Plan{}, bad("%v", err)
+	}
+	var ids []string
+	s.rels.KnownDevices(rel.AppID, func(dev, model, version string) {
+		if target.targets(dev, model, version) && s.rels.Newer(rel.ID, version) {
+			ids = append(ids, dev)
+		}
+	})
+	// Devices listed by the operator count even when termd has not
+	// heard their version yet.
+	for _, d := range q.Devices {
+		if !slices.Contains(ids, d) {
+			ids = append(ids, d)
+		}
+	}
+	plan := api.Plan{ReleaseID: rel.ID, Targeted: len(ids), Slots: []api.PlanSlot{}, Suggested: []api.Window{}}
+	shares := map[int]float64{}
+	remaining := len(ids)
+	var open *api.Window
+	s.useMu.RLock()
+	defer s.useMu.RUnlock()
+	for start := floorDiv(q.FromMs, step) * step; start < q.ToMs; start += step {
+		ps := api.PlanSlot{StartMs: start, EndMs: start + step, Free: map[string]int{}, OnlineShare: 1}
+		total := 0
+		for _, cl := range s.clusters {
+			if len(q.Clusters) > 0 && !slices.Contains(q.Clusters, cl.id) {
+				continue
+			}
+			free := 0
+			for _, n := range cl.nodes {
+				if !n.takes() {
+					continue
+				}
+				u := s.use[slotKey{n.id, n.slotOf(start)}]
+				f := n.capacity - u.Count
+				if n.capBytes > 0 && rel.Size > 0 {
+					f = min(f, int((n.capBytes-u.Bytes)/rel.Size))
+				}
+				// A node's slot longer than the plan's step is shared
+				// by the steps it covers.
+				if n.slotMs > step {
+					f = f * int(step) / int(n.slotMs)
+				}
+				free += max(f, 0)
+			}
+			ps.Free[cl.id] = free
+			total += free
+		}
+		if s.history != nil && len(ids) > 0 {
+			h := time.UnixMilli(start).UTC().Hour()
+			sh, ok := shares[h]
+			if !ok {
+				sh = s.history.Share(ids, h, now)
+				shares[h] = sh
+			}
+			ps.OnlineShare = sh
+		}
+		ps.Takes = min(total, int(math.Round(float64(remaining)*ps.OnlineShare)))
+		if start+step <= now {
+			ps.Takes = 0
+		}
+		if ps.Takes > 0 && remaining > 0 {
+			remaining -= ps.Takes
+			plan.Covered += ps.Takes
+			if open != nil && open.EndMs == start {
+				open.EndMs = start + step
+			} else {
+				plan.Suggested = append(plan.Suggested, api.Window{StartMs: start, EndMs: start + step})
+				open = &plan.Suggested[len(plan.Suggested)-1]
+			}
+		}
+		plan.Slots = append(plan.Slots, ps)
+	}
+	return plan, nil
+}
+
+// Nodes lists the download nodes with their current slot's reservations.
+func (s *Service) Nodes(context.Context) api.NodeList {
+	now := s.now().UnixMilli()
+	out := api.NodeList{Nodes: []api.Node{}}
+	s.useMu.RLock()
+	defer s.useMu.RUnlock()
+	for _, n := range s.nodes {
+		an := api.Node{ID: n.id, Cluster: n.cl.id, Region: n.cl.region, Lat: n.cl.lat, Lon: n.cl.lon, URL: n.url, Local: n.local,
+			SlotS: n.slotMs / 1000, Capacity: n.capacity, CapacityBytes: n.capBytes, Disabled: n.disabled, Draining: n.draining.Load(),
+			Reserved: s.use[slotKey{n.id, n.slotOf(now)}].Count, Load: n.load.Load()}
+		for id := range n.systemIDs {
+			an.SystemIDs = append(an.SystemIDs, id)
+		}
+		slices.Sort(an.SystemIDs)
+		out.Nodes = append(out.Nodes, an)
+	}
+	return out
+}
+
+// Drain stops (or, draining false, resumes) new reservations on a node;
+// check-ins of its reservations go to another node of its cluster. The
+// change is stored before it is answered.
+func (s *Service) Drain(ctx context.Context, id string, draining bool) (api.Node, error) {
+	n := s.byNode[id]
+	if n == nil {
+		return api.Node{}, &protocol.Error{Code: protocol.NotFound, Message: "unknown node"}
+	}
+	if err := s.store.PutNodeState(ctx, storage.NodeState{NodeID: id, Draining: draining, UpdatedMs: s.now().UnixMilli()}); err != nil {
+		return api.Node{}, err
+	}
+	n.draining.Store(draining || n.cfgDraining)
+	for _, an := range s.Nodes(ctx).Nodes {
+		if an.ID == id {
+			return an, nil
+		}
+	}
+	return api.Node{}, nil
+}
+
+// ReportLoad records an external node's live downloads (the placer
+// prefers less loaded nodes).
+func (s *Service) ReportLoad(_ context.Context, id string, active int64) error {
+	n := s.byNode[id]
+	if n == nil {
+		return &protocol.Error{Code: protocol.NotFound, Message: "unknown node"}
+	}
+	if active < 0 {
+		return bad("active must not be negative")
+	}
+	n.load.Store(active)
+	n.loadAtMs.Store(s.now().UnixMilli())
+	return nil
+}
+
+// Progress is a campaign's reservations by cluster, node and slot, with
+// the outcomes of the devices' upgrades.
+func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress, error) {
+	c, err := s.Campaign(ctx, id)
+	if err != nil {
+		return api.CampaignProgress{}, err
+	}
+	stages, err := s.rels.LatestStages(ctx, c.ReleaseID)
+	if err != nil {
+		return api.CampaignProgress{}, err
+	}
+	type key struct {
+		node  string
+		start int64
+	}
+	rows := map[key]*api.SlotProgress{}
+	out := api.CampaignProgress{Campaign: c, Slots: []api.SlotProgress{}}
+	err = s.store.Reservations(ctx, id, func(r storage.Reservation) error {
+		k := key{r.NodeID, r.SlotStartMs}
+		row := rows[k]
+		if row == nil {
+			row = &api.SlotProgress{Cluster: r.Cluster, Node: r.NodeID, StartMs: r.SlotStartMs}
+			rows[k] = row
+		}
+		for _, p := range []*api.SlotProgress{row, &out.Totals} {
+			count(p, &r, stages[r.DeviceID])
+		}
+		return nil
+	})
+	if err != nil {
+		return api.CampaignProgress{}, err
+	}
+	for _, r := range rows {
+		out.Slots = append(out.Slots, *r)
+	}
+	slices.SortFunc(out.Slots, func(a, b api.SlotProgress) int {
+		if a.StartMs != b.StartMs {
+			return int(a.StartMs - b.StartMs)
+		}
+		return compareStr(a.Node, b.Node)
+	})
+	return out, nil
+}
+
+func count(p *api.SlotProgress, r *storage.Reservation, stage string) {
+	p.Reserved++
+	switch r.State {
+	case storage.ResvCheckedIn:
+		p.Proceeded++
+	case storage.ResvMissed:
+		p.Missed++
+	case storage.ResvUpToDate:
+		p.UpToDate++
+	case storage.ResvLapsed:
+		p.Lapsed++
+	}
+	switch stage {
+	case "succeeded":
+		p.Succeeded++
+	case "failed", "rolled_back", "timed_out", "reverted":
+		p.Failed++
+	}
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,246 @@
+package storage
+
+// Badger's Schedules. Keys (ids never contain NUL):
+//
+//	sc/ campaign                  → upgradeV1 + JSON Campaign
+//	sr/ reservation               → upgradeV1 + JSON Reservation
+//	sd/ campaign NUL device       → reservation id (the device's latest)
+//	ss/ node NUL be64(slot)       → upgradeV1 + JSON SlotUse
+//	sn/ node                      → upgradeV1 + JSON NodeState
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+var (
+	schCampPrefix = []byte("sc/")
+	schResvPrefix = []byte("sr/")
+	schDevPrefix  = []byte("sd/")
+	schSlotPrefix = []byte("ss/")
+	schNodePrefix = []byte("sn/")
+)
+
+func schSlotKey(node string, slot int64) []byte {
+	return binary.BigEndian.AppendUint64(append(upKey(schSlotPrefix, node), 0), uint64(slot))
+}
+
+// PutCampaign stores c, durable before return.
+func (b *Badger) PutCampaign(ctx context.Context, c Campaign) error {
+	if err := checkCampaign(&c); err != nil {
+		return err
+	}
+	if err := b.enterWrite(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.Update(func(txn *badger.Txn) error { return setUp(txn, upKey(schCampPrefix, c.ID), &c) })
+}
+
+// ListCampaigns returns every campaign in id order.
+func (b *Badger) ListCampaigns(ctx context.Context) ([]Campaign, error) {
+	out := []Campaign{}
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, schCampPrefix, func(v []byte) error {
+			var c Campaign
+			if err := decodeUpgrade(v, &c); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// UpdateSchedule runs fn in one Badger transaction; schMu serialises them.
+func (b *Badger) UpdateSchedule(ctx context.Context, fn func(tx ScheduleTx) error) error {
+	if err := b.enterWrite(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.schMu.Lock()
+	defer b.schMu.Unlock()
+	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerScheduleTx{txn}) })
+}
+
+type badgerScheduleTx struct{ txn *badger.Txn }
+
+func (t badgerScheduleTx) Reservation(id string) (Reservation, bool, error) {
+	var r Reservation
+	found, err := getUp(t.txn, upKey(schResvPrefix, id), &r)
+	return r, found, err
+}
+
+func (t badgerScheduleTx) DeviceReservation(campaign, device string) (Reservation, bool, error) {
+	item, err := t.txn.Get(upKey(schDevPrefix, campaign, device))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Reservation{}, false, nil
+	}
+	if err != nil {
+		return Reservation{}, false, err
+	}
+	id, err := item.ValueCopy(nil)
+	if err != nil {
+		return Reservation{}, false, err
+	}
+	return t.Reservation(string(id))
+}
+
+func (t badgerScheduleTx) PutReservation(r *Reservation) error {
+	if err := checkReservation(r); err != nil {
+		return err
+	}
+	if err := setUp(t.txn, upKey(schResvPrefix, r.ID), r); err != nil {
+		return err
+	}
+	return t.txn.Set(upKey(schDevPrefix, r.CampaignID, r.DeviceID), []byte(r.ID))
+}
+
+func (t badgerScheduleTx) SlotUse(node string, slot int64) (SlotUse, error) {
+	u := SlotUse{Node: node, Slot: slot}
+	_, err := getUp(t.txn, schSlotKey(node, slot), &u)
+	return u, err
+}
+
+func (t badgerScheduleTx) PutSlotUse(u *SlotUse) error {
+	if err := checkUpgradeID("node id", u.Node); err != nil {
+		return err
+	}
+	if u.Count < 0 || u.Bytes < 0 {
+		return ErrInvalid
+	}
+	if u.Count == 0 && u.Bytes == 0 {
+		return t.txn.Delete(schSlotKey(u.Node, u.Slot))
+	}
+	return setUp(t.txn, schSlotKey(u.Node, u.Slot), u)
+}
+
+// Reservations calls fn for the campaign's reservations ("" = all).
+func (b *Badger) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {
+	return b.viewUp(ctx, func(txn *badger.Txn) error {
+		if campaign == "" {
+			return scanUp(ctx, txn, schResvPrefix, func(v []byte) error {
+				var r Reservation
+				if err := decodeUpgrade(v, &r); err != nil {
+					return err
+				}
+				return fn(r)
+			})
+		}
+		prefix := append(upKey(schDevPrefix, campaign), 0)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			id, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			var r Reservation
+			found, err := getUp(txn, upKey(schResvPrefix, string(id)), &r)
+			if err != nil {
+				return err
+			}
+			if found {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// SlotUses calls fn for every stored slot use in (node, slot) order.
+func (b *Badger) SlotUses(ctx context.Context, fn func(u SlotUse) error) error {
+	return b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, schSlotPrefix, func(v []byte) error {
+			var u SlotUse
+			if err := decodeUpgrade(v, &u); err != nil {
+				return err
+			}
+			return fn(u)
+		})
+	})
+}
+
+// DeleteSlotUses deletes the node's slot uses before slot (past slots:
+// nothing reserves in them any more), in transactions of at most
+// deleteBatch keys.
+func (b *Badger) DeleteSlotUses(ctx context.Context, node string, before int64) error {
+	if err := checkUpgradeID("node id", node); err != nil {
+		return err
+	}
+	prefix := append(upKey(schSlotPrefix, node), 0)
+	end := schSlotKey(node, before)
+	for {
+		n := 0
+		err := b.UpdateSchedule(ctx, func(tx ScheduleTx) error {
+			txn := tx.(badgerScheduleTx).txn
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+			var keys [][]byte
+			for it.Seek(prefix); it.Valid() && len(keys) < deleteBatch; it.Next() {
+				k := it.Item().KeyCopy(nil)
+				if bytes.Compare(k, end) >= 0 {
+					break
+				}
+				keys = append(keys, k)
+			}
+			it.Close()
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(keys)
+			return nil
+		})
+		if err != nil || n < deleteBatch {
+			return err
+		}
+	}
+}
+
+// deleteBatch bounds the keys one cleanup transaction deletes.
+const deleteBatch = 5000
+
+// PutNodeState stores an operator's node state, durable before return.
+func (b *Badger) PutNodeState(ctx context.Context, s NodeState) error {
+	if err := checkUpgradeID("node id", s.NodeID); err != nil {
+		return err
+	}
+	if err := b.enterWrite(); err != nil {
+		return err
+	}
+	defer b.leave()
+	return b.db.Update(func(txn *badger.Txn) error { return setUp(txn, upKey(schNodePrefix, s.NodeID), &s) })
+}
+
+// NodeStates returns every stored node state in node order.
+func (b *Badger) NodeStates(ctx context.Context) ([]NodeState, error) {
+	out := []NodeState{}
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, schNodePrefix, func(v []byte) error {
+			var s NodeState
+			if err := decodeUpgrade(v, &s); err != nil {
+				return err
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	return out, err
+}
