@@ -86,6 +86,9 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 		a.outboxCmd(),
 		a.releaseCmd(),
 		a.rolloutCmd(),
+		a.campaignCmd(),
+		a.planCmd(),
+		a.nodeCmd(),
 	)
 	a.addSigning(root)
 	root.AddCommand(a.artifactCmd())

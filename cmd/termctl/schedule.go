@@ -1,0 +1,239 @@
+package main
+
+// termctl campaign, plan and node: upgrade scheduling (docs/scheduling.md).
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/termd/termd/server/admin/api"
+)
+
+func (a *app) campaignCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "campaign",
+		Short: "Scheduled upgrade campaigns: create, publish, pause, resume, cancel, list, show, progress",
+	}
+	cmd.AddCommand(a.campaignCreateCmd(), a.campaignListCmd(), a.campaignProgressCmd(), &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one campaign (GET /v1/campaigns/{id})",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.send(cmd.Context(), "GET", "/v1/campaigns/"+url.PathEscape(args[0]), nil)
+		},
+	})
+	for _, op := range []struct{ name, short string }{
+		{"publish", "Publish a draft campaign: its online targets get UPGRADE_NOTICE kind 2"},
+		{"pause", "Pause a campaign: placements and check-ins answer UNAVAILABLE until resumed"},
+		{"resume", "Resume a paused campaign"},
+		{"cancel", "Cancel a campaign for good: EXPIRED to its terminals, its capacity given back"},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   op.name + " ID",
+			Short: op.short + " (POST /v1/campaigns/{id}/" + op.name + ")",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.send(cmd.Context(), "POST", "/v1/campaigns/"+url.PathEscape(args[0])+"/"+op.name, nil)
+			},
+		})
+	}
+	return cmd
+}
+
+func (a *app) campaignCreateCmd() *cobra.Command {
+	var in api.CampaignCreate
+	var windows []string
+	var dates string
+	cmd := &cobra.Command{
+		Use:   "create --release ID (--window START/END... | --daily HH:MM-HH:MM --dates D,D... [--tz ZONE]) [flags]",
+		Short: "Create a draft campaign of a published release (POST /v1/campaigns)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, w := range windows {
+				from, to, ok := strings.Cut(w, "/")
+				if !ok {
+					return fmt.Errorf("--window %q: want START/END, two RFC 3339 times", w)
+				}
+				s, err1 := time.Parse(time.RFC3339, from)
+				e, err2 := time.Parse(time.RFC3339, to)
+				if err1 != nil || err2 != nil {
+					return fmt.Errorf("--window %q: want START/END, two RFC 3339 times", w)
+				}
+				in.Windows = append(in.Windows, api.Window{StartMs: s.UnixMilli(), EndMs: e.UnixMilli()})
+			}
+			if dates != "" {
+				in.Dates = strings.Split(dates, ",")
+			}
+			return a.send(cmd.Context(), "POST", "/v1/campaigns", in)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&in.ReleaseID, "release", "", "the release the campaign rolls out")
+	f.StringArrayVar(&windows, "window", nil, "a window START/END (RFC 3339; repeat)")
+	f.StringVar(&in.Daily, "daily", "", "a daily window HH:MM-HH:MM (with --dates and --tz)")
+	f.StringVar(&dates, "dates", "", "the days of the daily window, YYYY-MM-DD,...")
+	f.StringVar(&in.TZ, "tz", "", "time zone of the daily window (IANA name, default UTC)")
+	f.StringArrayVar(&in.Models, "model", nil, "target this model (repeat; none = every model)")
+	f.StringArrayVar(&in.Devices, "device", nil, "target this device (repeat; none = every device)")
+	f.StringVar(&in.FromRange, "from-range", "", `installed versions targeted, e.g. ">=1.2 <2"`)
+	f.StringArrayVar(&in.Clusters, "cluster", nil, "place only in this cluster (repeat; data residency)")
+	f.Float64Var(&in.MaxDistanceKm, "max-distance", 0, "place only in clusters within this many km (0 = any)")
+	_ = cmd.MarkFlagRequired("release")
+	return cmd
+}
+
+func (a *app) campaignListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List campaigns (GET /v1/campaigns)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var list api.CampaignList
+			if done, err := a.fetch(cmd.Context(), "/v1/campaigns", &list); done {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tRELEASE\tVERSION\tSTATE\tWINDOWS\tENDS")
+			for _, c := range list.Campaigns {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.ReleaseID, c.Version, c.State, len(c.Windows), time.UnixMilli(c.EndMs).UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) campaignProgressCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "progress ID",
+		Short: "A campaign's reservations and outcomes per cluster, node and slot (GET /v1/campaigns/{id}/progress)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p api.CampaignProgress
+			if done, err := a.fetch(cmd.Context(), "/v1/campaigns/"+url.PathEscape(args[0])+"/progress", &p); done {
+				return err
+			}
+			a.printf("campaign %s (%s %s): %s\n", p.Campaign.ID, p.Campaign.ReleaseID, p.Campaign.Version, p.Campaign.State)
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SLOT\tCLUSTER\tNODE\tRESERVED\tPROCEEDED\tSUCCEEDED\tFAILED\tMISSED\tUP TO DATE\tLAPSED")
+			row := func(slot string, r api.SlotProgress) {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", slot, dash(r.Cluster), dash(r.Node), r.Reserved, r.Proceeded, r.Succeeded, r.Failed, r.Missed, r.UpToDate, r.Lapsed)
+			}
+			for _, r := range p.Slots {
+				row(time.UnixMilli(r.StartMs).UTC().Format("2006-01-02 15:04"), r)
+			}
+			row("total", p.Totals)
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) planCmd() *cobra.Command {
+	var release, fromRange, from, to, tz string
+	var models, devices, clusters []string
+	cmd := &cobra.Command{
+		Use:   "plan --release ID [--model M]... [--from T --to T] [--tz ZONE]",
+		Short: "Free download capacity per slot and cluster for a release's targets, and suggested windows (GET /v1/plan)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			loc := time.UTC
+			if tz != "" {
+				l, err := time.LoadLocation(tz)
+				if err != nil {
+					return fmt.Errorf("--tz: %v", err)
+				}
+				loc = l
+			}
+			q := url.Values{"release": {release}, "model": models, "device": devices, "cluster": clusters}
+			if fromRange != "" {
+				q.Set("from_range", fromRange)
+			}
+			if from != "" {
+				q.Set("from", from)
+			}
+			if to != "" {
+				q.Set("to", to)
+			}
+			var p api.Plan
+			if done, err := a.fetch(cmd.Context(), "/v1/plan?"+q.Encode(), &p); done {
+				return err
+			}
+			a.printf("release %s: %d targeted terminals; suggested windows take %d:\n", p.ReleaseID, p.Targeted, p.Covered)
+			for _, w := range p.Suggested {
+				a.printf("  %s - %s\n", time.UnixMilli(w.StartMs).In(loc).Format("2006-01-02 15:04 MST"), time.UnixMilli(w.EndMs).In(loc).Format("15:04 MST"))
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SLOT\tFREE PER CLUSTER\tONLINE\tTAKES")
+			for _, s := range p.Slots {
+				var free []string
+				for cl, n := range s.Free {
+					free = append(free, fmt.Sprintf("%s=%d", cl, n))
+				}
+				sort.Strings(free)
+				fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%d\n", time.UnixMilli(s.StartMs).In(loc).Format("2006-01-02 15:04"), strings.Join(free, " "), 100*s.OnlineShare, s.Takes)
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&release, "release", "", "the release to plan a campaign of")
+	f.StringArrayVar(&models, "model", nil, "targeted model (repeat)")
+	f.StringArrayVar(&devices, "device", nil, "targeted device (repeat)")
+	f.StringArrayVar(&clusters, "cluster", nil, "only this cluster (repeat)")
+	f.StringVar(&fromRange, "from-range", "", "installed versions targeted")
+	f.StringVar(&from, "from", "", "start of the period (RFC 3339, default now)")
+	f.StringVar(&to, "to", "", "end of the period (RFC 3339, default a week after from)")
+	f.StringVar(&tz, "tz", "", "print times in this zone (default UTC)")
+	_ = cmd.MarkFlagRequired("release")
+	return cmd
+}
+
+func (a *app) nodeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Download nodes: list, drain, undrain",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List download nodes with their current slot's reservations (GET /v1/nodes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var list api.NodeList
+			if done, err := a.fetch(cmd.Context(), "/v1/nodes", &list); done {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tCLUSTER\tURL\tSLOT\tCAPACITY\tRESERVED\tLOAD\tSTATE")
+			for _, n := range list.Nodes {
+				state := "up"
+				switch {
+				case n.Disabled:
+					state = "disabled"
+				case n.Draining:
+					state = "draining"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, n.Cluster, dash(n.URL), time.Duration(n.SlotS)*time.Second, n.Capacity, n.Reserved, n.Load, state)
+			}
+			return tw.Flush()
+		},
+	})
+	for _, op := range []struct{ name, short string }{
+		{"drain", "Take no new reservations on a node; its check-ins go to another node of its cluster"},
+		{"undrain", "Let a drained node take reservations again"},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   op.name + " ID",
+			Short: op.short + " (POST /v1/nodes/{id}/" + op.name + ")",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.send(cmd.Context(), "POST", "/v1/nodes/"+url.PathEscape(args[0])+"/"+op.name, nil)
+			},
+		})
+	}
+	return cmd
+}

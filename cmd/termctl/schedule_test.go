@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/termd/termd/protocol"
+	"github.com/termd/termd/protocol/client"
+	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin"
+	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/server/schedule"
+	"github.com/termd/termd/server/servertest"
+	"github.com/termd/termd/server/upgrade"
+	"github.com/termd/termd/storage"
+)
+
+// scheduleEnv is a real node with release management and scheduling
+// (one cluster, one external node of capacity 2 per hour) behind a real
+// admin API.
+func scheduleEnv(t *testing.T) (*env, string) {
+	t.Helper()
+	cfg := servertest.Config(t)
+	cfg.Upgrade.NoticeSpread.Duration = 0
+	cfg.Schedule.SlotLength = config.D(time.Hour)
+	cfg.Schedule.Clusters = []config.Cluster{{ID: "eu", Lat: 50, Lon: 8}}
+	cfg.Schedule.Nodes = []config.Node{{ID: "eu-1", Cluster: "eu", URL: "https://eu-1.dl.example", Secret: "eu-1-secret-0123456789", Capacity: 2}}
+	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var up *upgrade.Service
+	var sc *schedule.Service
+	n := servertest.StartStore(t, cfg, store, func(s *server.Server) {
+		var err error
+		if up, err = upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)}); err != nil {
+			t.Fatal(err)
+		}
+		up.Routes(s)
+		up.Start()
+		if sc, err = schedule.Open(schedule.Options{Config: cfg, Store: store, Server: s, Releases: up, Log: slog.New(slog.DiscardHandler)}); err != nil {
+			t.Fatal(err)
+		}
+		sc.Routes(s)
+		sc.Start()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = sc.Close(ctx)
+			_ = up.Close(ctx)
+		})
+	})
+	e := &env{}
+	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{
+		Token: testToken, Bus: n.Bus, Releases: up, Schedule: sc, Logger: slog.New(slog.DiscardHandler),
+	}))
+	t.Cleanup(e.srv.Close)
+	return e, n.Addr
+}
+
+func TestCampaignPlanNodeCommands(t *testing.T) {
+	e, tgp := scheduleEnv(t)
+	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
+		"--sha256", strings.Repeat("ab", 32), "--size", "4096")
+	var rel api.Release
+	if err := json.Unmarshal([]byte(out), &rel); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(t, "release", "publish", rel.ID)
+	day := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
+	out = e.mustRun(t, "--json", "campaign", "create", "--release", rel.ID, "--daily", "01:00-03:00", "--dates", day, "--tz", "Europe/Berlin", "--model", "P400")
+	var c api.Campaign
+	if err := json.Unmarshal([]byte(out), &c); err != nil || len(c.Windows) != 1 || c.State != "draft" {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	if got := time.UnixMilli(c.Windows[0].StartMs).In(berlin).Format("15:04"); got != "01:00" {
+		t.Fatalf("window starts %s Berlin time", got)
+	}
+	if _, _, err := e.run(nil, "campaign", "create", "--release", rel.ID, "--window", "yesterday/today"); err == nil {
+		t.Fatal("a bad --window accepted")
+	}
+	e.mustRun(t, "campaign", "publish", c.ID)
+	if out := e.mustRun(t, "campaign", "list"); !strings.Contains(out, c.ID) || !strings.Contains(out, "published") {
+		t.Fatalf("list: %s", out)
+	}
+	// A terminal asks: it gets the campaign, then its reservation.
+	tc, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: "pos-1", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	var qa protocol.UpgradeQueryAck
+	if err := tc.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil || qa.Campaign == nil {
+		t.Fatalf("query: %+v %v", qa, err)
+	}
+	var sa protocol.ScheduleAck
+	if err := tc.Do(t.Context(), &protocol.ScheduleRequest{CampaignID: c.ID, Version: "1.0", SystemID: "pos"}, &sa); err != nil || sa.NodeID != "eu-1" {
+		t.Fatalf("schedule: %+v %v", sa, err)
+	}
+	if out := e.mustRun(t, "campaign", "progress", c.ID); !strings.Contains(out, "eu-1") || !strings.Contains(out, "total") {
+		t.Fatalf("progress:\n%s", out)
+	}
+	out = e.mustRun(t, "plan", "--release", rel.ID, "--model", "P400", "--from", day+"T00:00:00Z", "--to", day+"T04:00:00Z", "--tz", "Europe/Berlin")
+	if !strings.Contains(out, "1 targeted terminals") || !strings.Contains(out, "eu=1") || !strings.Contains(out, "eu=2") {
+		t.Fatalf("plan:\n%s", out)
+	}
+	if out := e.mustRun(t, "node", "list"); !strings.Contains(out, "eu-1") || !strings.Contains(out, "up") {
+		t.Fatalf("nodes: %s", out)
+	}
+	e.mustRun(t, "node", "drain", "eu-1")
+	if out := e.mustRun(t, "node", "list"); !strings.Contains(out, "draining") {
+		t.Fatalf("nodes after drain: %s", out)
+	}
+	e.mustRun(t, "campaign", "cancel", c.ID)
+	if _, _, err := e.run(nil, "campaign", "resume", c.ID); err == nil {
+		t.Fatal("resume of a cancelled campaign accepted")
+	}
+}
