@@ -7,6 +7,7 @@ import (
 	"github.com/termd/termd/codec"
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/presence/history"
 	"github.com/termd/termd/storage"
 )
 
@@ -16,7 +17,8 @@ func heartbeatBench(tb testing.TB) (*conn, codec.Frame) {
 	cfg := testConfig(tb)
 	cfg.Server.FrameRate = 1e12
 	cfg.Server.FrameBurst = 1 << 30
-	s, err := Open(context.Background(), cfg, Options{Store: storage.NewMemory()})
+	// With the online history on, as termd runs.
+	s, err := Open(context.Background(), cfg, Options{Store: storage.NewMemory(), History: history.New(history.Options{})})
 	if err != nil {
 		tb.Fatal(err)
 	}

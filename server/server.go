@@ -26,6 +26,7 @@ import (
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
+	"github.com/termd/termd/server/presence/history"
 	"github.com/termd/termd/storage"
 )
 
@@ -84,6 +85,12 @@ type Options struct {
 	Store storage.Store
 	// Clock overrides time.Now (tests).
 	Clock func() time.Time
+	// History, if set, is the per-device hourly online history presence
+	// marks (server/presence/history); the caller loads and saves it.
+	History *history.History
+	// HistorySweepInterval is how often the tracker checks for a new hour
+	// to mark every online device in; <= 0: presence.DefaultSweepInterval.
+	HistorySweepInterval time.Duration
 }
 
 // Open prepares a server: it loads the credential index, takes a new boot
@@ -171,6 +178,7 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (*Server, error) 
 	s.Presence = presence.NewTracker(presence.TrackerOptions{
 		Registry: s.store, FlushInterval: cfg.Storage.FlushInterval.Duration,
 		Bus: s.Bus, Metrics: s.m.set, Log: s.log,
+		History: opt.History, Clock: s.clock, SweepInterval: opt.HistorySweepInterval,
 	})
 	s.Presence.Restarted(n)
 	s.registerDefaultRoutes()

@@ -40,6 +40,10 @@ type Memory struct {
 	sch memSchedules
 	// up is the upgrade store (upgrade_memory.go), not in Backup.
 	up memUpgrades
+
+	// onlineHist is the online-history snapshot by shard
+	// (online_history.go), not in Backup.
+	onlineHist map[int][]byte
 }
 
 var _ Store = (*Memory)(nil)

@@ -276,10 +276,13 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			log.Error("close store", "err", err)
 		}
 	}()
-	srv, err := server.Open(ctx, cfg, server.Options{Logger: log, Store: store})
+	hist := openHistory(ctx, store, log)
+	srv, err := server.Open(ctx, cfg, server.Options{Logger: log, Store: store, History: hist})
 	if err != nil {
 		return err
 	}
+	stopHistory := startHistorySaves(ctx, hist, store, log)
+	defer stopHistory() // after the engine stopped, before the store closes
 	store.bus.Store(srv.Bus)
 	// Service control: the supervisor re-adopts (or stops) daemons an
 	// earlier run left, before terminals can ask for anything.
@@ -320,6 +323,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopSchedule() // before stopUpgrade (deferred earlier, runs later)
+	sc.SetHistory(hist) // the planner weighs slots by who was online then
 	storeMetrics := store.metrics()
 	gcMetrics := startGCTuner(ctx, cfg, srv)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
@@ -330,6 +334,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
 		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics()}, Logger: log,
 		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc,
+		OnlineHistory: hist,
 	})
 	warnExposedAdmin(log, cfg.Admin.Listen)
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)

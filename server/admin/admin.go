@@ -27,6 +27,7 @@ import (
 	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
+	"github.com/termd/termd/server/presence/history"
 )
 
 // Node is what the API needs of a termd node; *server.Server implements it.
@@ -84,6 +85,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Outbox is the notification outbox (GET /v1/outbox); nil: empty.
 	Outbox Outbox
+	// OnlineHistory serves GET /v1/devices/{id}/online-hours; nil: 503.
+	OnlineHistory *history.History
 }
 
 // Token is one accepted bearer token, known by its SHA-256 only.
@@ -177,6 +180,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("POST /v1/devices/{id}/unblock", h.unblock)
 	m.HandleFunc("POST /v1/devices/{id}/disconnect", h.disconnect)
 	m.HandleFunc("PUT /v1/devices/{id}/key", h.setKey)
+	m.HandleFunc("GET /v1/devices/{id}/online-hours", h.onlineHours)
 	m.HandleFunc("GET /v1/events", h.events)
 	m.HandleFunc("GET /v1/backup", h.backup)
 	m.HandleFunc("GET /v1/services", h.services)

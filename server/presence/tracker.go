@@ -13,6 +13,7 @@ import (
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/events"
+	"github.com/termd/termd/server/presence/history"
 	"github.com/termd/termd/storage"
 )
 
@@ -36,6 +37,11 @@ type Tracker struct {
 	flushDuration *metrics.Histogram
 	flushErrors   *metrics.Counter
 	flushFailing  atomic.Bool // a flush failure was logged and none has succeeded since
+
+	// hist, if set, receives every online hour of every device (history.go).
+	hist          *history.History
+	clock         func() time.Time
+	sweepInterval time.Duration
 }
 
 type flagShard struct {
@@ -55,14 +61,30 @@ type TrackerOptions struct {
 	Metrics *metrics.Set
 	// Log receives flush failures; nil: slog.Default().
 	Log *slog.Logger
+	// History, if set, is marked with every hour each device is online
+	// in: at session start, on heartbeats (once per hour), by Run's sweep
+	// at each hour boundary and over the whole session at its end.
+	History *history.History
+	// Clock overrides time.Now for the hourly sweep (tests).
+	Clock func() time.Time
+	// SweepInterval is how often Run checks for a new hour to sweep;
+	// <= 0: DefaultSweepInterval.
+	SweepInterval time.Duration
 }
 
 // NewTracker returns a Tracker with an empty table. Run must run for the
 // write-behind to reach the registry.
 func NewTracker(opt TrackerOptions) *Tracker {
-	t := &Tracker{table: NewTable(), bus: opt.Bus, log: opt.Log, flagSeed: maphash.MakeSeed()}
+	t := &Tracker{table: NewTable(), bus: opt.Bus, log: opt.Log, flagSeed: maphash.MakeSeed(),
+		hist: opt.History, clock: opt.Clock, sweepInterval: opt.SweepInterval}
 	if t.log == nil {
 		t.log = slog.Default()
+	}
+	if t.clock == nil {
+		t.clock = time.Now
+	}
+	if t.sweepInterval <= 0 {
+		t.sweepInterval = DefaultSweepInterval
 	}
 	for i := range t.flags {
 		t.flags[i].m = make(map[string]uint32)
@@ -96,8 +118,19 @@ func (t *Tracker) onFlush(n int, d time.Duration, err error) {
 	}
 }
 
-// Run flushes the write-behind until ctx ends, then once more.
-func (t *Tracker) Run(ctx context.Context) { t.writer.Run(ctx) }
+// Run flushes the write-behind until ctx ends, then once more. With a
+// History it also runs the hourly sweep (history.go) until ctx ends.
+func (t *Tracker) Run(ctx context.Context) {
+	if t.hist == nil {
+		t.writer.Run(ctx)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); t.sweepLoop(ctx) }()
+	t.writer.Run(ctx)
+	wg.Wait()
+}
 
 // Flush writes everything pending now.
 func (t *Tracker) Flush(ctx context.Context) error { return t.writer.Flush(ctx) }
@@ -113,6 +146,7 @@ func (t *Tracker) Pending() int { return t.writer.Pending() }
 func (t *Tracker) Started(e *Entry, attrs []byte) (old *Entry) {
 	old = t.table.Register(e)
 	t.applyFlags(e)
+	t.markHour(e, e.Since)
 	remote := e.RemoteAddr()
 	t.writer.Put(storage.PresenceUpdate{
 		Kind: storage.PresenceOnline, ID: e.DeviceID, At: e.Since, SessionID: e.SessionID,
@@ -133,6 +167,7 @@ func (t *Tracker) Started(e *Entry, attrs []byte) (old *Entry) {
 // Only what the caller decides to persist reaches the write-behind; the
 // live value is e's.
 func (t *Tracker) Seen(e *Entry, now int64, status []byte) {
+	t.markHour(e, now)
 	t.writer.Put(storage.PresenceUpdate{Kind: storage.PresenceSeen, ID: e.DeviceID, At: now, Status: status})
 }
 
@@ -141,6 +176,10 @@ func (t *Tracker) Seen(e *Entry, now int64, status []byte) {
 // the device's (a newer one took over), ends without an offline
 // transition. It reports whether the device went offline.
 func (t *Tracker) Ended(e *Entry, reason Reason, now int64) bool {
+	if t.hist != nil {
+		// Every hour the session touched, whatever the sweep saw.
+		t.hist.MarkRange(e.DeviceID, e.Since, now)
+	}
 	if reason == ReasonReplaced || !t.table.Unregister(e.DeviceID, e.SessionID) {
 		return false
 	}

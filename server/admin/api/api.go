@@ -309,3 +309,18 @@ type OutboxDelivery struct {
 	DoneAtMs        int64  `json:"done_at_ms,omitempty"`
 	LastError       string `json:"last_error,omitempty"`
 }
+
+// OnlineHours is GET /v1/devices/{id}/online-hours: the device's hourly
+// online history for the 168 UTC hours ending with the current one,
+// oldest first (from the node's memory; see docs/operations.md).
+type OnlineHours struct {
+	DeviceID string       `json:"device_id"`
+	Hours    []OnlineHour `json:"hours"`
+}
+
+// OnlineHour is one UTC hour of OnlineHours: its start in unix ms and
+// whether the device had a session at any time in it.
+type OnlineHour struct {
+	StartMs int64 `json:"start_ms"`
+	Online  bool  `json:"online"`
+}
