@@ -62,6 +62,9 @@ type campServer struct {
 	// whatever the time.
 	forceEarly int
 	earlyMs    uint64
+	// checkUnavailable UPGRADE_CHECKs are refused UNAVAILABLE (a paused
+	// campaign) with retryAfterMs.
+	checkUnavailable int
 	// What PROCEED carries.
 	url  string
 	sha  []byte
@@ -111,6 +114,9 @@ func (cs *campServer) check(_ context.Context, req *server.Request) (protocol.Me
 	switch {
 	case !ok:
 		return nil, protocol.Errorf(protocol.NotFound, "unknown reservation")
+	case cs.checkUnavailable > 0:
+		cs.checkUnavailable--
+		return nil, &protocol.Error{Code: protocol.Unavailable, Message: "campaign paused", RetryAfterMs: cs.retryAfterMs}
 	case cs.forceEarly > 0:
 		cs.forceEarly--
 		return &protocol.UpgradeCheckAck{Decision: protocol.DecisionTooEarly, WaitMs: cs.earlyMs}, nil
@@ -575,6 +581,67 @@ func TestRunCampaignRefusesTamperedAndBadlySigned(t *testing.T) {
 			t.Fatalf("err %v, want ErrOfferBadSig", err)
 		}
 	})
+}
+
+// TOO_EARLY is waited out only MaxTooEarly times; a paused campaign's
+// UNAVAILABLE is retried after its retry_after_ms and the reservation
+// then proceeds.
+func TestCheckInTooEarlyBoundedAndPaused(t *testing.T) {
+	t.Parallel()
+	e := newCampEnv(t)
+	e.cs.set(func(cs *campServer) { cs.forceEarly, cs.earlyMs = 1<<20, 20 })
+	c := e.dial(t, nil)
+	ctx := testCtx(t)
+	ack, err := c.Schedule(ctx, "camp-1", "1.4.2", &client.Location{}, "sys-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := client.CheckInOptions{Spread: -1, MaxTooEarly: 2}
+	if _, err := c.WaitAndCheckIn(ctx, ack, "1.4.2", opts); !errors.Is(err, client.ErrStillTooEarly) {
+		t.Fatalf("err %v, want ErrStillTooEarly", err)
+	}
+	if _, checks, _ := e.cs.snapshot(); len(checks) != 3 {
+		t.Errorf("%d check-ins, want 3 (2 TOO_EARLY waited out, the third gives up)", len(checks))
+	}
+
+	e.cs.set(func(cs *campServer) { cs.forceEarly, cs.checkUnavailable, cs.retryAfterMs, cs.checkAt = 0, 2, 150, nil })
+	chk, err := c.WaitAndCheckIn(ctx, ack, "1.4.2", opts)
+	if err != nil || chk.Decision != protocol.DecisionProceed {
+		t.Fatalf("after the pause: %+v, %v", chk, err)
+	}
+	_, checks, _ := e.cs.snapshot()
+	if len(checks) != 3 {
+		t.Fatalf("%d check-ins, want 3 (2 UNAVAILABLE, PROCEED)", len(checks))
+	}
+	for i := 1; i < len(checks); i++ {
+		if gap := checks[i].Sub(checks[i-1]); gap < 150*time.Millisecond-slack {
+			t.Errorf("check-in %d came %v after UNAVAILABLE with retry_after_ms 150", i, gap)
+		}
+	}
+}
+
+// After a reboot the firmware runs the campaign again: the artifact
+// already at Path verifies, so it is not fetched again and DOWNLOADED is
+// reported (the server acknowledges the repeat without a second record).
+func TestRunCampaignAlreadyDownloaded(t *testing.T) {
+	t.Parallel()
+	e := newCampEnv(t)
+	c := e.dial(t, nil)
+	ctx := testCtx(t)
+	if _, err := client.RunCampaign(ctx, c, e.camp, e.p); err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.RunCampaign(ctx, c, e.camp, e.p)
+	if err != nil || res.Path != e.p.Path {
+		t.Fatalf("second run: %+v, %v", res, err)
+	}
+	_, _, reports := e.cs.snapshot()
+	if want := []string{"1/0/0", "2/100/0", "2/100/0"}; fmt.Sprint(stages(t, reports, 2)) != fmt.Sprint(want) {
+		t.Errorf("reports %v, want %v", stages(t, reports, 2), want)
+	}
+	if g := e.dl.gets(); len(g) != 1 {
+		t.Errorf("GETs %q, want only the first run's", g)
+	}
 }
 
 func TestDownloadURL(t *testing.T) {
