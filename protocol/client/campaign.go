@@ -367,7 +367,9 @@ type CampaignResult struct {
 // returned as an error without a FAILED report: calling RunCampaign again
 // before the slot (plus the server's grace period) ends gets the same
 // reservation and resumes the .part. ctx bounds everything, the wait for
-// the slot included.
+// the slot included. A Conn dialled with NoHeartbeat is heartbeaten
+// while RunCampaign waits, not during a download: a long download on such
+// a Conn needs the caller's heartbeats.
 func RunCampaign(ctx context.Context, c *Conn, camp *protocol.Campaign, p CampaignParams) (*CampaignResult, error) {
 	if p.Attempt == 0 {
 		return nil, errors.New("client: CampaignParams.Attempt starts at 1")
