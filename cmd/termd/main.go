@@ -323,7 +323,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopSchedule() // before stopUpgrade (deferred earlier, runs later)
-	sc.SetHistory(hist) // the planner weighs slots by who was online then
+	sc.SetHistory(hist)  // the planner weighs slots by who was online then
 	storeMetrics := store.metrics()
 	gcMetrics := startGCTuner(ctx, cfg, srv)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
