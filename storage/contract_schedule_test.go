@@ -149,5 +149,21 @@ func runScheduleContract(t *testing.T, open func(t *testing.T) Store) {
 		if ns, err := s.NodeStates(ctx); err != nil || len(ns) != 1 || !ns[0].Draining {
 			t.Fatalf("node states %+v %v", ns, err)
 		}
+		for _, l := range []DeviceLocation{{DeviceID: "d2", Lat: 40, Lon: -3}, {DeviceID: "d1", Lat: 50, Lon: 8}, {DeviceID: "d3", Lat: 1, Lon: 1}} {
+			if err := s.PutDeviceLocation(ctx, l, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.PutDeviceLocation(ctx, DeviceLocation{DeviceID: "d3"}, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutDeviceLocation(ctx, DeviceLocation{DeviceID: "d4", Lat: 91}, false); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("latitude 91: %v", err)
+		}
+		var ls []DeviceLocation
+		_ = s.DeviceLocations(ctx, func(l DeviceLocation) error { ls = append(ls, l); return nil })
+		if len(ls) != 2 || ls[0].DeviceID != "d1" || ls[1].Lat != 40 {
+			t.Fatalf("locations %+v", ls)
+		}
 	})
 }

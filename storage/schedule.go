@@ -110,6 +110,15 @@ type NodeState struct {
 	UpdatedMs int64  `json:"updated_ms"`
 }
 
+// DeviceLocation is a device's position as an operator registered it:
+// placement uses it when a SCHEDULE_REQUEST carries no coordinates.
+type DeviceLocation struct {
+	DeviceID  string  `json:"device_id"`
+	Lat       float64 `json:"lat"`
+	Lon       float64 `json:"lon"`
+	UpdatedMs int64   `json:"updated_ms"`
+}
+
 // ScheduleTx reads and writes scheduling records in one transaction;
 // reads see the transaction's own writes.
 type ScheduleTx interface {
@@ -138,6 +147,11 @@ type Schedules interface {
 	DeleteSlotUses(ctx context.Context, node string, before int64) error
 	PutNodeState(ctx context.Context, s NodeState) error
 	NodeStates(ctx context.Context) ([]NodeState, error)
+	// PutDeviceLocation stores (or, with Delete, removes) a device's
+	// registered location, durable before return.
+	PutDeviceLocation(ctx context.Context, l DeviceLocation, remove bool) error
+	// DeviceLocations calls fn for every registered location.
+	DeviceLocations(ctx context.Context, fn func(l DeviceLocation) error) error
 }
 
 // maxCampaignWindows bounds a campaign's windows.
@@ -183,4 +197,14 @@ func cloneCampaign(c Campaign) Campaign {
 	c.Models, c.Devices, c.Clusters = slices.Clone(c.Models), slices.Clone(c.Devices), slices.Clone(c.Clusters)
 	c.Windows = slices.Clone(c.Windows)
 	return c
+}
+
+func checkLocation(l *DeviceLocation) error {
+	if err := checkUpgradeID("device id", l.DeviceID); err != nil {
+		return err
+	}
+	if l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180 || l.Lat != l.Lat || l.Lon != l.Lon {
+		return fmt.Errorf("%w: location out of range", ErrInvalid)
+	}
+	return nil
 }

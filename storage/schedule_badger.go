@@ -7,6 +7,7 @@ package storage
 //	sd/ campaign NUL device       → reservation id (the device's latest)
 //	ss/ node NUL be64(slot)       → upgradeV1 + JSON SlotUse
 //	sn/ node                      → upgradeV1 + JSON NodeState
+//	sl/ device                    → upgradeV1 + JSON DeviceLocation
 
 import (
 	"bytes"
@@ -23,6 +24,7 @@ var (
 	schDevPrefix  = []byte("sd/")
 	schSlotPrefix = []byte("ss/")
 	schNodePrefix = []byte("sn/")
+	schLocPrefix  = []byte("sl/")
 )
 
 func schSlotKey(node string, slot int64) []byte {
@@ -243,4 +245,37 @@ func (b *Badger) NodeStates(ctx context.Context) ([]NodeState, error) {
 		})
 	})
 	return out, err
+}
+
+// PutDeviceLocation stores or removes a device's registered location.
+func (b *Badger) PutDeviceLocation(ctx context.Context, l DeviceLocation, remove bool) error {
+	if err := checkLocation(&l); err != nil {
+		return err
+	}
+	if err := b.enterWrite(); err != nil {
+		return err
+	}
+	defer b.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.Update(func(txn *badger.Txn) error {
+		if remove {
+			return txn.Delete(upKey(schLocPrefix, l.DeviceID))
+		}
+		return setUp(txn, upKey(schLocPrefix, l.DeviceID), &l)
+	})
+}
+
+// DeviceLocations calls fn for every registered location, in device order.
+func (b *Badger) DeviceLocations(ctx context.Context, fn func(l DeviceLocation) error) error {
+	return b.viewUp(ctx, func(txn *badger.Txn) error {
+		return scanUp(ctx, txn, schLocPrefix, func(v []byte) error {
+			var l DeviceLocation
+			if err := decodeUpgrade(v, &l); err != nil {
+				return err
+			}
+			return fn(l)
+		})
+	})
 }

@@ -22,12 +22,13 @@ type memSchedules struct {
 	devs  map[upPair]string // (campaign, device) → reservation id
 	slots map[slotKeyM]SlotUse
 	nodes map[string]NodeState
+	locs  map[string]DeviceLocation
 }
 
 func (m *memSchedules) init() {
 	if m.camps == nil {
 		m.camps, m.resv, m.devs = map[string]Campaign{}, map[string]Reservation{}, map[upPair]string{}
-		m.slots, m.nodes = map[slotKeyM]SlotUse{}, map[string]NodeState{}
+		m.slots, m.nodes, m.locs = map[slotKeyM]SlotUse{}, map[string]NodeState{}, map[string]DeviceLocation{}
 	}
 }
 
@@ -252,4 +253,43 @@ func (m *Memory) NodeStates(ctx context.Context) ([]NodeState, error) {
 	m.sch.mu.Unlock()
 	slices.SortFunc(out, func(a, b NodeState) int { return cmp.Compare(a.NodeID, b.NodeID) })
 	return out, nil
+}
+
+// PutDeviceLocation stores or removes a device's registered location.
+func (m *Memory) PutDeviceLocation(ctx context.Context, l DeviceLocation, remove bool) error {
+	if err := checkLocation(&l); err != nil {
+		return err
+	}
+	if err := m.upReady(ctx); err != nil {
+		return err
+	}
+	m.sch.mu.Lock()
+	defer m.sch.mu.Unlock()
+	m.sch.init()
+	if remove {
+		delete(m.sch.locs, l.DeviceID)
+	} else {
+		m.sch.locs[l.DeviceID] = l
+	}
+	return nil
+}
+
+// DeviceLocations calls fn for every registered location, in device order.
+func (m *Memory) DeviceLocations(ctx context.Context, fn func(l DeviceLocation) error) error {
+	if err := m.upReady(ctx); err != nil {
+		return err
+	}
+	m.sch.mu.Lock()
+	ls := make([]DeviceLocation, 0, len(m.sch.locs))
+	for _, l := range m.sch.locs {
+		ls = append(ls, l)
+	}
+	m.sch.mu.Unlock()
+	slices.SortFunc(ls, func(a, b DeviceLocation) int { return cmp.Compare(a.DeviceID, b.DeviceID) })
+	for _, l := range ls {
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	return nil
 }

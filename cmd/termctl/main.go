@@ -89,6 +89,7 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 		a.campaignCmd(),
 		a.planCmd(),
 		a.nodeCmd(),
+		a.locationCmd(),
 	)
 	a.addSigning(root)
 	root.AddCommand(a.artifactCmd())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +21,7 @@ func (a *app) campaignCmd() *cobra.Command {
 		Use:   "campaign",
 		Short: "Scheduled upgrade campaigns: create, publish, pause, resume, cancel, list, show, progress",
 	}
-	cmd.AddCommand(a.campaignCreateCmd(), a.campaignListCmd(), a.campaignProgressCmd(), &cobra.Command{
+	cmd.AddCommand(a.campaignCreateCmd(), a.campaignListCmd(), a.campaignProgressCmd(), a.campaignRetryCmd(), &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one campaign (GET /v1/campaigns/{id})",
 		Args:  cobra.ExactArgs(1),
@@ -235,5 +236,53 @@ func (a *app) nodeCmd() *cobra.Command {
 			},
 		})
 	}
+	return cmd
+}
+
+func (a *app) campaignRetryCmd() *cobra.Command {
+	var in api.CampaignRetry
+	cmd := &cobra.Command{
+		Use:   "retry ID [--missed] [--failed] [--unreached]",
+		Short: "Re-open a campaign's stragglers: tell them again (failed ones also get their failures forgiven) (POST /v1/campaigns/{id}/retry)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !in.Missed && !in.Failed && !in.Unreached {
+				return fmt.Errorf("give --missed, --failed and/or --unreached")
+			}
+			return a.send(cmd.Context(), "POST", "/v1/campaigns/"+url.PathEscape(args[0])+"/retry", in)
+		},
+	}
+	cmd.Flags().BoolVar(&in.Missed, "missed", false, "devices whose slot was missed or lapsed")
+	cmd.Flags().BoolVar(&in.Failed, "failed", false, "devices whose upgrade failed")
+	cmd.Flags().BoolVar(&in.Unreached, "unreached", false, "targeted devices that never got a reservation")
+	return cmd
+}
+
+func (a *app) locationCmd() *cobra.Command {
+	var clear bool
+	cmd := &cobra.Command{
+		Use:   "location DEVICE (LAT LON | --clear)",
+		Short: "Register a device's location for placement when it sends none (PUT|DELETE /v1/devices/{id}/location)",
+		Args:  cobra.RangeArgs(1, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "/v1/devices/" + url.PathEscape(args[0]) + "/location"
+			if clear {
+				if len(args) != 1 {
+					return fmt.Errorf("--clear takes no coordinates")
+				}
+				return a.send(cmd.Context(), "DELETE", path, nil)
+			}
+			if len(args) != 3 {
+				return fmt.Errorf("give LAT and LON, or --clear")
+			}
+			lat, err1 := strconv.ParseFloat(args[1], 64)
+			lon, err2 := strconv.ParseFloat(args[2], 64)
+			if err1 != nil || err2 != nil {
+				return fmt.Errorf("LAT and LON are decimal degrees")
+			}
+			return a.send(cmd.Context(), "PUT", path, api.Location{Lat: lat, Lon: lon})
+		},
+	}
+	cmd.Flags().BoolVar(&clear, "clear", false, "remove the registered location")
 	return cmd
 }

@@ -101,9 +101,17 @@ func TestCampaignPlanNodeCommands(t *testing.T) {
 	if err := tc.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil || qa.Campaign == nil {
 		t.Fatalf("query: %+v %v", qa, err)
 	}
+	e.mustRun(t, "location", "pos-1", "50.1", "8.6")
+	if _, _, err := e.run(nil, "location", "pos-1", "95", "8"); err == nil {
+		t.Fatal("latitude 95 accepted")
+	}
 	var sa protocol.ScheduleAck
 	if err := tc.Do(t.Context(), &protocol.ScheduleRequest{CampaignID: c.ID, Version: "1.0", SystemID: "pos"}, &sa); err != nil || sa.NodeID != "eu-1" {
 		t.Fatalf("schedule: %+v %v", sa, err)
+	}
+	e.mustRun(t, "location", "pos-1", "--clear")
+	if out := e.mustRun(t, "campaign", "retry", c.ID, "--unreached", "--missed"); !strings.Contains(out, "devices: 0") {
+		t.Fatalf("retry: %s", out)
 	}
 	if out := e.mustRun(t, "campaign", "progress", c.ID); !strings.Contains(out, "eu-1") || !strings.Contains(out, "total") {
 		t.Fatalf("progress:\n%s", out)

@@ -28,6 +28,8 @@ type Scheduler interface {
 	Nodes(ctx context.Context) api.NodeList
 	Drain(ctx context.Context, id string, draining bool) (api.Node, error)
 	ReportLoad(ctx context.Context, id string, active int64) error
+	Retry(ctx context.Context, id string, in api.CampaignRetry) (int, error)
+	SetLocation(ctx context.Context, dev string, lat, lon float64, clear bool) error
 }
 
 var errNoSchedule = &protocol.Error{Code: protocol.Unavailable, Message: "upgrade scheduling is not served by this node"}
@@ -77,6 +79,29 @@ func (h *handler) registerSchedule(m *http.ServeMux) {
 			return c, http.StatusOK, err
 		}))
 	}
+	m.HandleFunc("POST /v1/campaigns/{id}/retry", h.schedOp(func(ctx context.Context, sc Scheduler, id string, r *http.Request) (any, int, error) {
+		var in api.CampaignRetry
+		if err := readJSONBody(r, &in, maxBodyBytes); err != nil {
+			return nil, 0, err
+		}
+		n, err := sc.Retry(ctx, id, in)
+		h.log.Info("operator action", "action", "campaign retry", "campaign", id, "devices", n, "remote", r.RemoteAddr, "err", err)
+		return api.RetryResult{Devices: n}, http.StatusOK, err
+	}))
+	m.HandleFunc("PUT /v1/devices/{id}/location", h.schedOp(func(ctx context.Context, sc Scheduler, id string, r *http.Request) (any, int, error) {
+		var in api.Location
+		if err := readJSONBody(r, &in, maxBodyBytes); err != nil {
+			return nil, 0, err
+		}
+		err := sc.SetLocation(ctx, id, in.Lat, in.Lon, false)
+		h.log.Info("operator action", "action", "device location", "device", id, "remote", r.RemoteAddr, "err", err)
+		return in, http.StatusOK, err
+	}))
+	m.HandleFunc("DELETE /v1/devices/{id}/location", h.schedOp(func(ctx context.Context, sc Scheduler, id string, r *http.Request) (any, int, error) {
+		err := sc.SetLocation(ctx, id, 0, 0, true)
+		h.log.Info("operator action", "action", "device location clear", "device", id, "remote", r.RemoteAddr, "err", err)
+		return struct{}{}, http.StatusOK, err
+	}))
 	m.HandleFunc("GET /v1/nodes", h.schedOp(func(ctx context.Context, sc Scheduler, _ string, _ *http.Request) (any, int, error) {
 		return sc.Nodes(ctx), http.StatusOK, nil
 	}))

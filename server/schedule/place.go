@@ -223,6 +223,8 @@ func (s *Service) serveSchedule(req *server.Request, reply func(protocol.Message
 	var loc *location
 	if q.HasLoc {
 		loc = &location{q.Lat, q.Lon}
+	} else if l, ok := s.locs.get(dev); ok {
+		loc = &l // the operators' registered location
 	}
 	rel, _ := s.rels.CampaignRelease(c.ReleaseID)
 	// The frozen assignment first (the device's reports are accepted

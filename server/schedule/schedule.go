@@ -77,6 +77,7 @@ type Service struct {
 	now      func() time.Time
 	m        *metricsSet
 	history  History
+	locs     locations
 
 	nodes    []*node // configuration order
 	byNode   map[string]*node
@@ -156,6 +157,9 @@ func (s *Service) load(ctx context.Context) error {
 			return err
 		}
 		s.camps[c.ID] = pc
+	}
+	if err := s.loadLocations(ctx); err != nil {
+		return err
 	}
 	ns, err := s.store.NodeStates(ctx)
 	if err != nil {

@@ -363,3 +363,54 @@ func TestCheckIn(t *testing.T) {
 		t.Fatalf("cancelled placement: %v", err)
 	}
 }
+
+// Without coordinates a device is placed by the location an operator
+// registered (kept across a restart); a campaign's retry tells the
+// unreached and missed devices again.
+func TestRegisteredLocationAndRetry(t *testing.T) {
+	clk := &clock{}
+	clk.set(t0)
+	store := newStore(t)
+	n := start(t, store, clk, threeClusters)
+	camp := n.campaign(t, api.CampaignCreate{})
+	if err := n.sc.SetLocation(t.Context(), "pos-pl", 52.4, 16.9, false); err != nil { // Poznań
+		t.Fatal(err)
+	}
+	if err := n.sc.SetLocation(t.Context(), "pos-x", 95, 0, false); protocol.StatusOf(err) != protocol.BadRequest {
+		t.Fatalf("latitude 95: %v", err)
+	}
+	n.Stop() // restart on the same store: the location is stored
+	n = start(t, store, clk, threeClusters)
+	c := n.dial(t, "pos-pl", "P400")
+	var ack protocol.ScheduleAck
+	if err := c.Do(t.Context(), &protocol.ScheduleRequest{CampaignID: camp.ID, Version: "1.0.0", SystemID: "pos-linux"}, &ack); err != nil || ack.NodeID != "waw-1" {
+		t.Fatalf("registered location: %+v %v", ack, err)
+	}
+	// pos-q queried (termd knows its version) but never asked for a slot.
+	var notices atomic.Int32
+	q, err := client.Dial(t.Context(), client.Config{Addr: n.Addr, DeviceID: "pos-q", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true,
+		OnPush: func(typ byte, _ uint16, _ []byte) {
+			if typ == protocol.TypeUpgradeNotice {
+				notices.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var qa protocol.UpgradeQueryAck
+	if err := q.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0.0"}, &qa); err != nil || qa.Campaign == nil {
+		t.Fatalf("query %+v %v", qa, err)
+	}
+	got, err := n.sc.Retry(t.Context(), camp.ID, api.CampaignRetry{Unreached: true})
+	if err != nil || got != 1 {
+		t.Fatalf("retry unreached: %d %v", got, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for notices.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if notices.Load() != 1 {
+		t.Fatalf("%d notices to the unreached device", notices.Load())
+	}
+}

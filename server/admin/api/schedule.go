@@ -117,6 +117,19 @@ type SlotProgress struct {
 	Lapsed    int    `json:"lapsed"`
 }
 
+// CampaignRetry is POST /v1/campaigns/{id}/retry's body.
+type CampaignRetry struct {
+	Missed    bool `json:"missed,omitempty"`
+	Failed    bool `json:"failed,omitempty"`
+	Unreached bool `json:"unreached,omitempty"`
+}
+
+// Location is PUT /v1/devices/{id}/location's body.
+type Location struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
 // CampaignProgress is GET /v1/campaigns/{id}/progress.
 type CampaignProgress struct {
 	Campaign Campaign       `json:"campaign"`
