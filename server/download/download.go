@@ -207,6 +207,9 @@ func (s *Server) URLUntil(sha [32]byte, deviceID string, exp time.Time) (url, to
 	return SignURL(s.base, s.secret, sha, deviceID, exp)
 }
 
+// InFlight is how many downloads the node serves now.
+func (s *Server) InFlight() int64 { return int64(len(s.slots)) }
+
 // TokenSecret is the HMAC key of this node's tokens (for other nodes that
 // share it).
 func (s *Server) TokenSecret() []byte { return s.secret }

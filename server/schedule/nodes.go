@@ -46,6 +46,15 @@ type node struct {
 // serves reports whether the node serves systemID.
 func (n *node) serves(systemID string) bool { return n.systemIDs == nil || n.systemIDs[systemID] }
 
+// liveLoad is the node's live downloads: termd's own node's in-flight
+// downloads, or what an external node last reported.
+func (s *Service) liveLoad(n *node) int64 {
+	if n.local && s.dl != nil {
+		return s.dl.InFlight()
+	}
+	return n.load.Load()
+}
+
 // takes reports whether the node takes new reservations.
 func (n *node) takes() bool { return !n.disabled && !n.draining.Load() }
 

@@ -318,7 +318,7 @@ func (s *Service) place(tx storage.ScheduleTx, b *batch, campID, dev, version, s
 				continue
 			}
 			u := b.useOf(slotKey{n.id, slot})
-			load := float64(u.Count+int(n.load.Load())) / float64(n.capacity)
+			load := float64(u.Count+int(s.liveLoad(n))) / float64(n.capacity)
 			if best == nil || n.slotStart(slot) < best.slotStart(bestSlot) || n.slotStart(slot) == best.slotStart(bestSlot) && load < bestLoad {
 				best, bestSlot, bestLoad = n, slot, load
 			}

@@ -146,7 +146,7 @@ func (s *Service) Nodes(context.Context) api.NodeList {
 	for _, n := range s.nodes {
 		an := api.Node{ID: n.id, Cluster: n.cl.id, Region: n.cl.region, Lat: n.cl.lat, Lon: n.cl.lon, URL: n.url, Local: n.local,
 			SlotS: n.slotMs / 1000, Capacity: n.capacity, CapacityBytes: n.capBytes, Disabled: n.disabled, Draining: n.draining.Load(),
-			Reserved: s.use[slotKey{n.id, n.slotOf(now)}].Count, Load: n.load.Load()}
+			Reserved: s.use[slotKey{n.id, n.slotOf(now)}].Count, Load: s.liveLoad(n)}
 		for id := range n.systemIDs {
 			an.SystemIDs = append(an.SystemIDs, id)
 		}

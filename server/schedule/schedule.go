@@ -44,6 +44,8 @@ const (
 // Downloads is termd's own download node (server/download).
 type Downloads interface {
 	URLUntil(sha [32]byte, deviceID string, exp time.Time) (url, token string)
+	// InFlight is the downloads it serves now: its live load.
+	InFlight() int64
 }
 
 // Options configures a Service.
