@@ -477,19 +477,22 @@ func (s *Service) check(tx storage.ScheduleTx, b *batch, dev string, q *protocol
 	return nil
 }
 
-// proceedNode is the reservation's node, or, when it is draining or
-// disabled, another node of its cluster that serves the device.
+// proceedNode is the reservation's node, or, when it is draining,
+// disabled or no longer configured, another node of its cluster that
+// serves the device.
 func (s *Service) proceedNode(r *storage.Reservation) *node {
 	n := s.byNode[r.NodeID]
-	if n == nil {
-		return nil
-	}
-	if !n.disabled && !n.draining.Load() {
+	if n != nil && !n.disabled && !n.draining.Load() {
 		return n
 	}
-	for _, o := range n.cl.nodes {
-		if o.takes() && o.serves(r.SystemID) {
-			return o
+	for _, cl := range s.clusters {
+		if cl.id != r.Cluster {
+			continue
+		}
+		for _, o := range cl.nodes {
+			if o.takes() && o.serves(r.SystemID) {
+				return o
+			}
 		}
 	}
 	return nil
