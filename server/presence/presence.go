@@ -41,9 +41,6 @@ type Entry struct {
 
 	lastSeen atomic.Int64           // unix ms of the last valid frame
 	status   atomic.Pointer[[]byte] // latest MessagePack status map
-	// markedHour is 1 + the UTC hour (since the epoch) last marked in
-	// the online history, 0 for none: one mark per session per hour.
-	markedHour atomic.Int64
 }
 
 // RemoteAddr is the peer's address as text ("" if unknown).
