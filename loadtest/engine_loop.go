@@ -123,6 +123,11 @@ func (l *loop) fire(tc *termConn, now int64, sc *schedule) {
 		kind = e.cfg.Mix.pick(l.rng.Uint32())
 	case e.cfg.Upgrade != nil && e.up != nil:
 		kind = e.up.NextKind(&tc.t, e.cfg.Upgrade)
+	case e.cfg.Campaign && e.camp != nil:
+		kind = e.camp.CampaignKind(&tc.t)
+		if kind == kindIdle {
+			return // nothing to send in this slot
+		}
 	}
 	seq := tc.nextSeq
 	tc.nextSeq++
@@ -165,6 +170,9 @@ func (l *loop) event(tc *termConn, ev Event) gnet.Action {
 		if _, err := tc.gc.Write(ev.Reply); err != nil {
 			return gnet.Close
 		}
+	}
+	if ev.Note != "" {
+		l.ctr.count(ev.Note, 1)
 	}
 	switch ev.Kind {
 	case EvOpened:
