@@ -127,6 +127,10 @@ type Campaigner interface {
 	CampaignKind(t *Term) uint8
 	// CampaignDone is how many terminals ended their campaign.
 	CampaignDone() int64
+	// Placing reports whether a SCHEDULE_REQUEST of this process awaits
+	// its answer: heartbeats answered then are also recorded as
+	// KindHeartbeatPlacing.
+	Placing() bool
 	// CampaignTally adds the scenario's own figures to res once the
 	// engine stopped.
 	CampaignTally(res *Result)
@@ -142,6 +146,7 @@ const (
 
 // campState is one session's progress through the campaign scenario.
 type campState struct {
+	init    bool
 	step    uint8
 	waiting bool
 	tries   uint8
@@ -160,6 +165,8 @@ type campStats struct {
 	// last placement's answer, unix ns; placed counts placements.
 	schedFirst, schedLast atomic.Int64
 	placed                atomic.Uint64
+	// placing is the SCHEDULE_REQUESTs awaiting their answer.
+	placing atomic.Int64
 
 	dlSem                         chan struct{}
 	dlWG                          sync.WaitGroup
@@ -182,6 +189,13 @@ func (p *tgpProto) CampaignDone() int64 {
 	return p.cst.done.Load()
 }
 
+// Placing implements Campaigner.
+func (p *tgpProto) Placing() bool { return p.cst != nil && p.cst.placing.Load() > 0 }
+
+// KindHeartbeatPlacing is the campaign scenario's latency of heartbeats
+// answered while placements were in flight (also counted in heartbeat).
+const KindHeartbeatPlacing = "heartbeat_while_placing"
+
 // CampaignKind implements Campaigner.
 func (p *tgpProto) CampaignKind(t *Term) uint8 {
 	s, ok := t.State.(*tgpSession)
@@ -190,6 +204,12 @@ func (p *tgpProto) CampaignKind(t *Term) uint8 {
 	}
 	c := &s.camp
 	now := time.Now().UnixMilli()
+	if !c.init {
+		// The first heartbeat at a point of [0, HBEvery) that depends on
+		// the terminal, so a fleet does not beat in step.
+		c.init = true
+		c.lastHB = now - int64(phaseOf(t.Index)*float64(p.camp.HBEvery.Milliseconds()))
+	}
 	if !c.waiting && now >= c.notBefore {
 		switch c.step {
 		case campQuery:
@@ -226,6 +246,7 @@ func (p *tgpProto) campaignRequest(t *Term, sc *tgpScratch, s *tgpSession, kind 
 		lat, lon := p.camp.Coords(t.ID)
 		sc.sched = protocol.ScheduleRequest{CampaignID: c.campaign, Version: tgpVersion, HasLoc: true, Lat: lat, Lon: lon, SystemID: p.camp.SystemID}
 		c.waiting = true
+		p.cst.placing.Add(1)
 		ns := time.Now().UnixNano()
 		for {
 			f := p.cst.schedFirst.Load()
@@ -308,6 +329,7 @@ func (p *tgpProto) scheduleAnswered(s *tgpSession, status protocol.Code, sc *tgp
 		return ""
 	}
 	c.waiting = false
+	p.cst.placing.Add(-1)
 	if status != protocol.OK {
 		return p.refused(c, &sc.ref, maxScheduleTries)
 	}

@@ -194,6 +194,9 @@ func (l *loop) event(tc *termConn, ev Event) gnet.Action {
 		l.record(mixKinds[p.kind], us)
 		if p.kind == kindHeartbeat {
 			l.step.Record(us)
+			if e.cfg.Campaign && e.camp != nil && e.camp.Placing() {
+				l.recordOnly(KindHeartbeatPlacing, us)
+			}
 		}
 		if ev.Err != nil {
 			l.ctr.refusals.Add(1)
@@ -249,13 +252,19 @@ func (l *loop) opened(tc *termConn, ev Event) gnet.Action {
 
 // record adds one latency, µs, of request kind.
 func (l *loop) record(kind string, us int64) {
+	l.recordOnly(kind, us)
+	l.win.Record(us)
+}
+
+// recordOnly adds one latency, µs, of kind without counting it in the
+// second's window (a second view of a request already recorded).
+func (l *loop) recordOnly(kind string, us int64) {
 	h := l.lat[kind]
 	if h == nil {
 		h = NewHistogram()
 		l.lat[kind] = h
 	}
 	h.Record(us)
-	l.win.Record(us)
 }
 
 func statusOr(status string, err error) string {

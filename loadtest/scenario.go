@@ -266,13 +266,14 @@ func (r *runner) scenario(ctx context.Context) error {
 	return nil
 }
 
-// campaign waits until every terminal ended its campaign, or until
-// `until`.
+// campaign waits until every terminal ended its campaign, or none is
+// connected any more (the server went away: termload does not
+// reconnect), or until `until`.
 func (r *runner) campaign(ctx context.Context, until time.Time) {
 	if r.e.camp == nil {
 		return
 	}
-	for r.e.camp.CampaignDone() < int64(len(r.e.ids)) && time.Now().Before(until) {
+	for r.e.camp.CampaignDone() < int64(len(r.e.ids)) && r.e.connected.Load() > 0 && time.Now().Before(until) {
 		if !sleepCtx(ctx, campaignPoll) {
 			return
 		}
