@@ -70,7 +70,15 @@ type CampaignPlan struct {
 	HBEvery time.Duration
 	// Download makes a PROCEED's url fetched (and its sha256 checked).
 	Download bool
+	// SharePct is the percentage of terminals in the campaign: terminal
+	// i (counted over every process: Offset + its index) takes part when
+	// i % 100 < SharePct; the others only heartbeat, at every slot.
+	SharePct int
+	Offset   int
 }
+
+// in reports whether terminal index (of this process) takes part.
+func (p *CampaignPlan) in(index int) bool { return (p.Offset+index)%100 < p.SharePct }
 
 // ParseBox reads "minLat,minLon,maxLat,maxLon" (degrees) into p.
 func (p *CampaignPlan) ParseBox(s string) error {
@@ -147,6 +155,7 @@ const (
 // campState is one session's progress through the campaign scenario.
 type campState struct {
 	init    bool
+	hbOnly  bool // not in the campaign: a heartbeat at every slot
 	step    uint8
 	waiting bool
 	tries   uint8
@@ -209,6 +218,13 @@ func (p *tgpProto) CampaignKind(t *Term) uint8 {
 		// the terminal, so a fleet does not beat in step.
 		c.init = true
 		c.lastHB = now - int64(phaseOf(t.Index)*float64(p.camp.HBEvery.Milliseconds()))
+		if !p.camp.in(t.Index) {
+			c.hbOnly = true
+			p.end(c)
+		}
+	}
+	if c.hbOnly {
+		return kindHeartbeat
 	}
 	if !c.waiting && now >= c.notBefore {
 		switch c.step {
@@ -268,7 +284,6 @@ const (
 	noteNoCampaign  = "campaign:no_campaign"
 	notePlaced      = "campaign:placed"
 	noteGaveUp      = "campaign:gave_up"
-	noteDone        = "campaign:done"
 	noteProceed     = "decision:PROCEED"
 	noteUpToDate    = "decision:UP_TO_DATE"
 	noteTooEarly    = "decision:TOO_EARLY"

@@ -68,12 +68,13 @@ func campaignNode(t *testing.T, capacity int) (*servertest.Node, *upgrade.Servic
 	return node, up, sc, rel.ID
 }
 
-// The campaign scenario against a real node: every terminal learns the
-// campaign from its launch query, is placed, heartbeats until its slot,
-// checks in inside it and is told PROCEED; no slot holds more than its
-// node's capacity.
+// The campaign scenario against a real node: every terminal of the share
+// learns the campaign from its launch query, is placed, heartbeats until
+// its slot, checks in inside it and is told PROCEED; the others only
+// heartbeat; no slot holds more than its node's capacity.
 func TestCampaignScenario(t *testing.T) {
-	const n, capacity = 30, 4
+	// Terminals 50..89: 50..79 are in the campaign (i % 100 < 80).
+	const all, n, capacity = 40, 30, 4
 	node, _, sc, relID := campaignNode(t, capacity)
 	now := time.Now()
 	camp, err := sc.CreateCampaign(t.Context(), api.CampaignCreate{ReleaseID: relID,
@@ -84,9 +85,9 @@ func TestCampaignScenario(t *testing.T) {
 	if _, err := sc.Publish(t.Context(), camp.ID); err != nil {
 		t.Fatal(err)
 	}
-	lc := testConfig(node.Addr, ScenarioCampaign, n)
-	lc.Rate, lc.Duration = 10, 40*time.Second
-	lc.CampaignBox, lc.SystemID, lc.CampaignHB = DefaultCampaignBox, DefaultSystemID, 300*time.Millisecond
+	lc := testConfig(node.Addr, ScenarioCampaign, all)
+	lc.Rate, lc.Duration, lc.IDOffset = 10, 40*time.Second, 50
+	lc.CampaignBox, lc.SystemID, lc.CampaignHB, lc.CampaignShare = DefaultCampaignBox, DefaultSystemID, 300*time.Millisecond, 80
 	res, err := Run(context.Background(), lc, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +98,11 @@ func TestCampaignScenario(t *testing.T) {
 	if got := res.Counts[noteProceed]; got != n {
 		t.Errorf("PROCEED %d, want %d (counts %v)", got, n, res.Counts)
 	}
-	if got := res.Counts[noteDone]; got != 0 {
-		t.Errorf("unexpected %s count", noteDone)
+	if got := res.Counts[noteNoCampaign] + res.Counts[noteGaveUp]; got != 0 {
+		t.Errorf("%d terminals without a campaign or giving up", got)
+	}
+	if h := res.Latency[KindUpgradeQuery]; h == nil || h.Count() != n {
+		t.Fatalf("queries: %v (want %d: the others only heartbeat)", h, n)
 	}
 	if h := res.Latency[KindSchedule]; h == nil || h.Count() < n {
 		t.Fatalf("schedule requests: %v (want ≥ %d)", h, n)
@@ -136,7 +140,7 @@ func TestCampaignScenarioNoCampaign(t *testing.T) {
 	node, _, _, _ := campaignNode(t, 1)
 	lc := testConfig(node.Addr, ScenarioCampaign, 5)
 	lc.Rate, lc.Duration = 10, 10*time.Second
-	lc.CampaignBox, lc.SystemID, lc.CampaignHB = DefaultCampaignBox, DefaultSystemID, time.Second
+	lc.CampaignBox, lc.SystemID, lc.CampaignHB, lc.CampaignShare = DefaultCampaignBox, DefaultSystemID, time.Second, 100
 	res, err := Run(context.Background(), lc, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -128,7 +128,8 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 	}
 	proto := newProto(&cfg)
 	if cfg.Scenario == ScenarioCampaign {
-		plan := &CampaignPlan{SystemID: cfg.SystemID, HBEvery: cfg.CampaignHB, Download: cfg.CampaignDownload}
+		plan := &CampaignPlan{SystemID: cfg.SystemID, HBEvery: cfg.CampaignHB, Download: cfg.CampaignDownload,
+			SharePct: cfg.CampaignShare, Offset: cfg.IDOffset}
 		if err := plan.ParseBox(cfg.CampaignBox); err != nil {
 			return nil, err
 		}

@@ -85,6 +85,7 @@ func (c *CLI) flagSet(f *cliFlags) *flag.FlagSet {
 	fs.StringVar(&cfg.CampaignBox, "campaign-box", DefaultCampaignBox, "campaign: bounding box of the terminals' coordinates, minLat,minLon,maxLat,maxLon (fixed per device id)")
 	fs.StringVar(&cfg.SystemID, "system-id", DefaultSystemID, "campaign: the system id terminals send in SCHEDULE_REQUEST")
 	fs.DurationVar(&cfg.CampaignHB, "campaign-hb", 5*time.Second, "campaign: how often a terminal heartbeats while it waits (steps go at its -rate slots)")
+	fs.IntVar(&cfg.CampaignShare, "campaign-share", 100, "campaign: percentage of terminals in the campaign (terminal i when i%100 < share); the others heartbeat at every -rate slot")
 	fs.BoolVar(&cfg.CampaignDownload, "campaign-download", false, "campaign: GET a PROCEED's url and check sha256 and size")
 	fs.IntVar(&f.procs, "procs", 1, "worker processes (each holds -n/procs terminals)")
 	fs.IntVar(&f.worker, hiddenWorkerFlag, -1, "internal: run as worker i of -procs")

@@ -61,6 +61,9 @@ type Config struct {
 	SystemID         string
 	CampaignHB       time.Duration
 	CampaignDownload bool
+	// CampaignShare is the percentage of terminals in the campaign
+	// scenario's campaign; the others heartbeat at every slot.
+	CampaignShare int
 	// Src is auto, off or A-B (see ParseSource).
 	Src string
 	// Metrics is the server's /metrics URL and ServerPID its process, for
@@ -132,6 +135,8 @@ func (c *Config) validate() error {
 		return errors.New("-upgrade-share and -fail-share are percentages, 0..100")
 	case (c.Scenario == ScenarioUpgrade || c.Scenario == ScenarioCampaign) && c.Proto != "tgp":
 		return fmt.Errorf("-scenario %s needs -proto tgp", c.Scenario)
+	case c.Scenario == ScenarioCampaign && (c.CampaignShare < 0 || c.CampaignShare > 100):
+		return errors.New("-campaign-share is a percentage, 0..100")
 	case c.Scenario == ScenarioCampaign && c.CampaignHB <= 0:
 		return errors.New("-campaign-hb must be positive")
 	case c.Scenario == ScenarioCampaign && len(c.SystemID) > protocol.MaxID:

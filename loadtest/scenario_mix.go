@@ -21,7 +21,7 @@ const (
 	// KindSchedule and KindUpgradeCheck are the campaign scenario's
 	// SCHEDULE_REQUEST and UPGRADE_CHECK (a terminal without a campaign
 	// cannot send them).
-	KindSchedule     = "schedule"
+	KindSchedule     = "schedule_request"
 	KindUpgradeCheck = "upgrade_check"
 )
 

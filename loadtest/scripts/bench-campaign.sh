@@ -88,18 +88,22 @@ if [ -n "$KILL_AFTER" ]; then
 	load burst2
 else
 	profile &
+	pp=$!
 	load run
-	wait
+	wait $pp
 fi
 tc campaign progress "$camp" --json >"$OUT/progress.json"
-python3 - "$OUT/progress.json" 100 <<'PY'
+check() { # $1: a campaign progress JSON file
+	python3 - "$1" 100 <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1])); cap = int(sys.argv[2])
 # A reservation holds capacity unless released before its slot (up to
 # date, lapsed); missed ones held it until their slot ended.
-over = [s for s in p["slots"] if s["reserved"] - s["up_to_date"] - s["lapsed"] > cap]
-print("totals", p["totals"])
-print("slots", len(p["slots"]), "max held", max((s["reserved"] - s["up_to_date"] - s["lapsed"] for s in p["slots"]), default=0),
-      "capacity", cap, "over capacity", len(over))
+held = [s["reserved"] - s["up_to_date"] - s["lapsed"] for s in p["slots"]]
+print(sys.argv[1], "totals", p["totals"])
+print("slots", len(held), "max held", max(held, default=0), "capacity", cap, "over capacity", sum(h > cap for h in held))
 PY
+}
+[ ! -f "$OUT/progress-after-kill.json" ] || check "$OUT/progress-after-kill.json"
+check "$OUT/progress.json"
 kill "$(cat "$OUT/termd.pid")"
