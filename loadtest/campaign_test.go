@@ -2,8 +2,11 @@ package loadtest
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -180,5 +183,33 @@ func TestCampaignCoords(t *testing.T) {
 		if err := p.ParseBox(bad); err == nil {
 			t.Errorf("ParseBox(%q) accepted", bad)
 		}
+	}
+}
+
+// -campaign-download: a PROCEED's url is fetched and checked against
+// its sha256 and size; a wrong digest and a failed GET are counted apart.
+func TestCampaignDownload(t *testing.T) {
+	body := []byte("termload artifact")
+	sum := sha256.Sum256(body)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/a" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	p := NewTGP(nil).(*tgpProto)
+	p.SetCampaign(&CampaignPlan{Download: true})
+	p.download("T-1", srv.URL+"/a", sum[:], uint64(len(body)))
+	p.download("T-2", srv.URL+"/a", make([]byte, 32), uint64(len(body)))
+	p.download("T-3", srv.URL+"/missing", sum[:], uint64(len(body)))
+	res := &Result{Counts: map[string]uint64{}, Latency: map[string]*Histogram{}}
+	p.CampaignTally(res)
+	if res.Counts["download_ok"] != 1 || res.Counts["download_bad_digest"] != 1 || res.Counts["download_failed"] != 1 {
+		t.Fatalf("counts %v", res.Counts)
+	}
+	if h := res.Latency["download"]; h == nil || h.Count() != 1 {
+		t.Fatalf("download latency %v", h)
 	}
 }
