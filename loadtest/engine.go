@@ -89,6 +89,9 @@ type engineConfig struct {
 	// Upgrade, if set, makes each slot the terminal's next upgrade step
 	// (upgrade scenario).
 	Upgrade *UpgradePlan
+	// Campaign makes each slot the terminal's next campaign step, a
+	// heartbeat, or nothing (campaign scenario; see campaign.go).
+	Campaign bool
 	// DefaultInterval is the schedServer period when the server
 	// announces none (MQTT).
 	DefaultInterval time.Duration
@@ -108,11 +111,12 @@ type engine struct {
 
 	cfg   engineConfig
 	proto Proto
-	req   Requester // nil if proto cannot send mixed requests
-	up    Upgrader  // nil if proto cannot run the upgrade scenario
-	scr   Scratcher // nil if proto keeps no per-loop scratch
-	ids   []string  // device ids by terminal index
-	base  time.Time // the engine clock's zero
+	req   Requester  // nil if proto cannot send mixed requests
+	up    Upgrader   // nil if proto cannot run the upgrade scenario
+	camp  Campaigner // nil if proto cannot run the campaign scenario
+	scr   Scratcher  // nil if proto keeps no per-loop scratch
+	ids   []string   // device ids by terminal index
+	base  time.Time  // the engine clock's zero
 
 	cli   *gnet.Client
 	loops sync.Map // gnet.EventLoop → *loop
@@ -206,6 +210,7 @@ func newEngine(cfg engineConfig, proto Proto, ids []string) *engine {
 	}
 	e.req, _ = proto.(Requester)
 	e.up, _ = proto.(Upgrader)
+	e.camp, _ = proto.(Campaigner)
 	e.scr, _ = proto.(Scratcher)
 	e.sched.Store(&schedule{mode: schedNone, limit: 1})
 	empty := []*loop{}

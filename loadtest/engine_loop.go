@@ -123,6 +123,11 @@ func (l *loop) fire(tc *termConn, now int64, sc *schedule) {
 		kind = e.cfg.Mix.pick(l.rng.Uint32())
 	case e.cfg.Upgrade != nil && e.up != nil:
 		kind = e.up.NextKind(&tc.t, e.cfg.Upgrade)
+	case e.cfg.Campaign && e.camp != nil:
+		kind = e.camp.CampaignKind(&tc.t)
+		if kind == kindIdle {
+			return // nothing to send in this slot
+		}
 	}
 	seq := tc.nextSeq
 	tc.nextSeq++
@@ -166,6 +171,9 @@ func (l *loop) event(tc *termConn, ev Event) gnet.Action {
 			return gnet.Close
 		}
 	}
+	if ev.Note != "" {
+		l.ctr.count(ev.Note, 1)
+	}
 	switch ev.Kind {
 	case EvOpened:
 		return l.opened(tc, ev)
@@ -186,6 +194,9 @@ func (l *loop) event(tc *termConn, ev Event) gnet.Action {
 		l.record(mixKinds[p.kind], us)
 		if p.kind == kindHeartbeat {
 			l.step.Record(us)
+			if e.cfg.Campaign && e.camp != nil && e.camp.Placing() {
+				l.recordOnly(KindHeartbeatPlacing, us)
+			}
 		}
 		if ev.Err != nil {
 			l.ctr.refusals.Add(1)
@@ -241,13 +252,19 @@ func (l *loop) opened(tc *termConn, ev Event) gnet.Action {
 
 // record adds one latency, µs, of request kind.
 func (l *loop) record(kind string, us int64) {
+	l.recordOnly(kind, us)
+	l.win.Record(us)
+}
+
+// recordOnly adds one latency, µs, of kind without counting it in the
+// second's window (a second view of a request already recorded).
+func (l *loop) recordOnly(kind string, us int64) {
 	h := l.lat[kind]
 	if h == nil {
 		h = NewHistogram()
 		l.lat[kind] = h
 	}
 	h.Record(us)
-	l.win.Record(us)
 }
 
 func statusOr(status string, err error) string {

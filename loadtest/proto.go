@@ -50,6 +50,9 @@ type Event struct {
 	// else, with any Kind: a HELLO retry after a clock challenge, a push
 	// ack. It aliases the Proto's scratch: valid until its next call.
 	Reply []byte
+	// Note, if set, is a count to add one to (a constant string): what a
+	// scenario's answer meant (the campaign's decisions).
+	Note string
 }
 
 // Term is one simulated terminal. The engine owns it; a Proto keeps its

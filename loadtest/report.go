@@ -75,6 +75,12 @@ func (r *Result) Merge(o *Result) {
 	}
 	r.Timeline = mergeTimeline(r.Timeline, o.Timeline)
 	r.mergeSteps(o.Steps)
+	for k, sp := range o.Spans {
+		if r.Spans == nil {
+			r.Spans = map[string]Span{}
+		}
+		r.Spans[k] = r.Spans[k].merge(sp)
+	}
 	if len(r.Server) == 0 {
 		r.Server = slices.Clone(o.Server)
 	}
@@ -198,6 +204,14 @@ type Derived struct {
 	RSSBefore float64 `json:"rss_before_bytes"`
 	RSSPeak   float64 `json:"rss_peak_bytes"`
 	RSSAfter  float64 `json:"rss_after_bytes"`
+	// PlacementsPerSecond is the campaign scenario's placements per
+	// second of Spans[SpanPlacement]; ServerCPUPlacement the server's CPU
+	// time from the last sample before that span to the first after it
+	// (wider than the span: an upper bound), and
+	// PlacementsPerServerCPUSecond the placements over it.
+	PlacementsPerSecond          float64 `json:"placements_per_s,omitempty"`
+	ServerCPUPlacement           float64 `json:"server_cpu_placement_s,omitempty"`
+	PlacementsPerServerCPUSecond float64 `json:"placements_per_server_cpu_s,omitempty"`
 }
 
 // phaseAnswered is the requests answered in the measured phase.
@@ -219,6 +233,9 @@ func (r *Result) Derived() Derived {
 	}
 	if all := float64(r.Counts["answered"]); all > 0 {
 		d.ClientCPUPerRequestUs = r.ClientCPU / all * 1e6
+	}
+	if sp, ok := r.Spans[SpanPlacement]; ok {
+		d.PlacementsPerSecond = sp.Rate()
 	}
 	if len(r.Server) == 0 {
 		return d
@@ -277,6 +294,13 @@ func (r *Result) Derived() Derived {
 	}
 	if d.ServerCPUPhase > 0 {
 		d.RequestsPerServerCPUSecond = answered / d.ServerCPUPhase
+	}
+	if sp, ok := r.Spans[SpanPlacement]; ok {
+		d.PlacementsPerSecond = sp.Rate()
+		from, to := max(lastAt(sp.First), 0), min(firstAt(sp.Last), last)
+		if d.ServerCPUPlacement = cpu(from, to); d.ServerCPUPlacement > 0 {
+			d.PlacementsPerServerCPUSecond = float64(sp.N) / d.ServerCPUPlacement
+		}
 	}
 	return d
 }
@@ -400,6 +424,27 @@ func WriteTable(w io.Writer, rs ...*Result) {
 		}))
 	}
 	rows = append(rows, num("answered/s", "%.1f", true, func(i int) (float64, bool) { return ds[i].Rate, rs[i].Duration > 0 }))
+	if slices.ContainsFunc(rs, func(r *Result) bool { return r.Spans[SpanPlacement].N > 0 }) {
+		rows = append(rows,
+			num("placements", "int", false, func(i int) (float64, bool) {
+				sp, ok := rs[i].Spans[SpanPlacement]
+				return float64(sp.N), ok
+			}),
+			num("placement span s", "%.2f", true, func(i int) (float64, bool) {
+				sp, ok := rs[i].Spans[SpanPlacement]
+				return sp.Last.Sub(sp.First).Seconds(), ok
+			}),
+			num("placements/s", "%.0f", true, func(i int) (float64, bool) {
+				return ds[i].PlacementsPerSecond, ds[i].PlacementsPerSecond > 0
+			}),
+			num("server CPU s (placement span, widened to samples)", "%.2f", true, func(i int) (float64, bool) {
+				return ds[i].ServerCPUPlacement, ds[i].ServerCPUPlacement > 0
+			}),
+			num("placements/server CPU-s", "%.0f", true, func(i int) (float64, bool) {
+				return ds[i].PlacementsPerServerCPUSecond, ds[i].PlacementsPerServerCPUSecond > 0
+			}),
+		)
+	}
 	if slices.ContainsFunc(rs, func(r *Result) bool { return len(r.Steps) > 0 }) {
 		rows = append(rows, num("saturation knee /s", "%.0f", true, func(i int) (float64, bool) {
 			return rs[i].Knee, len(rs[i].Steps) > 0

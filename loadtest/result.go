@@ -47,6 +47,43 @@ type Result struct {
 	ClientCPU float64 `json:"client_cpu_s"`
 	// Timeline has one point per second: for plots of latency over time.
 	Timeline []Point `json:"timeline,omitempty"`
+	// Spans are stretches of the run that a rate is computed over:
+	// SpanPlacement, the campaign scenario's first SCHEDULE_REQUEST sent
+	// to its last placement answered.
+	Spans map[string]Span `json:"spans,omitempty"`
+}
+
+// SpanPlacement is the campaign scenario's Span of placements.
+const SpanPlacement = "placement"
+
+// Span is N events between First and Last.
+type Span struct {
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+	N     uint64    `json:"n"`
+}
+
+// Rate is N per second of the span; 0 when it has no length.
+func (s Span) Rate() float64 {
+	if d := s.Last.Sub(s.First).Seconds(); d > 0 {
+		return float64(s.N) / d
+	}
+	return 0
+}
+
+// merge widens s to cover o too and adds o's events.
+func (s Span) merge(o Span) Span {
+	if s.N == 0 {
+		return o
+	}
+	if o.First.Before(s.First) {
+		s.First = o.First
+	}
+	if o.Last.After(s.Last) {
+		s.Last = o.Last
+	}
+	s.N += o.N
+	return s
 }
 
 // Step is one rate step of a -saturate run.

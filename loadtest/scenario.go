@@ -21,6 +21,11 @@ const (
 	// stage (FailShare % of them end FAILED), one request per slot, while
 	// the others heartbeat (see upgrade.go).
 	ScenarioUpgrade = "upgrade"
+	// ScenarioCampaign: every terminal does a launch UPGRADE_QUERY, asks
+	// for placement in the campaign it names (SCHEDULE_REQUEST), heartbeats
+	// until its slot, and checks in (UPGRADE_CHECK); see campaign.go. The
+	// run ends when every terminal ended its campaign, or after -duration.
+	ScenarioCampaign = "campaign"
 )
 
 // Scenario bounds and defaults.
@@ -39,6 +44,9 @@ const (
 	maxSteps = 64
 	// settlePoll is how often a ramp checks whether every connect ended.
 	settlePoll = 10 * time.Millisecond
+	// campaignPoll is how often the campaign scenario checks whether
+	// every terminal is done.
+	campaignPoll = 100 * time.Millisecond
 	// churnTick is how often the churn driver catches up with its rate.
 	churnTick = 5 * time.Millisecond
 	// maxChurnBurst bounds the churn events one driver tick performs.
@@ -111,16 +119,33 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 	if cfg.Saturate || cfg.Scenario == ScenarioMixed {
 		pipeline = cfg.Pipeline
 	}
+	if cfg.Scenario == ScenarioCampaign {
+		pipeline = 2 // a heartbeat may go while a step waits for its answer
+	}
 	var plan *UpgradePlan
 	if cfg.Scenario == ScenarioUpgrade {
 		plan = &UpgradePlan{SharePct: cfg.UpgradeShare, FailPct: cfg.FailShare}
+	}
+	proto := newProto(&cfg)
+	if cfg.Scenario == ScenarioCampaign {
+		plan := &CampaignPlan{SystemID: cfg.SystemID, HBEvery: cfg.CampaignHB, Download: cfg.CampaignDownload,
+			SharePct: cfg.CampaignShare, Offset: cfg.IDOffset}
+		if err := plan.ParseBox(cfg.CampaignBox); err != nil {
+			return nil, err
+		}
+		c, ok := proto.(Campaigner)
+		if !ok {
+			return nil, fmt.Errorf("-scenario campaign: %s cannot run it", proto.Name())
+		}
+		c.SetCampaign(plan)
 	}
 	r := &runner{cfg: cfg, progress: progress}
 	r.e = newEngine(engineConfig{
 		Target: cfg.Target, Src: src, Concurrency: cfg.Concurrency,
 		DialTimeout: cfg.DialTimeout, HelloTimeout: cfg.HelloTimeout, AckTimeout: cfg.AckTimeout,
-		Pipeline: pipeline, Loops: cfg.Loops, Mix: mix, Upgrade: plan, DefaultInterval: defaultInterval,
-	}, newProto(&cfg), ids)
+		Pipeline: pipeline, Loops: cfg.Loops, Mix: mix, Upgrade: plan, Campaign: cfg.Scenario == ScenarioCampaign,
+		DefaultInterval: defaultInterval,
+	}, proto, ids)
 	r.res = &Result{
 		Scenario: cfg.Scenario, Proto: cfg.Proto, Target: cfg.Target, Terminals: cfg.N, Procs: 1,
 		Counts: map[string]uint64{}, Errors: map[string]uint64{}, Latency: map[string]*Histogram{},
@@ -221,6 +246,10 @@ func (r *runner) scenario(ctx context.Context) error {
 		r.churn(ctx, cfg.Duration)
 		r.setPhase("settle")
 		r.drain(ctx, time.Now().Add(cfg.HelloTimeout))
+	case ScenarioCampaign:
+		r.setPhase(cfg.Scenario)
+		e.setSchedule(schedFixed, e.now(), periodOf(cfg.Rate), 2)
+		r.campaign(ctx, time.Now().Add(cfg.Duration))
 	default: // heartbeat, mixed, upgrade
 		if cfg.Saturate {
 			r.saturate(ctx)
@@ -236,6 +265,20 @@ func (r *runner) scenario(ctx context.Context) error {
 	r.res.Duration = time.Since(start)
 	r.res.MeasureEnd = r.mark(ctx, MarkMeasureEnd)
 	return nil
+}
+
+// campaign waits until every terminal ended its campaign, or none is
+// connected any more (the server went away: termload does not
+// reconnect), or until `until`.
+func (r *runner) campaign(ctx context.Context, until time.Time) {
+	if r.e.camp == nil {
+		return
+	}
+	for r.e.camp.CampaignDone() < int64(len(r.e.ids)) && r.e.connected.Load() > 0 && time.Now().Before(until) {
+		if !sleepCtx(ctx, campaignPoll) {
+			return
+		}
+	}
 }
 
 // tally is the sessions opened and the requests answered so far.

@@ -15,7 +15,7 @@ import (
 // terminal per second, except churn's, which is events per second for
 // the whole run.
 type Config struct {
-	// Scenario is connect, idle, heartbeat, mixed, churn or upgrade.
+	// Scenario is connect, idle, heartbeat, mixed, churn, upgrade or campaign.
 	Scenario string
 	// Proto is tgp or mqtt; Target the server's host:port.
 	Proto  string
@@ -53,6 +53,17 @@ type Config struct {
 	// FAILED instead of SUCCEEDED.
 	UpgradeShare int
 	FailShare    int
+	// CampaignBox is the campaign scenario's bounding box of terminal
+	// coordinates, "minLat,minLon,maxLat,maxLon"; SystemID the system id
+	// terminals send; CampaignHB how often a terminal heartbeats between
+	// its steps; CampaignDownload makes PROCEED's url fetched.
+	CampaignBox      string
+	SystemID         string
+	CampaignHB       time.Duration
+	CampaignDownload bool
+	// CampaignShare is the percentage of terminals in the campaign
+	// scenario's campaign; the others heartbeat at every slot.
+	CampaignShare int
 	// Src is auto, off or A-B (see ParseSource).
 	Src string
 	// Metrics is the server's /metrics URL and ServerPID its process, for
@@ -97,9 +108,9 @@ type Progress struct {
 // validate checks cfg and fills derived defaults.
 func (c *Config) validate() error {
 	switch c.Scenario {
-	case ScenarioConnect, ScenarioIdle, ScenarioHeartbeat, ScenarioMixed, ScenarioChurn, ScenarioUpgrade:
+	case ScenarioConnect, ScenarioIdle, ScenarioHeartbeat, ScenarioMixed, ScenarioChurn, ScenarioUpgrade, ScenarioCampaign:
 	default:
-		return fmt.Errorf("-scenario %q: want connect, idle, heartbeat, mixed, churn or upgrade", c.Scenario)
+		return fmt.Errorf("-scenario %q: want connect, idle, heartbeat, mixed, churn, upgrade or campaign", c.Scenario)
 	}
 	switch c.Proto {
 	case "tgp", "mqtt":
@@ -122,9 +133,16 @@ func (c *Config) validate() error {
 		return fmt.Errorf("-rate and -max-rate are per terminal per second, at most %d (termd's default frame limit is 50/s)", maxRatePerTerminal)
 	case c.UpgradeShare < 0 || c.UpgradeShare > 100 || c.FailShare < 0 || c.FailShare > 100:
 		return errors.New("-upgrade-share and -fail-share are percentages, 0..100")
-	case c.Scenario == ScenarioUpgrade && c.Proto != "tgp":
-		return errors.New("-scenario upgrade needs -proto tgp")
-	case c.Rate == 0 && (c.Scenario == ScenarioHeartbeat || c.Scenario == ScenarioMixed || c.Scenario == ScenarioChurn || c.Scenario == ScenarioUpgrade):
+	case (c.Scenario == ScenarioUpgrade || c.Scenario == ScenarioCampaign) && c.Proto != "tgp":
+		return fmt.Errorf("-scenario %s needs -proto tgp", c.Scenario)
+	case c.Scenario == ScenarioCampaign && (c.CampaignShare < 0 || c.CampaignShare > 100):
+		return errors.New("-campaign-share is a percentage, 0..100")
+	case c.Scenario == ScenarioCampaign && c.CampaignHB <= 0:
+		return errors.New("-campaign-hb must be positive")
+	case c.Scenario == ScenarioCampaign && len(c.SystemID) > protocol.MaxID:
+		return fmt.Errorf("-system-id %q: at most %d bytes", c.SystemID, protocol.MaxID)
+	case c.Rate == 0 && (c.Scenario == ScenarioHeartbeat || c.Scenario == ScenarioMixed || c.Scenario == ScenarioChurn ||
+		c.Scenario == ScenarioUpgrade || c.Scenario == ScenarioCampaign):
 		return fmt.Errorf("-rate must be positive for %s", c.Scenario)
 	case c.Pipeline < 1 || c.Pipeline > maxPipeline:
 		return fmt.Errorf("-pipeline must be 1..%d (TGP's outstanding request limit)", maxPipeline)
@@ -132,6 +150,11 @@ func (c *Config) validate() error {
 		return errors.New("-takeover-share must be in [0, 1]")
 	case c.HelloTimeout <= 0 || c.AckTimeout <= 0 || c.DialTimeout <= 0:
 		return errors.New("-hello-timeout, -ack-timeout and -dial-timeout must be positive")
+	}
+	if c.Scenario == ScenarioCampaign {
+		if err := (&CampaignPlan{}).ParseBox(c.CampaignBox); err != nil {
+			return err
+		}
 	}
 	if c.Saturate {
 		if c.StepFactor <= 1 || c.StepDuration <= 0 || c.MaxRate < c.Rate {

@@ -18,6 +18,11 @@ const (
 	// KindUpgradeReport is the upgrade scenario's UPGRADE_REPORT (a
 	// terminal without an offered release cannot send it).
 	KindUpgradeReport = "upgrade_report"
+	// KindSchedule and KindUpgradeCheck are the campaign scenario's
+	// SCHEDULE_REQUEST and UPGRADE_CHECK (a terminal without a campaign
+	// cannot send them).
+	KindSchedule     = "schedule_request"
+	KindUpgradeCheck = "upgrade_check"
 )
 
 // Kind indices (pending.kind) into mixKinds.
@@ -29,12 +34,15 @@ const (
 	kindGroupChange
 	kindGroupAuth
 	kindUpgradeReport
+	kindSchedule
+	kindUpgradeCheck
 	numKinds
 )
 
 // mixKinds names the kinds by index.
 var mixKinds = [numKinds]string{
 	KindHeartbeat, KindUpgradeQuery, KindControl, KindGroupList, KindGroupChange, KindGroupAuth, KindUpgradeReport,
+	KindSchedule, KindUpgradeCheck,
 }
 
 // skippedTypeKey is the count of slots whose kind the protocol cannot

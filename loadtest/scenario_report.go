@@ -52,6 +52,9 @@ func (r *runner) collect() {
 	if e.dialLat.Count() > 0 {
 		res.Latency["dial"] = e.dialLat
 	}
+	if e.camp != nil && r.cfg.Scenario == ScenarioCampaign {
+		e.camp.CampaignTally(res)
+	}
 	lag := NewHistogram()
 	for _, l := range e.loopList() {
 		l.ctr.addTo(res)

@@ -42,6 +42,10 @@ var (
 // tgpProto implements Proto and Requester for TGP/1.
 type tgpProto struct {
 	secret []byte
+	// camp and cst are the campaign scenario's plan and figures (nil
+	// outside it).
+	camp *CampaignPlan
+	cst  *campStats
 }
 
 // NewTGP returns the TGP/1 driver: HELLO with K_dev derived from the
@@ -74,6 +78,11 @@ type tgpScratch struct {
 	// uqLaunch and rep are the upgrade scenario's query and report.
 	uqLaunch protocol.UpgradeQuery
 	rep      protocol.UpgradeReport
+	// The campaign scenario's requests and answers.
+	sched    protocol.ScheduleRequest
+	schedAck protocol.ScheduleAck
+	check    protocol.UpgradeCheck
+	checkAck protocol.UpgradeCheckAck
 	gl       protocol.GroupList
 	gc       protocol.GroupChange
 	ga       protocol.GroupAuth
@@ -108,6 +117,9 @@ type tgpSession struct {
 	live  bool
 	hello *tgpHello // nil once live
 	up    upState   // the upgrade scenario's progress
+	camp  campState // the campaign scenario's progress
+	// srvOff is the server's clock minus ours, ms (HELLO_OK's server_time_ms).
+	srvOff int64
 }
 
 // tgpHello is what verifying HELLO_OK and deriving K_s need.
@@ -161,8 +173,16 @@ func (p *tgpProto) Request(t *Term, kind string, seq uint16, out []byte) ([]byte
 	switch kind {
 	case KindHeartbeat:
 		return p.Ping(t, seq, out), true
+	case KindSchedule, KindUpgradeCheck:
+		cm, ok := p.campaignRequest(t, sc, s, kind)
+		if !ok {
+			return out, false
+		}
+		m = cm
 	case KindUpgradeQuery, KindUpgradeReport:
-		if um, ok := p.upgradeRequest(sc, s, kind); ok {
+		if cm, ok := p.campaignRequest(t, sc, s, kind); ok {
+			m = cm
+		} else if um, ok := p.upgradeRequest(sc, s, kind); ok {
 			m = um
 		} else if kind == KindUpgradeQuery {
 			m = &sc.uq
@@ -214,7 +234,7 @@ func (p *tgpProto) Read(t *Term, in []byte) (int, Event, error) {
 		return n, Event{}, errTGPBadTag
 	}
 	s.nIn++
-	ev, err := p.readLive(sc, s, &f)
+	ev, err := p.readLive(t, sc, s, &f)
 	return n, ev, err
 }
 
@@ -256,12 +276,13 @@ func (p *tgpProto) readHello(t *Term, sc *tgpScratch, s *tgpSession, f *codec.Fr
 		return Event{}, errTGPServerMAC
 	}
 	s.ks = sc.mac.SessionKey(&h.kdev, h.nonce[:], sc.ok.SessionID)
+	s.srvOff = int64(sc.ok.ServerTimeMs) - time.Now().UnixMilli()
 	s.live, s.hello = true, nil
 	return Event{Kind: EvOpened, Interval: time.Duration(sc.ok.HBInterval) * time.Second}, nil
 }
 
 // readLive handles a verified frame of an established session.
-func (p *tgpProto) readLive(sc *tgpScratch, s *tgpSession, f *codec.Frame) (Event, error) {
+func (p *tgpProto) readLive(t *Term, sc *tgpScratch, s *tgpSession, f *codec.Frame) (Event, error) {
 	typ, seq := f.Header.Type, f.Header.Seq
 	switch typ {
 	case protocol.Response(protocol.TypeHeartbeat):
@@ -275,10 +296,26 @@ func (p *tgpProto) readLive(sc *tgpScratch, s *tgpSession, f *codec.Frame) (Even
 		return answerEvent(seq, status, err)
 	case protocol.Response(protocol.TypeUpgradeQuery):
 		status, err := p.answer(sc, f.Body, &sc.uqAck)
+		note := ""
 		if err == nil {
 			s.upgradeAnswered(true, status, sc.uqAck.Offer)
+			note = p.queryAnswered(s, status, sc)
 		}
-		return answerEvent(seq, status, err)
+		return notedEvent(seq, status, err, note)
+	case protocol.Response(protocol.TypeScheduleReq):
+		status, err := p.answer(sc, f.Body, &sc.schedAck)
+		note := ""
+		if err == nil {
+			note = p.scheduleAnswered(s, status, sc)
+		}
+		return notedEvent(seq, status, err, note)
+	case protocol.Response(protocol.TypeUpgradeCheck):
+		status, err := p.answer(sc, f.Body, &sc.checkAck)
+		note := ""
+		if err == nil {
+			note = p.checkAnswered(t, s, status, sc)
+		}
+		return notedEvent(seq, status, err, note)
 	case protocol.Response(protocol.TypeUpgradeReport):
 		sc.ack.AckType = typ
 		status, err := p.answer(sc, f.Body, &sc.ack)
@@ -362,4 +399,11 @@ func answerEvent(seq uint16, status protocol.Code, err error) (Event, error) {
 		return Event{}, err
 	}
 	return Event{Kind: EvAnswer, Seq: seq, Status: status.String(), Err: refusalErr(status)}, nil
+}
+
+// notedEvent is answerEvent with a Note (a count of the campaign scenario).
+func notedEvent(seq uint16, status protocol.Code, err error, note string) (Event, error) {
+	ev, err := answerEvent(seq, status, err)
+	ev.Note = note
+	return ev, err
 }

@@ -186,6 +186,17 @@ func TestTGPRequests(t *testing.T) {
 			}
 			term.State.(*tgpSession).up = upState{init: true, active: true, step: 1, release: "r-1"}
 		}
+		if k == KindSchedule || k == KindUpgradeCheck {
+			// Only in the campaign scenario, at the step that sends it.
+			if _, ok := r.Request(term, k, uint16(100+i), nil); ok {
+				t.Fatalf("%s sent outside the campaign scenario", k)
+			}
+			p.SetCampaign(&CampaignPlan{MinLat: 0, MaxLat: 1, MaxLon: 1, SystemID: "s", HBEvery: time.Second})
+			term.State.(*tgpSession).camp = campState{init: true, step: campSchedule, campaign: "c-1", resv: "v-1"}
+			if k == KindUpgradeCheck {
+				term.State.(*tgpSession).camp.step = campWait
+			}
+		}
 		out, ok := r.Request(term, k, uint16(100+i), nil)
 		if !ok {
 			t.Fatalf("%s: not sendable", k)
