@@ -16,8 +16,8 @@ var (
 	groupIdemPrefix = []byte("gi/")
 )
 
-func groupKey(id string) []byte     { return append(bytes.Clone(groupPrefix), id...) }
-func groupDevKey(id string) []byte  { return append(bytes.Clone(groupDevPrefix), id...) }
+func groupKey(id string) []byte    { return append(bytes.Clone(groupPrefix), id...) }
+func groupDevKey(id string) []byte { return append(bytes.Clone(groupDevPrefix), id...) }
 func groupIdemKey(dev string, rid uint64) []byte {
 	k := append(bytes.Clone(groupIdemPrefix), dev...)
 	k = append(k, 0)
