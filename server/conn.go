@@ -42,10 +42,10 @@ type conn struct {
 	authed   bool            // HELLO_OK sent: live is the session's entry
 	reason   presence.Reason // offline reason recorded before a close
 
-	pre      *preHello     // only until HELLO_OK: eviction queue, source, challenge
-	inflight []uint16      // seqs of requests handed to workers
-	wheelAt  int64         // timer wheel tick
-	wheelGen uint32        // identifies the live wheel entry
+	pre      *preHello // only until HELLO_OK: eviction queue, source, challenge
+	inflight []uint16  // seqs of requests handed to workers
+	wheelAt  int64     // timer wheel tick
+	wheelGen uint32    // identifies the live wheel entry
 	// hb is the HEARTBEAT_ACK state, set by features from any goroutine:
 	// the low hbFlagBits bits are the flags, the rest the low bits of the
 	// device's group_version (GROUP_STALE is computed from it, hbStale).
