@@ -158,10 +158,10 @@ func (r *keyRing) CurrentID() uint32 {
 
 // grant is a decoded, verified grant.
 type grant struct {
-	Role       string
-	IssuedMs   int64
-	ExpiresMs  int64
-	KeyID      uint32
+	Role      string
+	IssuedMs  int64
+	ExpiresMs int64
+	KeyID     uint32
 }
 
 func grantMAC(key []byte, head []byte, device, group string) []byte {

@@ -15,12 +15,12 @@ import (
 // push time; a device offline then is skipped (its next session's
 // heartbeat flags GROUP_STALE).
 type syncer struct {
-	s       *Service
-	rate    int
-	mu      sync.Mutex
-	queued  map[string]struct{}
-	order   []string
-	wake    chan struct{}
+	s      *Service
+	rate   int
+	mu     sync.Mutex
+	queued map[string]struct{}
+	order  []string
+	wake   chan struct{}
 }
 
 func newSyncer(s *Service, rate int) *syncer {
