@@ -82,6 +82,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Outbox is the notification outbox (GET /v1/outbox); nil: empty.
 	Outbox Outbox
+	// Groups serves /v1/groups; nil: 503 there.
+	Groups Groups
 }
 
 // Token is one accepted bearer token, known by its SHA-256 only.
@@ -185,6 +187,7 @@ func New(node Node, opt Options) http.Handler {
 	h.registerNotifyRoutes(m)
 	h.registerReleases(m)
 	h.registerRollouts(m)
+	h.registerGroups(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)
