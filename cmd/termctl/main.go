@@ -85,6 +85,7 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 		a.servicesCmd(), a.serviceCmd(), a.auditCmd(), a.controlCmd(),
 		a.outboxCmd(),
 		a.releaseCmd(),
+		a.groupCmd(),
 		a.rolloutCmd(),
 	)
 	a.addSigning(root)
