@@ -310,16 +310,17 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopNotify()
-	up, stopUpgrade, err := startUpgrade(cfg, store, srv, ntf, dl, log)
-	if err != nil {
-		return err
-	}
-	defer stopUpgrade() // after the engine stopped: no report arrives any more
 	grp, stopGroups, err := startGroups(ctx, cfg, store, srv, log)
 	if err != nil {
 		return err
 	}
 	defer stopGroups()
+	up, stopUpgrade, err := startUpgrade(cfg, store, srv, ntf, dl, grp, log)
+	if err != nil {
+		return err
+	}
+	defer stopUpgrade() // after the engine stopped: no report arrives any more
+	grp.SetReferences(up.GroupReferences)
 	storeMetrics := store.metrics()
 	gcMetrics := startGCTuner(ctx, cfg, srv)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)

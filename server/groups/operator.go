@@ -187,17 +187,21 @@ func (s *Service) operatorOp(ctx context.Context, op, id, device, role, by strin
 // group_version increases and it is sent GROUP_SYNC). A group that a
 // selector still refers to is refused with CONFLICT naming them.
 func (s *Service) Delete(ctx context.Context, id, by string) error {
+	// The references are asked outside s.mu: the features that hold
+	// them ask this service (IsMember) under their own locks.
+	s.mu.RLock()
+	refsOf := s.refs
+	s.mu.RUnlock()
+	if refsOf != nil {
+		if refs := refsOf(id); len(refs) > 0 {
+			return &protocol.Error{Code: protocol.Conflict, Message: trimMsg(fmt.Sprintf("group %s is referenced by %s", id, strings.Join(refs, ", ")))}
+		}
+	}
 	s.mu.Lock()
 	g := s.groups[id]
 	if g == nil || g.def.ID == "" {
 		s.mu.Unlock()
 		return errUnknownGroup
-	}
-	if s.refs != nil {
-		if refs := s.refs(id); len(refs) > 0 {
-			s.mu.Unlock()
-			return &protocol.Error{Code: protocol.Conflict, Message: trimMsg(fmt.Sprintf("group %s is referenced by %s", id, strings.Join(refs, ", ")))}
-		}
 	}
 	// Closed to terminals' joins from now on.
 	def := g.def
