@@ -3,6 +3,8 @@ package upgrade
 import (
 	"slices"
 
+	"github.com/termd/termd/server/admin/api"
+
 	"github.com/termd/termd/storage"
 )
 
@@ -42,10 +44,28 @@ func (s *Service) GroupReferences(group string) []string {
 		if r.State == storage.ReleaseArchived || r.CancelledMs != 0 {
 			continue
 		}
-		if slices.Contains(r.Groups, group) {
+		if slices.Contains(r.Groups, group) || slices.ContainsFunc(r.Phases, func(p storage.Phase) bool { return p.Group == group }) {
 			out = append(out, "release "+id)
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// phaseGroups are the groups a release's phases name.
+func phaseGroups(ps []api.Phase) []string {
+	var out []string
+	for _, p := range ps {
+		if p.Group != "" {
+			out = append(out, p.Group)
+		}
+	}
 	return out
 }

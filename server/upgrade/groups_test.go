@@ -96,6 +96,25 @@ func TestReleaseGroupTargeting(t *testing.T) {
 	if !offered("T2") || offered("T3") {
 		t.Fatal("the offer did not follow the membership change")
 	}
+	// A phased rollout whose pilot phase is the group: members of pilot
+	// only, until the phase advances; an open group is refused there too.
+	_, err = up.CreateRelease(ctx, api.ReleaseCreate{AppID: "pos", Version: "2.0.1", SHA256: testSHA, Size: 1 << 20,
+		URL: "https://dl.example/pos.bin", Phases: []api.Phase{{Group: "lobby"}, {Percent: 100}}})
+	if protocol.StatusOf(err) != protocol.BadRequest || !strings.Contains(err.Error(), "group lobby can be joined") {
+		t.Fatalf("phase on an open group: %v", err)
+	}
+	phased, err := up.CreateRelease(ctx, api.ReleaseCreate{AppID: "pos", Version: "2.0.1", SHA256: testSHA, Size: 1 << 20,
+		URL: "https://dl.example/pos.bin", Phases: []api.Phase{{Group: "pilot"}, {Percent: 100}}})
+	if err != nil || phased.Phases[0].Group != "pilot" {
+		t.Fatalf("phased: %+v %v", phased, err)
+	}
+	if _, err := up.Publish(ctx, phased.ID); err != nil {
+		t.Fatal(err)
+	}
+	rel = phased
+	if !offered("T2") || offered("T4") {
+		t.Fatal("the group phase did not reach exactly the group's members")
+	}
 	err = g.Delete(ctx, "pilot", "operator:t")
 	if protocol.StatusOf(err) != protocol.Conflict || !strings.Contains(err.Error(), "release "+rel.ID) {
 		t.Fatalf("delete of a targeted group: %v", err)

@@ -86,7 +86,7 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 	if len(in.Notes) > protocol.MaxURL {
 		return api.Release{}, bad("notes are longer than %d bytes", protocol.MaxURL)
 	}
-	if err := s.checkGroups(in.Groups); err != nil {
+	if err := s.checkGroups(append(slices.Clone(in.Groups), phaseGroups(in.Phases)...)); err != nil {
 		return api.Release{}, err
 	}
 	for _, m := range in.Models {
