@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/server/servertest"
 )
 
 // Memberships survive kill -9 of a real termd: every GROUP_CHANGE that was
@@ -153,5 +158,89 @@ func TestGroupsKillNine(t *testing.T) {
 			t.Fatalf("a grant signed before the kill: %v", err)
 		}
 		break
+	}
+}
+
+// Service ACLs by group, with a real termd: an ACL naming an open group
+// is refused at startup with the reason; one naming an operator-only
+// group lets exactly its members control the service; the group cannot
+// be deleted while the ACL names it.
+func TestGroupACLs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns termd")
+	}
+	n := newNode(t, "")
+	n.start()
+	n.post("/v1/groups", api.GroupCreate{ID: "lobby", Policy: "open"}, nil)
+	n.post("/v1/groups", api.GroupCreate{ID: "techs"}, nil)
+	req, _ := http.NewRequest("PUT", "http://"+n.adminAddr+"/v1/groups/techs/members/K9-tech", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("add: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	_ = n.cmd.Wait()
+
+	script := servertest.Script(t, t.TempDir(), "once.sh", "echo ok\n")
+	withACL := func(group string) string {
+		return fmt.Sprintf(`
+[[services]]
+id = "drawer"
+kind = "oneshot"
+command = %q
+  [[services.acl]]
+  groups = [%q]
+`, script, group)
+	}
+	// The open group: termd refuses to start, naming the reason.
+	rewriteConfig(t, n, withACL("lobby"))
+	cmd := exec.Command(os.Args[0], "-config", n.cfgPath)
+	cmd.Env = append(os.Environ(), "TERMD_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `group "lobby" can be joined by terminals themselves`) {
+		t.Fatalf("termd started with an ACL naming an open group: %v\n%s", err, out)
+	}
+	rewriteConfig(t, n, withACL("techs"))
+	n.start()
+	for dev, want := range map[string]protocol.Code{"K9-tech": protocol.OK, "K9-other": protocol.Forbidden} {
+		c, err := client.Dial(t.Context(), client.Config{Addr: n.tgp, DeviceID: dev, FleetSecret: []byte(testSecret), FW: "1", Model: "M", NoHeartbeat: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ack protocol.ControlAck
+		err = c.Do(t.Context(), &protocol.Control{ServiceID: "drawer", Op: protocol.OpStart}, &ack)
+		c.Close()
+		if protocol.StatusOf(err) != want {
+			t.Fatalf("%s: %v, want %v", dev, err, want)
+		}
+	}
+	req, _ = http.NewRequest("DELETE", "http://"+n.adminAddr+"/v1/groups/techs", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "service drawer acl") {
+		t.Fatalf("delete of a group an ACL names: %d %s", resp.StatusCode, body)
+	}
+}
+
+// rewriteConfig replaces the extra part of n's config.
+func rewriteConfig(t *testing.T, n *node, extra string) {
+	t.Helper()
+	b, err := os.ReadFile(n.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if i := strings.Index(s, "\n[[services]]"); i >= 0 {
+		s = s[:i]
+	}
+	if err := os.WriteFile(n.cfgPath, []byte(s+extra), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -281,9 +281,15 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	store.bus.Store(srv.Bus)
+	// Device groups first: service ACLs and release targeting name them.
+	grp, stopGroups, err := startGroups(ctx, cfg, store, srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopGroups()
 	// Service control: the supervisor re-adopts (or stops) daemons an
 	// earlier run left, before terminals can ask for anything.
-	ctl, err := control.Open(control.Options{Config: cfg, Audit: store, Bus: srv.Bus, Log: log})
+	ctl, err := control.Open(control.Options{Config: cfg, Audit: store, Bus: srv.Bus, Groups: grp, Log: log})
 	if err != nil {
 		return err
 	}
@@ -310,17 +316,12 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopNotify()
-	grp, stopGroups, err := startGroups(ctx, cfg, store, srv, log)
-	if err != nil {
-		return err
-	}
-	defer stopGroups()
 	up, stopUpgrade, err := startUpgrade(cfg, store, srv, ntf, dl, grp, log)
 	if err != nil {
 		return err
 	}
 	defer stopUpgrade() // after the engine stopped: no report arrives any more
-	grp.SetReferences(up.GroupReferences)
+	grp.SetReferences(func(g string) []string { return append(ctl.GroupReferences(g), up.GroupReferences(g)...) })
 	storeMetrics := store.metrics()
 	gcMetrics := startGCTuner(ctx, cfg, srv)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
