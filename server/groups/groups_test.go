@@ -553,3 +553,44 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("deleted group: %v", err)
 	}
 }
+
+// One operation changing many members pushes GROUP_SYNC to each online
+// one exactly once, paced by SyncRate instead of all at once.
+func TestSyncSpread(t *testing.T) {
+	n := startNode(t, nil, "", func(o *groups.Options) { o.SyncRate = 50 }) // 5 per 100 ms tick
+	n.create(t, "ops", storage.PolicyOperator, 0)
+	const members = 30
+	var tms []*terminal
+	for i := 0; i < members; i++ {
+		id := fmt.Sprintf("T%02d", i)
+		tms = append(tms, n.dial(t, id, true))
+		if _, err := n.g.Add(t.Context(), "ops", id, "", "operator:x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() (n int) {
+		for _, tm := range tms {
+			tm.mu.Lock()
+			n += len(tm.syncs)
+			tm.mu.Unlock()
+		}
+		return n
+	}
+	waitFor(t, "the adds' syncs", func() bool { return count() == members })
+	start := time.Now()
+	if err := n.g.Delete(t.Context(), "ops", "operator:x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delete's syncs", func() bool { return count() == 2*members })
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Fatalf("%d syncs in %v: not paced at 50/s", members, el)
+	}
+	for _, tm := range tms {
+		tm.mu.Lock()
+		got, last := len(tm.syncs), tm.syncs[len(tm.syncs)-1]
+		tm.mu.Unlock()
+		if got != 2 || last.GroupVersion != 2 || len(last.Groups) != 0 {
+			t.Fatalf("%s syncs %+v", tm.id, tm.syncs)
+		}
+	}
+}
