@@ -98,7 +98,7 @@ func groupsScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "connected %d terminals\n", len(terms))
 
 	// 1. Switch storm.
-	var ok, full, other atomic.Int64
+	var ok, full, busy, other atomic.Int64
 	var firstErr atomic.Value
 	stormCtx, cancel := context.WithTimeout(ctx, o.duration)
 	start := time.Now()
@@ -107,14 +107,14 @@ func groupsScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.storm(stormCtx, ga, gb, &ok, &full, &other, &firstErr)
+			t.storm(stormCtx, ga, gb, &ok, &full, &busy, &other, &firstErr)
 		}()
 	}
 	wg.Wait()
 	cancel()
 	el := time.Since(start)
-	fmt.Fprintf(stdout, "switch storm: %d changes in %v = %.0f changes/s; %d refused full (UNAVAILABLE), %d other errors\n",
-		ok.Load(), el.Round(time.Millisecond), float64(ok.Load())/el.Seconds(), full.Load(), other.Load())
+	fmt.Fprintf(stdout, "switch storm: %d changes in %v = %.0f changes/s; %d refused full, %d shed (busy or rate limited, retried), %d other errors\n",
+		ok.Load(), el.Round(time.Millisecond), float64(ok.Load())/el.Seconds(), full.Load(), busy.Load(), other.Load())
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(stdout, "  first other error: %v\n", e)
 	}
@@ -129,8 +129,15 @@ func groupsScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, m := range append(ma.Members, mb.Members...) {
 		seen[m.DeviceID]++
 	}
-	both, neither := 0, 0
+	both, neither, never := 0, 0, 0
 	for _, t := range terms {
+		if !t.joined {
+			never++ // never got a change through: in no group, rightly
+			if seen[t.id] != 0 {
+				both++ // in a group it was never answered for: count as broken
+			}
+			continue
+		}
 		switch seen[t.id] {
 		case 0:
 			neither++
@@ -142,8 +149,8 @@ func groupsScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if both != 0 || neither != 0 || len(mb.Members) > o.limit {
 		verdict = "BROKEN"
 	}
-	fmt.Fprintf(stdout, "after the storm: A %d, B %d (limit %d), in both %d, in neither %d: %s\n",
-		len(ma.Members), len(mb.Members), o.limit, both, neither, verdict)
+	fmt.Fprintf(stdout, "after the storm: A %d, B %d (limit %d), in both %d, in neither %d (never joined %d): %s\n",
+		len(ma.Members), len(mb.Members), o.limit, both, neither, never, verdict)
 
 	// 2. Fan-out to an operator-only group of every terminal.
 	for _, t := range terms {
@@ -193,11 +200,12 @@ func groupsScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 type loadTerm struct {
-	id   string
-	c    *client.Conn
-	slow atomic.Bool
-	lat  *latencies
-	rid  uint64
+	id     string
+	c      *client.Conn
+	slow   atomic.Bool
+	lat    *latencies
+	rid    uint64
+	joined bool // a change of this terminal succeeded
 }
 
 func (o *groupsOpts) connect(ctx context.Context) ([]*loadTerm, error) {
@@ -244,7 +252,7 @@ func (t *loadTerm) onPush(typ byte, _ uint16, body []byte) {
 	t.lat.add(time.Duration(time.Now().UnixNano() - int64(binary.BigEndian.Uint64(m.Payload))))
 }
 
-func (t *loadTerm) storm(ctx context.Context, ga, gb string, ok, full, other *atomic.Int64, firstErr *atomic.Value) {
+func (t *loadTerm) storm(ctx context.Context, ga, gb string, ok, full, busy, other *atomic.Int64, firstErr *atomic.Value) {
 	fail := func(err error) {
 		other.Add(1)
 		firstErr.CompareAndSwap(nil, err)
@@ -256,28 +264,42 @@ func (t *loadTerm) storm(ctx context.Context, ga, gb string, ok, full, other *at
 			to = gb
 		}
 		var auth protocol.GroupAuthAck
-		if err := t.c.Do(ctx, &protocol.GroupAuth{GroupID: to}, &auth); err != nil {
-			if ctx.Err() == nil {
-				fail(err)
-			}
+		err := t.c.Do(ctx, &protocol.GroupAuth{GroupID: to}, &auth)
+		if ctx.Err() != nil {
 			return
 		}
-		t.rid++
-		ch := &protocol.GroupChange{RequestID: t.rid, Op: protocol.GroupSwitch, From: in, To: to, Grant: auth.Grant}
-		if in == "" {
-			ch.Op, ch.From = protocol.GroupJoin, ""
+		if err == nil {
+			t.rid++
+			ch := &protocol.GroupChange{RequestID: t.rid, Op: protocol.GroupSwitch, From: in, To: to, Grant: auth.Grant}
+			if in == "" {
+				ch.Op, ch.From = protocol.GroupJoin, ""
+			}
+			var ack protocol.GroupChangeAck
+			err = t.c.Do(context.WithoutCancel(ctx), ch, &ack)
 		}
-		var ack protocol.GroupChangeAck
-		err := t.c.Do(context.WithoutCancel(ctx), ch, &ack)
 		switch protocol.StatusOf(err) {
 		case protocol.OK:
 			ok.Add(1)
 			in = to
-		case protocol.Unavailable:
-			full.Add(1)
-			time.Sleep(10 * time.Millisecond)
-		case protocol.RateLimited:
-			time.Sleep(50 * time.Millisecond)
+			t.joined = true
+		case protocol.Unavailable, protocol.RateLimited:
+			// Full group, or the server shedding load (busy): back off
+			// as told and try again.
+			wait := 10 * time.Millisecond
+			var pe *protocol.Error
+			if errors.As(err, &pe) && pe.RetryAfterMs > 0 {
+				wait = time.Duration(pe.RetryAfterMs) * time.Millisecond
+			}
+			if errors.As(err, &pe) && pe.Message == "group full" {
+				full.Add(1)
+				wait = 10 * time.Millisecond // keep trying: members leave it all the time
+			} else {
+				busy.Add(1)
+			}
+			select { // RATE_LIMITED may say minutes (the per-device request_id quota)
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
 		default:
 			fail(err)
 			return

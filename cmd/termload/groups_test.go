@@ -40,7 +40,7 @@ func TestGroupsScenario(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
 	}
 	o := out.String()
-	if !strings.Contains(o, "in both 0, in neither 0: OK") || !strings.Contains(o, "received 57;") {
+	if !strings.Contains(o, "in both 0, in neither 0 (never joined 0): OK") || !strings.Contains(o, "received 57;") {
 		t.Fatalf("output:\n%s", o)
 	}
 }
