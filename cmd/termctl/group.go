@@ -17,10 +17,10 @@ import (
 func (a *app) groupCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "group",
-		Short: "Manage device groups: create, list, show, members, add, remove, delete, send, rotate-key",
+		Short: "Manage device groups: create, list, show, members, add, remove, import, delete, send, rotate-key",
 	}
 	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(), a.groupShowCmd(), a.groupMembersCmd(),
-		a.groupAddCmd(), a.groupRemoveCmd(), a.groupDeleteCmd(), a.groupSendCmd(), a.groupRotateCmd())
+		a.groupAddCmd(), a.groupRemoveCmd(), a.groupDeleteCmd(), a.groupSendCmd(), a.groupRotateCmd(), a.groupImportCmd())
 	return cmd
 }
 

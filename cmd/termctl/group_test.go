@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -101,10 +103,40 @@ func TestGroupCommands(t *testing.T) {
 	if _, _, err := e.run(nil, "group", "create", "x", "--policy", "anyone"); err == nil {
 		t.Fatal("bad policy accepted")
 	}
+	// Import: a header, two good rows, a bad role, an unknown group and a
+	// short row; the good ones land, the rest are reported by line.
+	csvPath := filepath.Join(t.TempDir(), "m.csv")
+	if err := os.WriteFile(csvPath, []byte("group,device,role\nstore-12,T7\nstore-12,T8,moderator\nstore-12,T9,boss\nnope,T7\nstore-12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := e.run(nil, "group", "import", csvPath)
+	if err == nil || !strings.Contains(out, "2 memberships added, 3 rows failed") ||
+		!strings.Contains(stderr, "line 4:") || !strings.Contains(stderr, "line 5:") || !strings.Contains(stderr, "line 6:") {
+		t.Fatalf("import: %v\n%s\n%s", err, out, stderr)
+	}
+	ms, err := g.Members("store-12")
+	if err != nil || len(ms.Members) != 2 || ms.Members[1].Role != "moderator" {
+		t.Fatalf("after import: %+v %v", ms, err)
+	}
+	if out := e.mustRun(t, "group", "import", "--remove", writeTemp(t, "store-12,T7\nstore-12,T8\n")); !strings.Contains(out, "2 memberships removed, 0 rows failed") {
+		t.Fatalf("import --remove: %s", out)
+	}
+	if ms, _ := g.Members("store-12"); len(ms.Members) != 0 {
+		t.Fatalf("after import --remove: %+v", ms)
+	}
 	e.mustRun(t, "group", "remove", "ops", "T1")
 	e.mustRun(t, "group", "rotate-key")
 	e.mustRun(t, "group", "delete", "ops")
 	if _, _, err := e.run(nil, "group", "show", "ops"); err == nil {
 		t.Fatal("deleted group shown")
 	}
+}
+
+func writeTemp(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f.csv")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
