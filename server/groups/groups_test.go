@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -592,5 +593,84 @@ func TestSyncSpread(t *testing.T) {
 		if got != 2 || last.GroupVersion != 2 || len(last.Groups) != 0 {
 			t.Fatalf("%s syncs %+v", tm.id, tm.syncs)
 		}
+	}
+}
+
+// failingStore refuses group writes while fail is set.
+type failingStore struct {
+	storage.Groups
+	fail atomic.Bool
+}
+
+func (f *failingStore) ApplyGroups(ctx context.Context, w storage.GroupWrite) error {
+	if f.fail.Load() {
+		return errors.New("disk on fire")
+	}
+	return f.Groups.ApplyGroups(ctx, w)
+}
+
+// A switch whose commit fails changes nothing: the device stays in
+// `from` (never in neither or both), the member counts are as before,
+// the request_id is not remembered, and a retry succeeds.
+func TestSwitchCommitFailure(t *testing.T) {
+	store, err := storage.OpenBadger("", storage.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	fs := &failingStore{Groups: store}
+	n := startNode(t, store, "", func(o *groups.Options) { o.Store = fs })
+	n.create(t, "A", storage.PolicyOpen, 0)
+	n.create(t, "B", storage.PolicyOpen, 1)
+	tm := n.dial(t, "T1", true)
+	if _, err := tm.change(t.Context(), 1, protocol.GroupJoin, "", "A", tm.auth(t, "A").Grant); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail.Store(true)
+	grant := tm.auth(t, "B").Grant
+	_, err = tm.change(t.Context(), 2, protocol.GroupSwitch, "A", "B", grant)
+	wantCode(t, "switch with a failing store", err, protocol.Internal)
+	if l := tm.list(t); l.GroupVersion != 1 || groupIDs(l.Groups) != "[{A member}]" {
+		t.Fatalf("after the failed switch: %+v", l)
+	}
+	a, _ := n.g.Group("A")
+	b, _ := n.g.Group("B")
+	if a.Members != 1 || b.Members != 0 {
+		t.Fatalf("counts after the failed switch: A %d, B %d", a.Members, b.Members)
+	}
+	// B's one seat was given back: another device can take it... and
+	// the retry with the same request_id runs (nothing was remembered).
+	fs.fail.Store(false)
+	ack, err := tm.change(t.Context(), 2, protocol.GroupSwitch, "A", "B", grant)
+	if err != nil || ack.GroupVersion != 2 || groupIDs(ack.Groups) != "[{B member}]" {
+		t.Fatalf("retry: %+v %v", ack, err)
+	}
+	_, ds, _ := store.LoadGroups(t.Context())
+	if len(ds) != 1 || ds[0].Version != 2 || len(ds[0].Members) != 1 || ds[0].Members[0].GroupID != "B" {
+		t.Fatalf("stored: %+v", ds)
+	}
+}
+
+// Malformed requests get the spec's codes over a real socket and the
+// session goes on.
+func TestBadInput(t *testing.T) {
+	n := startNode(t, nil, "", nil)
+	n.create(t, "A", storage.PolicyOpen, 0)
+	tm := n.dial(t, "T1", true)
+	ctx := t.Context()
+	long := strings.Repeat("x", 65)
+	var aa protocol.GroupAuthAck
+	wantCode(t, "auth with a 65-byte id", tm.Do(ctx, &protocol.GroupAuth{GroupID: long}, &aa), protocol.BadRequest)
+	for name, g := range map[string][]byte{"empty": {1}, "junk": []byte("not a grant at all, not at all, not at all, not at all, no"), "zeros": make([]byte, 71)} {
+		_, err := tm.change(ctx, 1, protocol.GroupJoin, "", "A", g)
+		wantCode(t, "grant "+name, err, protocol.Unauthenticated)
+	}
+	_, err := tm.change(ctx, 2, protocol.GroupSwitch, "A", "A", tm.auth(t, "A").Grant)
+	wantCode(t, "switch to the same group", err, protocol.BadRequest)
+	var sa protocol.GroupSendAck
+	wantCode(t, "payload over 1024", tm.Do(ctx, &protocol.GroupSend{GroupID: "A", Payload: make([]byte, 1025)}, &sa), protocol.BadRequest)
+	_, err = tm.change(ctx, 3, protocol.GroupJoin, "", "A", tm.auth(t, "A").Grant)
+	if err != nil {
+		t.Fatalf("the session after bad input: %v", err)
 	}
 }
