@@ -33,14 +33,15 @@ func grContractApply(t *testing.T, s Groups) {
 	}
 	a := Group{ID: "A", Name: "Store A", Policy: PolicyOpen, Limit: 2, CreatedMs: 1}
 	b := Group{ID: "B", Policy: PolicyAllowlist, Allow: []string{"model:P4*"}, CreatedMs: 2}
+	c := Group{ID: "C", Policy: PolicyDynamic, Filter: &GroupFilter{Models: []string{"P4*"}, FW: []string{"2.*"}}, CreatedMs: 3}
 	d1 := DeviceGroups{DeviceID: "T1", Version: 3, Members: []GroupMember{{GroupID: "A", Role: RoleMember, By: "device", AtMs: 5}},
 		Marks: []OperatorMark{{GroupID: "B", AtMs: 4}}}
 	d2 := DeviceGroups{DeviceID: "T2", Version: 1}
-	if err := s.ApplyGroups(ctx, GroupWrite{PutGroups: []Group{b, a}, Devices: []DeviceGroups{d1, d2}}); err != nil {
+	if err := s.ApplyGroups(ctx, GroupWrite{PutGroups: []Group{c, b, a}, Devices: []DeviceGroups{d1, d2}}); err != nil {
 		t.Fatal(err)
 	}
 	gs, ds, err = s.LoadGroups(ctx)
-	if err != nil || !reflect.DeepEqual(gs, []Group{a, b}) || !reflect.DeepEqual(ds, []DeviceGroups{d1, d2}) {
+	if err != nil || !reflect.DeepEqual(gs, []Group{a, b, c}) || !reflect.DeepEqual(ds, []DeviceGroups{d1, d2}) {
 		t.Fatalf("LoadGroups = %+v %+v %v", gs, ds, err)
 	}
 	// Replace a device, delete a group, in one write.
@@ -49,7 +50,7 @@ func grContractApply(t *testing.T, s Groups) {
 		t.Fatal(err)
 	}
 	gs, ds, err = s.LoadGroups(ctx)
-	if err != nil || len(gs) != 1 || gs[0].ID != "B" || ds[0].Version != 4 || len(ds[0].Members) != 0 {
+	if err != nil || len(gs) != 2 || gs[0].ID != "B" || ds[0].Version != 4 || len(ds[0].Members) != 0 {
 		t.Fatalf("after delete: %+v %+v %v", gs, ds, err)
 	}
 }
@@ -58,12 +59,16 @@ func grContractInvalid(t *testing.T, s Groups) {
 	ctx := context.Background()
 	good := DeviceGroups{DeviceID: "T1", Version: 1}
 	for name, w := range map[string]GroupWrite{
-		"bad policy":     {PutGroups: []Group{{ID: "X", Policy: "anyone"}}, Devices: []DeviceGroups{good}},
-		"empty id":       {PutGroups: []Group{{ID: "", Policy: PolicyOpen}}},
-		"too many":       {Devices: []DeviceGroups{good, {DeviceID: "T2", Members: make([]GroupMember, MaxMemberships+1)}}},
-		"empty device":   {Devices: []DeviceGroups{{DeviceID: ""}}},
-		"allow not list": {PutGroups: []Group{{ID: "X", Policy: PolicyOpen, Allow: []string{"model:x"}}}},
-		"allow syntax":   {PutGroups: []Group{{ID: "X", Policy: PolicyAllowlist, Allow: []string{"x"}}}},
+		"bad policy":             {PutGroups: []Group{{ID: "X", Policy: "anyone"}}, Devices: []DeviceGroups{good}},
+		"empty id":               {PutGroups: []Group{{ID: "", Policy: PolicyOpen}}},
+		"too many":               {Devices: []DeviceGroups{good, {DeviceID: "T2", Members: make([]GroupMember, MaxMemberships+1)}}},
+		"empty device":           {Devices: []DeviceGroups{{DeviceID: ""}}},
+		"allow not list":         {PutGroups: []Group{{ID: "X", Policy: PolicyOpen, Allow: []string{"model:x"}}}},
+		"allow syntax":           {PutGroups: []Group{{ID: "X", Policy: PolicyAllowlist, Allow: []string{"x"}}}},
+		"dynamic without filter": {PutGroups: []Group{{ID: "X", Policy: PolicyDynamic}}},
+		"dynamic with limit":     {PutGroups: []Group{{ID: "X", Policy: PolicyDynamic, Limit: 3, Filter: &GroupFilter{Models: []string{"a"}}}}},
+		"filter not dynamic":     {PutGroups: []Group{{ID: "X", Policy: PolicyOpen, Filter: &GroupFilter{Models: []string{"a"}}}}},
+		"bad filter pattern":     {PutGroups: []Group{{ID: "X", Policy: PolicyDynamic, Filter: &GroupFilter{FW: []string{"["}}}}},
 	} {
 		if err := s.ApplyGroups(ctx, w); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)

@@ -17,6 +17,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 )
 
@@ -45,7 +47,22 @@ const (
 	PolicyOpen = "open"
 	// PolicyAllowlist: devices matching Allow may join by themselves.
 	PolicyAllowlist = "allowlist"
+	// PolicyDynamic: the members are the online devices matching Filter,
+	// evaluated by the server; nobody joins or leaves.
+	PolicyDynamic = "dynamic"
 )
+
+// GroupFilter is a dynamic group's saved filter: every list that is set
+// must match (path.Match globs), on what the device sent in HELLO.
+type GroupFilter struct {
+	Devices []string `json:"devices,omitempty"`
+	Models  []string `json:"models,omitempty"`
+	FW      []string `json:"fw,omitempty"`
+}
+
+func (f *GroupFilter) empty() bool {
+	return f == nil || len(f.Devices)+len(f.Models)+len(f.FW) == 0
+}
 
 // Roles.
 const (
@@ -62,6 +79,8 @@ type Group struct {
 	// Allow lists, for PolicyAllowlist, who may join: "device:GLOB"
 	// (a path.Match pattern on the device id) or "model:GLOB".
 	Allow []string `json:"allow,omitempty"`
+	// Filter selects a dynamic group's members.
+	Filter *GroupFilter `json:"filter,omitempty"`
 	// Limit is the member limit; 0: none.
 	Limit     int    `json:"limit,omitempty"`
 	CreatedMs int64  `json:"created_ms"`
@@ -141,8 +160,12 @@ func CheckGroup(g Group) error {
 		return fmt.Errorf("%w: group id contains NUL", ErrInvalid)
 	case len(g.Name) > MaxGroupName:
 		return fmt.Errorf("%w: name longer than %d bytes", ErrInvalid, MaxGroupName)
-	case g.Policy != PolicyOperator && g.Policy != PolicyOpen && g.Policy != PolicyAllowlist:
-		return fmt.Errorf("%w: policy %q (want operator, open or allowlist)", ErrInvalid, g.Policy)
+	case g.Policy != PolicyOperator && g.Policy != PolicyOpen && g.Policy != PolicyAllowlist && g.Policy != PolicyDynamic:
+		return fmt.Errorf("%w: policy %q (want operator, open, allowlist or dynamic)", ErrInvalid, g.Policy)
+	case g.Policy == PolicyDynamic && (g.Filter.empty() || g.Limit != 0):
+		return fmt.Errorf("%w: a dynamic group needs a filter and takes no limit", ErrInvalid)
+	case g.Policy != PolicyDynamic && g.Filter != nil:
+		return fmt.Errorf("%w: filter is only for the dynamic policy", ErrInvalid)
 	case g.Limit < 0:
 		return fmt.Errorf("%w: negative member limit", ErrInvalid)
 	case len(g.Allow) > MaxAllowRules:
@@ -153,6 +176,16 @@ func CheckGroup(g Group) error {
 	for _, a := range g.Allow {
 		if !strings.HasPrefix(a, "device:") && !strings.HasPrefix(a, "model:") {
 			return fmt.Errorf("%w: allow entry %q (want device:GLOB or model:GLOB)", ErrInvalid, a)
+		}
+	}
+	if f := g.Filter; f != nil {
+		if len(f.Devices)+len(f.Models)+len(f.FW) > MaxAllowRules {
+			return fmt.Errorf("%w: more than %d filter patterns", ErrInvalid, MaxAllowRules)
+		}
+		for _, p := range append(append(slices.Clone(f.Devices), f.Models...), f.FW...) {
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				return fmt.Errorf("%w: bad filter pattern %q", ErrInvalid, p)
+			}
 		}
 	}
 	return nil

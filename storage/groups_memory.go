@@ -41,6 +41,7 @@ func (m *Memory) ApplyGroups(ctx context.Context, w GroupWrite) error {
 	s := m.groupState()
 	for _, g := range w.PutGroups {
 		g.Allow = slices.Clone(g.Allow)
+		g.Filter = cloneFilter(g.Filter)
 		s.groups[g.ID] = g
 	}
 	for _, id := range w.DeleteGroups {
@@ -67,6 +68,7 @@ func (m *Memory) LoadGroups(ctx context.Context) ([]Group, []DeviceGroups, error
 	var gs []Group
 	for _, g := range s.groups {
 		g.Allow = slices.Clone(g.Allow)
+		g.Filter = cloneFilter(g.Filter)
 		gs = append(gs, g)
 	}
 	sort.Slice(gs, func(i, j int) bool { return gs[i].ID < gs[j].ID })
@@ -123,4 +125,11 @@ func (m *Memory) PruneGroupIdem(ctx context.Context, beforeMs int64) (int, error
 		}
 	}
 	return n, ctx.Err()
+}
+
+func cloneFilter(f *GroupFilter) *GroupFilter {
+	if f == nil {
+		return nil
+	}
+	return &GroupFilter{Devices: slices.Clone(f.Devices), Models: slices.Clone(f.Models), FW: slices.Clone(f.FW)}
 }

@@ -30,17 +30,24 @@ func groupPath(id string, rest ...string) string {
 
 func (a *app) groupCreateCmd() *cobra.Command {
 	var in api.GroupCreate
+	var f api.GroupFilter
 	cmd := &cobra.Command{
 		Use:   "create ID",
-		Short: "Create a group (POST /v1/groups); --policy operator (default), open or allowlist",
+		Short: "Create a group (POST /v1/groups); --policy operator (default), open, allowlist or dynamic (with --filter-*)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.ID = args[0]
+			if len(f.Devices)+len(f.Models)+len(f.FW) > 0 {
+				in.Filter = &f
+			}
 			return a.send(cmd.Context(), "POST", "/v1/groups", in)
 		},
 	}
+	cmd.Flags().StringSliceVar(&f.Models, "filter-model", nil, "dynamic: model globs (repeatable)")
+	cmd.Flags().StringSliceVar(&f.FW, "filter-fw", nil, "dynamic: fw globs (repeatable)")
+	cmd.Flags().StringSliceVar(&f.Devices, "filter-device", nil, "dynamic: device id globs (repeatable)")
 	cmd.Flags().StringVar(&in.Name, "name", "", "display name")
-	cmd.Flags().StringVar(&in.Policy, "policy", "operator", "who changes members: operator, open or allowlist")
+	cmd.Flags().StringVar(&in.Policy, "policy", "operator", "who changes members: operator, open, allowlist, or dynamic (a saved filter)")
 	cmd.Flags().StringSliceVar(&in.Allow, "allow", nil, "allowlist entries device:GLOB or model:GLOB (with --policy allowlist; repeatable)")
 	cmd.Flags().IntVar(&in.Limit, "limit", 0, "member limit (0: none)")
 	return cmd

@@ -67,6 +67,13 @@ func TestGroupCommands(t *testing.T) {
 		t.Fatalf("create: %v %s", err, out)
 	}
 	e.mustRun(t, "group", "create", "ops")
+	if out := e.mustRun(t, "--json", "group", "create", "p4", "--policy", "dynamic", "--filter-model", "P4*", "--filter-fw", "1*"); !strings.Contains(out, `"filter":{"models":["P4*"],"fw":["1*"]}`) {
+		t.Fatalf("create dynamic: %s", out)
+	}
+	if out := e.mustRun(t, "group", "members", "p4"); !strings.Contains(out, "T1") || !strings.Contains(out, "filter") {
+		t.Fatalf("dynamic members: %s", out)
+	}
+	e.mustRun(t, "group", "delete", "p4")
 	if out := e.mustRun(t, "group", "add", "ops", "T1", "--role", "moderator"); !strings.Contains(out, "group_version:") {
 		t.Fatalf("add: %s", out)
 	}

@@ -166,7 +166,10 @@ func (s *Service) terminalChange(device string, ch *protocol.GroupChange, g gran
 				return nil, errUnknownGroup
 			}
 			if tg.def.Policy == storage.PolicyOperator {
-				return nil, errOperatorOnly // the policy changed since the grant
+				return nil, errOperatorOnly // the group is being deleted
+			}
+			if tg.def.Policy == storage.PolicyDynamic {
+				return nil, errDynamic
 			}
 			if i := memberIndex(nd, ch.To); i >= 0 {
 				if fromAt < 0 && nd.Members[i].Role == g.Role {
@@ -194,6 +197,9 @@ func (s *Service) operatorChange(device, groupID, role, by string, nowMs int64) 
 		g := s.groups[groupID]
 		if g == nil || g.def.ID == "" {
 			return nil, errUnknownGroup
+		}
+		if isDynamic(g) {
+			return nil, &protocol.Error{Code: protocol.Conflict, Message: "a dynamic group's members are the devices matching its filter; change the filter instead"}
 		}
 		i := memberIndex(old, groupID)
 		switch {

@@ -310,12 +310,14 @@ func cutPrefix(s, p string) (string, bool) {
 
 // SelfJoinable reports whether terminals can join group by themselves
 // (open or allowlist): such a group must never be used to grant rights
-// (ACLs, targeting). Unknown groups are not self-joinable.
+// (ACLs, targeting). Unknown groups are not self-joinable, nor are
+// dynamic ones: their filter reads the HELLO fields (device id, model,
+// fw) that ACLs already trust.
 func (s *Service) SelfJoinable(id string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	g := s.groups[id]
-	return g != nil && g.def.Policy != storage.PolicyOperator
+	return g != nil && (g.def.Policy == storage.PolicyOpen || g.def.Policy == storage.PolicyAllowlist)
 }
 
 // IsMember reports whether device is in group now (from memory).
@@ -325,6 +327,9 @@ func (s *Service) IsMember(id, device string) bool {
 	g := s.groups[id]
 	if g == nil {
 		return false
+	}
+	if isDynamic(g) {
+		return s.srv != nil && matches(g, s.srv.Presence.Get(device))
 	}
 	_, ok := g.members[device]
 	return ok

@@ -69,9 +69,14 @@ type terminal struct {
 
 func (n *node) dial(t *testing.T, id string, read bool) *terminal {
 	t.Helper()
+	return n.dialAs(t, id, "P400", "1.0")
+}
+
+func (n *node) dialAs(t *testing.T, id, model, fw string) *terminal {
+	t.Helper()
 	tm := &terminal{id: id}
 	c, err := client.Dial(t.Context(), client.Config{
-		Addr: n.Addr, DeviceID: id, FleetSecret: []byte(servertest.FleetSecret), FW: "1.0", Model: "P400", NoHeartbeat: true,
+		Addr: n.Addr, DeviceID: id, FleetSecret: []byte(servertest.FleetSecret), FW: fw, Model: model, NoHeartbeat: true,
 		OnPush: func(typ byte, _ uint16, body []byte) {
 			r := protocol.NewReader(nil)
 			tm.mu.Lock()
@@ -673,4 +678,59 @@ func TestBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the session after bad input: %v", err)
 	}
+}
+
+// A dynamic group's members are the online devices matching its filter,
+// evaluated when asked; they are never memberships (no group_version,
+// no GROUP_SYNC), terminals cannot join it and operators cannot add to
+// it; an operator's message reaches exactly the matching devices.
+func TestDynamicGroup(t *testing.T) {
+	n := startNode(t, nil, "", nil)
+	ctx := t.Context()
+	if _, err := n.g.Create(ctx, api.GroupCreate{ID: "p4-v2", Policy: "dynamic", Filter: &api.GroupFilter{Models: []string{"P4*"}, FW: []string{"2.*"}}}, "operator:t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.g.Create(ctx, api.GroupCreate{ID: "bad", Policy: "dynamic"}, "operator:t"); protocol.StatusOf(err) != protocol.BadRequest {
+		t.Fatalf("dynamic without a filter: %v", err)
+	}
+	yes := n.dialAs(t, "T1", "P400", "2.1")
+	no := n.dialAs(t, "T2", "P400", "1.0")
+	other := n.dialAs(t, "T3", "X9", "2.1")
+	if !n.g.IsMember("p4-v2", "T1") || n.g.IsMember("p4-v2", "T2") || n.g.IsMember("p4-v2", "T3") || n.g.SelfJoinable("p4-v2") {
+		t.Fatal("filter evaluation")
+	}
+	if ms, _ := n.g.Members("p4-v2"); len(ms.Members) != 1 || ms.Members[0].DeviceID != "T1" || ms.Members[0].By != "filter" {
+		t.Fatalf("members %+v", ms)
+	}
+	var aa protocol.GroupAuthAck
+	wantCode(t, "auth of a dynamic group", yes.Do(ctx, &protocol.GroupAuth{GroupID: "p4-v2"}, &aa), protocol.Forbidden)
+	if _, err := n.g.Add(ctx, "p4-v2", "T2", "", "operator:t"); protocol.StatusOf(err) != protocol.Conflict {
+		t.Fatalf("operator add to a dynamic group: %v", err)
+	}
+	d, _, err := n.g.Send(ctx, "p4-v2", []byte("hello v2"))
+	if err != nil || d != 1 {
+		t.Fatalf("send: %d %v", d, err)
+	}
+	waitFor(t, "the message", func() bool {
+		yes.mu.Lock()
+		defer yes.mu.Unlock()
+		return len(yes.msgs) == 1 && string(yes.msgs[0].Payload) == "hello v2"
+	})
+	for _, tm := range []*terminal{no, other} {
+		tm.mu.Lock()
+		if len(tm.msgs) != 0 {
+			t.Fatalf("%s got a message", tm.id)
+		}
+		tm.mu.Unlock()
+	}
+	if l := yes.list(t); l.GroupVersion != 0 || len(l.Groups) != 0 {
+		t.Fatalf("a dynamic group shows as a membership: %+v", l)
+	}
+	yes.mu.Lock()
+	if len(yes.syncs) != 0 {
+		t.Fatal("GROUP_SYNC for a dynamic group")
+	}
+	yes.mu.Unlock()
+	yes.Close()
+	waitFor(t, "offline", func() bool { return !n.g.IsMember("p4-v2", "T1") })
 }

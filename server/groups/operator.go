@@ -17,6 +17,9 @@ import (
 // Create stores a new group (CONFLICT if the id exists).
 func (s *Service) Create(ctx context.Context, in api.GroupCreate, by string) (api.Group, error) {
 	g := storage.Group{ID: in.ID, Name: in.Name, Policy: in.Policy, Allow: in.Allow, Limit: in.Limit, CreatedMs: s.nowMs(), CreatedBy: by}
+	if f := in.Filter; f != nil {
+		g.Filter = &storage.GroupFilter{Devices: f.Devices, Models: f.Models, FW: f.FW}
+	}
 	if g.Policy == "" {
 		g.Policy = storage.PolicyOperator
 	}
@@ -52,6 +55,14 @@ func (s *Service) Create(ctx context.Context, in api.GroupCreate, by string) (ap
 func (s *Service) groupView(g *group) api.Group {
 	v := api.Group{ID: g.def.ID, Name: g.def.Name, Policy: g.def.Policy, Allow: g.def.Allow, Limit: g.def.Limit,
 		Members: len(g.members), CreatedMs: g.def.CreatedMs, CreatedBy: g.def.CreatedBy}
+	if f := g.def.Filter; f != nil {
+		v.Filter = &api.GroupFilter{Devices: f.Devices, Models: f.Models, FW: f.FW}
+	}
+	if isDynamic(g) {
+		v.Members = len(s.dynamicMembers(g))
+		v.Online = v.Members
+		return v
+	}
 	if s.srv != nil {
 		for id := range g.members {
 			if s.srv.Presence.Get(id) != nil {
@@ -96,6 +107,11 @@ func (s *Service) Members(id string) (api.GroupMembers, error) {
 		return api.GroupMembers{}, errUnknownGroup
 	}
 	out := api.GroupMembers{Group: id, Members: make([]api.GroupMember, 0, len(g.members))}
+	if isDynamic(g) {
+		for _, dev := range s.dynamicMembers(g) {
+			out.Members = append(out.Members, api.GroupMember{DeviceID: dev, Role: storage.RoleMember, By: "filter", Online: true})
+		}
+	}
 	for dev := range g.members {
 		d := s.devs[dev]
 		if i := memberIndex(d, id); i >= 0 {
@@ -115,6 +131,11 @@ func (s *Service) MemberIDs(id string) []string {
 	g := s.groups[id]
 	if g == nil {
 		return nil
+	}
+	if isDynamic(g) {
+		out := s.dynamicMembers(g)
+		sort.Strings(out)
+		return out
 	}
 	out := make([]string, 0, len(g.members))
 	for dev := range g.members {

@@ -58,14 +58,19 @@ func (s *Service) fanout(g *group, from string, payload []byte, done func(int)) 
 		done(0)
 		return nil
 	}
-	s.mu.RLock()
-	ids := make([]string, 0, len(g.members))
-	for id := range g.members {
-		if id != from {
-			ids = append(ids, id)
+	var ids []string
+	if isDynamic(g) {
+		ids = s.dynamicMembers(g)
+	} else {
+		s.mu.RLock()
+		ids = make([]string, 0, len(g.members))
+		for id := range g.members {
+			if id != from {
+				ids = append(ids, id)
+			}
 		}
+		s.mu.RUnlock()
 	}
-	s.mu.RUnlock()
 	msg := &protocol.GroupMessage{GroupID: g.def.ID, From: from, MsgID: g.msgID.Add(1), Payload: payload}
 	start := time.Now()
 	return s.srv.Fanout(ids, msg, func(n int) {

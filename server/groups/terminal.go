@@ -25,7 +25,9 @@ func (s *Service) serveAuth(_ context.Context, req *server.Request) (protocol.Me
 	s.mu.RUnlock()
 	if !allows(&def, req.DeviceID, req.Model) {
 		err := errOperatorOnly
-		if def.Policy == storage.PolicyAllowlist {
+		if def.Policy == storage.PolicyDynamic {
+			err = errDynamic
+		} else if def.Policy == storage.PolicyAllowlist {
 			err = &protocol.Error{Code: protocol.Forbidden, Message: "the group's allowlist does not include this device"}
 		}
 		s.m.auth(resultOf(err))

@@ -9,6 +9,8 @@ type Group struct {
 	Policy string `json:"policy"`
 	// Allow is the allowlist: "device:GLOB" or "model:GLOB" entries.
 	Allow []string `json:"allow,omitempty"`
+	// Filter selects a "dynamic" group's members.
+	Filter *GroupFilter `json:"filter,omitempty"`
 	// Limit is the member limit; 0: none.
 	Limit   int `json:"limit,omitempty"`
 	Members int `json:"members"`
@@ -20,11 +22,20 @@ type Group struct {
 
 // GroupCreate is the body of POST /v1/groups.
 type GroupCreate struct {
-	ID     string   `json:"id"`
-	Name   string   `json:"name,omitempty"`
-	Policy string   `json:"policy,omitempty"` // "" → "operator"
-	Allow  []string `json:"allow,omitempty"`
-	Limit  int      `json:"limit,omitempty"`
+	ID     string       `json:"id"`
+	Name   string       `json:"name,omitempty"`
+	Policy string       `json:"policy,omitempty"` // "" → "operator"
+	Allow  []string     `json:"allow,omitempty"`
+	Filter *GroupFilter `json:"filter,omitempty"` // with policy "dynamic"
+	Limit  int          `json:"limit,omitempty"`
+}
+
+// GroupFilter is a dynamic group's saved filter: glob lists on what a
+// device sent in HELLO; every list that is set must match.
+type GroupFilter struct {
+	Devices []string `json:"devices,omitempty"`
+	Models  []string `json:"models,omitempty"`
+	FW      []string `json:"fw,omitempty"`
 }
 
 // GroupList is GET /v1/groups.
