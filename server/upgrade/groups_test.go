@@ -115,6 +115,24 @@ func TestReleaseGroupTargeting(t *testing.T) {
 	if !offered("T2") || offered("T4") {
 		t.Fatal("the group phase did not reach exactly the group's members")
 	}
+	// A dynamic group (a filter on HELLO's model) targets too: a P400
+	// asking now is offered the release, whatever its memberships.
+	if _, err := g.Create(ctx, api.GroupCreate{ID: "p4", Policy: "dynamic", Filter: &api.GroupFilter{Models: []string{"P4*"}}}, "operator:t"); err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := up.CreateRelease(ctx, api.ReleaseCreate{AppID: "pos", Version: "2.0.2", SHA256: testSHA, Size: 1 << 20,
+		URL: "https://dl.example/pos.bin", Groups: []string{"p4"}})
+	if err != nil {
+		t.Fatalf("release for a dynamic group: %v", err)
+	}
+	if _, err := up.Publish(ctx, dyn.ID); err != nil {
+		t.Fatal(err)
+	}
+	rel = dyn
+	if !offered("T5") {
+		t.Fatal("the dynamic group's release did not reach a matching device")
+	}
+	rel = phased
 	err = g.Delete(ctx, "pilot", "operator:t")
 	if protocol.StatusOf(err) != protocol.Conflict || !strings.Contains(err.Error(), "release "+rel.ID) {
 		t.Fatalf("delete of a targeted group: %v", err)
