@@ -23,6 +23,8 @@ const groupKeysFile = "group-keys.json"
 func startGroups(ctx context.Context, cfg config.Config, store storage.Groups, srv *server.Server, log *slog.Logger) (g *groups.Service, stop func(), err error) {
 	g, err = groups.Open(ctx, groups.Options{
 		Store: store, Server: srv, KeyFile: filepath.Join(cfg.Storage.Dir, groupKeysFile), Log: log,
+		SendSizeLimit: cfg.Groups.SendSizeLimit, SendRate: cfg.Groups.SendRate, SendBurst: cfg.Groups.SendBurst,
+		SyncRate: cfg.Groups.SyncRate, KeyRotation: cfg.Groups.KeyRotation.Duration,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -50,6 +50,7 @@ type Config struct {
 	Download  Download  `toml:"download" comment:"download node: artifacts served to terminals over signed URLs (docs/upgrades.md)"`
 	Notify    Notify    `toml:"notify" comment:"upgrade failure notifications (see docs/upgrades.md)"`
 	Upgrade   Upgrade   `toml:"upgrade" comment:"releases, upgrade reports and stuck detection (see docs/upgrades.md)"`
+	Groups    Groups    `toml:"groups" comment:"device groups (see docs/groups.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -440,6 +441,7 @@ func (c *Config) Validate() error {
 	c.validateDownload(add)
 	c.validateNotify(add)
 	c.validateUpgrade(add)
+	c.validateGroups(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}
