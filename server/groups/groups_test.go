@@ -415,7 +415,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // GROUP_SEND: members only, at most once to every other online member,
 // the budget, the size rule (moderators exempt), operators' messages.
 func TestSend(t *testing.T) {
-	n := startNode(t, nil, "", func(o *groups.Options) { o.SendSizeLimit = 3 })
+	n := startNode(t, nil, "", func(o *groups.Options) { o.SendSizeLimit, o.SendRate = 3, 0.01 }) // no refill within the test
 	n.create(t, "A", storage.PolicyOpen, 0)
 	var tms []*terminal
 	for i := 0; i < 3; i++ {
