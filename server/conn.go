@@ -42,11 +42,36 @@ type conn struct {
 	authed   bool            // HELLO_OK sent: live is the session's entry
 	reason   presence.Reason // offline reason recorded before a close
 
-	pre      *preHello     // only until HELLO_OK: eviction queue, source, challenge
-	inflight []uint16      // seqs of requests handed to workers
-	wheelAt  int64         // timer wheel tick
-	wheelGen uint32        // identifies the live wheel entry
-	flags    atomic.Uint32 // HEARTBEAT_ACK flags, set by features from any goroutine
+	pre      *preHello // only until HELLO_OK: eviction queue, source, challenge
+	inflight []uint16  // seqs of requests handed to workers
+	wheelAt  int64     // timer wheel tick
+	wheelGen uint32    // identifies the live wheel entry
+	// hb is the HEARTBEAT_ACK state, set by features from any goroutine:
+	// the low hbFlagBits bits are the flags, the rest the low bits of the
+	// device's group_version (GROUP_STALE is computed from it, hbStale).
+	// One word keeps conn in its size class (TestConnSize).
+	hb atomic.Uint32
+}
+
+// hbFlagBits is how many heartbeat flag bits a session keeps (spec §4
+// defines 2); the other 24 bits of conn.hb hold the group_version modulo
+// 2^24, so a terminal 16,777,216 versions behind would not be told it is
+// stale — a device changes groups far more rarely than that.
+const (
+	hbFlagBits = 8
+	hbFlagMask = 1<<hbFlagBits - 1
+)
+
+// hbAck returns the session's HEARTBEAT_ACK flags for a terminal that
+// sent group_version v: the stored flags, plus GROUP_STALE when v differs
+// from the device's version. O(1), one atomic load, no allocation.
+func (c *conn) hbAck(v uint64) uint64 {
+	w := c.hb.Load()
+	flags := w & hbFlagMask
+	if uint32(v)<<hbFlagBits>>hbFlagBits != w>>hbFlagBits {
+		flags |= presence.FlagGroupStale
+	}
+	return uint64(flags)
 }
 
 // OnOpen implements gnet.EventHandler. A connection over a cap makes room
@@ -317,7 +342,25 @@ func (c *conn) Kick(sessionID uint64, code uint8, message string, reason presenc
 // session, so it only guards against misuse).
 func (c *conn) SetFlags(sessionID uint64, flags uint32) {
 	if c.live.SessionID == sessionID {
-		c.flags.Store(flags)
+		c.setHB(hbFlagMask, flags&hbFlagMask)
+	}
+}
+
+// SetGroupVersion implements presence.Owner: the next HEARTBEAT_ACK
+// compares the terminal's group_version with v.
+func (c *conn) SetGroupVersion(sessionID uint64, v uint64) {
+	if c.live.SessionID == sessionID {
+		c.setHB(^uint32(hbFlagMask), uint32(v)<<hbFlagBits)
+	}
+}
+
+// setHB replaces the bits of conn.hb under mask with val.
+func (c *conn) setHB(mask, val uint32) {
+	for {
+		old := c.hb.Load()
+		if c.hb.CompareAndSwap(old, old&^mask|val&mask) {
+			return
+		}
 	}
 }
 

@@ -185,7 +185,7 @@ func (c *conn) heartbeat(f *codec.Frame, now int64) {
 		c.seenMs = now
 		s.Presence.Seen(&c.live, now, status)
 	}
-	l.ack = protocol.HeartbeatAck{ServerTimeMs: uint64(now), Flags: uint64(c.flags.Load()), HBInterval: s.hbIntervalSeconds()}
+	l.ack = protocol.HeartbeatAck{ServerTimeMs: uint64(now), Flags: c.hbAck(l.hb.GroupVersion), HBInterval: s.hbIntervalSeconds()}
 	c.send(f.Header.Seq, &l.ack)
 }
 

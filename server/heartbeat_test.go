@@ -26,7 +26,8 @@ func heartbeatBench(tb testing.TB) (*conn, codec.Frame) {
 	c := &conn{l: l, state: stateLive, authed: true, timeout: 90_000, tokens: 1 << 30}
 	c.live = presence.Entry{DeviceID: "T-bench", SessionID: 1, Owner: c}
 	c.seenMs = s.nowMs() + 1<<40 // keep last_seen out of the write-behind
-	c.flags.Store(presence.FlagGroupStale | presence.FlagUpgradePending)
+	c.SetFlags(1, presence.FlagUpgradePending)
+	c.SetGroupVersion(1, 5) // the terminal sends 3: GROUP_STALE
 	w := protocol.NewWriter()
 	raw := w.AppendTaggedFrame(protocol.NewMAC(), &c.ks, protocol.DirTerminal, 0, 1, &protocol.Heartbeat{GroupVersion: 3})
 	src := sliceSource(raw)
@@ -66,6 +67,36 @@ func TestHeartbeatPathAllocs(t *testing.T) {
 	}
 	if ack.Flags != uint64(presence.FlagGroupStale|presence.FlagUpgradePending) {
 		t.Fatalf("ack flags %b", ack.Flags)
+	}
+}
+
+// GROUP_STALE is set exactly when the terminal's group_version differs
+// from the session's, whatever the other flags; versions past 2^24 compare
+// on their low 24 bits.
+func TestHeartbeatGroupStale(t *testing.T) {
+	c, _ := heartbeatBench(t)
+	for _, tc := range []struct {
+		server, terminal uint64
+		flags            uint32
+		want             uint64
+	}{
+		{0, 0, 0, 0},
+		{5, 5, presence.FlagUpgradePending, uint64(presence.FlagUpgradePending)},
+		{5, 3, 0, uint64(presence.FlagGroupStale)},
+		{0, 1, 0, uint64(presence.FlagGroupStale)},
+		{1<<30 + 7, 1<<30 + 7, 0, 0},
+		{1<<30 + 7, 7, 0, 0}, // equal modulo 2^24: documented blind spot
+		{1<<20 + 1, 1, presence.FlagUpgradePending, uint64(presence.FlagGroupStale | presence.FlagUpgradePending)},
+	} {
+		c.SetFlags(1, tc.flags)
+		c.SetGroupVersion(1, tc.server)
+		if got := c.hbAck(tc.terminal); got != tc.want {
+			t.Errorf("server %d terminal %d flags %b: ack %b, want %b", tc.server, tc.terminal, tc.flags, got, tc.want)
+		}
+	}
+	c.SetGroupVersion(2, 99) // another session's: ignored
+	if got := c.hbAck(1<<20 + 1); got != uint64(presence.FlagUpgradePending) {
+		t.Errorf("a late call for another session changed the version: %b", got)
 	}
 }
 

@@ -66,6 +66,9 @@ type serverMetrics struct {
 	push          pushMetrics
 	pendingAcks   atomic.Int64
 	acksUnmatched *metrics.Counter
+	// fanoutSlow counts fan-out pushes skipped for a member with more
+	// than FanoutSlowBytes unsent (spec §7).
+	fanoutSlow *metrics.Counter
 }
 
 func newServerMetrics(s *Server) *serverMetrics {
@@ -86,6 +89,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		writesRefused: set.NewCounter("termd_requests_refused_disk_full_total"),
 		push:          newPushMetrics(set),
 		acksUnmatched: set.NewCounter("termd_push_acks_unmatched_total"),
+		fanoutSlow:    set.NewCounter("termd_fanout_skipped_slow_total"),
 	}
 	set.NewGauge("termd_push_acks_pending", func() float64 { return float64(m.pendingAcks.Load()) })
 	for _, r := range refusedReasons {

@@ -63,13 +63,22 @@ func (s *Server) Push(deviceID string, m protocol.Message, done func(PushResult)
 	return true, nil
 }
 
+// FanoutSlowBytes is how much unsent data a connection may hold and still
+// be given a fan-out push: above it the push is skipped for that member
+// and counted in termd_fanout_skipped_slow_total (spec §7: GROUP_MESSAGE
+// is dropped for a member with more than 16 KiB unsent), so one reader
+// that stopped reading neither slows the others nor grows our memory.
+const FanoutSlowBytes = 16 << 10
+
 // Fanout sends the same push to the live sessions of deviceIDs on this
 // node. It is for pushes that need no ack (GROUP_MESSAGE): the body is
 // encoded once per event loop and each session's frame gets its own seq
 // and tag there. done, if not nil, is called once, from the last loop to
 // finish, with the number of sessions the push was written to (spec §7:
 // GROUP_SEND_ACK's delivered); like Push's done it must not block.
-// Devices with no live session are skipped.
+// Devices with no live session are skipped, and so are sessions with more
+// than FanoutSlowBytes unsent (not closed: a slow member only misses the
+// message).
 func (s *Server) Fanout(deviceIDs []string, m protocol.Message, done func(delivered int)) error {
 	t := m.Type()
 	if !isPush(t) || protocol.PushNeedsAck(t) {
@@ -167,6 +176,11 @@ func (l *loop) fanoutNow(f *fanout, targets []pushTarget) {
 	for _, tg := range targets {
 		c := tg.c
 		if !c.serves(tg.sid) {
+			l.s.m.pushed(p.t, PushDropped)
+			continue
+		}
+		if c.gc.OutboundBuffered() > FanoutSlowBytes {
+			l.s.m.fanoutSlow.Inc()
 			l.s.m.pushed(p.t, PushDropped)
 			continue
 		}

@@ -577,3 +577,61 @@ func TestHeartbeatFlags(t *testing.T) {
 		t.Fatal("cleared flags still held")
 	}
 }
+
+// With the outbound limit above 16 KiB, a member that stopped reading is
+// skipped by fan-outs once it has more than FanoutSlowBytes unsent, and
+// counted, instead of being closed; the reading member gets every message.
+func TestFanoutSkipsSlowMember(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Server.OutboundLimit = 256 << 10
+	ts := startServer(t, cfg, nil)
+
+	slow := dialSlowReader(t, ts.addr)
+	slow.login("T-slow")
+	fast := dialRaw(t, ts.addr)
+	fast.login("T-fast")
+	var got atomic.Int64
+	go func() {
+		for {
+			f, err := fast.read(20 * time.Second)
+			if err != nil {
+				return
+			}
+			if f.typ == protocol.TypeGroupMessage {
+				got.Add(1)
+			}
+		}
+	}()
+	payload := make([]byte, protocol.MaxPayload)
+	// The kernel's socket buffers take megabytes before termd's own
+	// outbound buffer starts to grow: send until skips start, then 200 more.
+	total, n, after := 0, 0, 0
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; after < 200; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no member skipped after %d fan-outs", i)
+		}
+		if ts.m.fanoutSlow.Get() > 0 {
+			after++
+		}
+		n++
+		delivered := make(chan int, 1)
+		msg := &protocol.GroupMessage{GroupID: "g", MsgID: uint64(i), Payload: payload}
+		if err := ts.Fanout([]string{"T-slow", "T-fast"}, msg, func(n int) { delivered <- n }); err != nil {
+			t.Fatal(err)
+		}
+		total += <-delivered
+	}
+	skipped := int(ts.m.fanoutSlow.Get())
+	if skipped == 0 || total != 2*n-skipped {
+		t.Fatalf("delivered %d, skipped %d of %d", total, skipped, 2*n)
+	}
+	if skipped < 200 || ts.Presence.Get("T-slow") == nil {
+		t.Fatalf("the slow member was closed or not skipped every time (%d skips): it should only miss messages", skipped)
+	}
+	for end := time.Now().Add(10 * time.Second); got.Load() < int64(n); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the reading member got %d of %d", got.Load(), n)
+		}
+	}
+}

@@ -9,7 +9,9 @@ import (
 // registerDefaultRoutes installs what a node with nothing configured for a
 // feature answers: they are the correct answers for an empty service list,
 // release catalogue, campaign set and group directory (spec §5–§7), and
-// each feature replaces its route when it lands. Every request is still
+// each feature replaces its routes when it is installed (termd always
+// installs service control, upgrades and groups; embedders and tests
+// that leave one out keep these answers). Every request is still
 // decoded and checked on the loop and answered from a worker, the path
 // real handlers take.
 func (s *Server) registerDefaultRoutes() {

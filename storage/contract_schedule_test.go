@@ -31,10 +31,10 @@ func runScheduleContract(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("campaigns %+v, %v", cs, err)
 		}
 		for _, bad := range []Campaign{
-			{ID: "x", ReleaseID: "r", State: CampaignDraft},                                                                 // no window
-			{ID: "x", ReleaseID: "r", State: "odd", Windows: []Window{{1, 2}}},                                              // state
+			{ID: "x", ReleaseID: "r", State: CampaignDraft},                                                                     // no window
+			{ID: "x", ReleaseID: "r", State: "odd", Windows: []Window{{1, 2}}},                                                  // state
 			{ID: "x", ReleaseID: "r", State: CampaignDraft, Windows: []Window{{StartMs: 5, EndMs: 9}, {StartMs: 8, EndMs: 12}}}, // overlap
-			{ID: "", ReleaseID: "r", State: CampaignDraft, Windows: []Window{{1, 2}}},                                       // id
+			{ID: "", ReleaseID: "r", State: CampaignDraft, Windows: []Window{{1, 2}}},                                           // id
 		} {
 			if err := s.PutCampaign(ctx, bad); !errors.Is(err, ErrInvalid) {
 				t.Errorf("campaign %+v: %v", bad, err)

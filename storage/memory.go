@@ -35,6 +35,8 @@ type Memory struct {
 	auditRef map[auditRefKey]uint64
 	// ob is the notification outbox (outbox_memory.go), made on first use.
 	ob *memOutbox
+	// grp is the groups store (groups_memory.go), made on first use.
+	grp *memGroups
 
 	// sch is the scheduling store (schedule_memory.go), not in Backup.
 	sch memSchedules

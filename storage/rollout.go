@@ -18,6 +18,9 @@ import (
 type Phase struct {
 	Percent int      `json:"percent,omitempty"`
 	Devices []string `json:"devices,omitempty"`
+	// Group names the phase's devices by an operator-only device group
+	// (its members at the time of each offer).
+	Group string `json:"group,omitempty"`
 	// SoakMs is how long the phase runs at least before it may advance.
 	SoakMs int64 `json:"soak_ms"`
 	// SuccessPct: the phase may advance when at least this share of its
@@ -88,8 +91,8 @@ func checkPhases(ps []Phase) error {
 		return fmt.Errorf("%w: %d phases (at most %d)", ErrInvalid, len(ps), maxPhases)
 	}
 	for i, p := range ps {
-		if (p.Percent > 0) == (len(p.Devices) > 0) {
-			return fmt.Errorf("%w: phase %d: a percent or a device list", ErrInvalid, i+1)
+		if n := btoi(p.Percent > 0) + btoi(len(p.Devices) > 0) + btoi(p.Group != ""); n != 1 {
+			return fmt.Errorf("%w: phase %d: a percent, a device list or a group", ErrInvalid, i+1)
 		}
 		if p.Percent < 0 || p.Percent > 100 || p.SuccessPct < 0 || p.SuccessPct > 100 || p.ErrorPct < 0 || p.ErrorPct > 100 || p.MinDevices < 0 || p.SoakMs < 0 {
 			return fmt.Errorf("%w: phase %d: out of range", ErrInvalid, i+1)
@@ -112,4 +115,11 @@ func checkRollout(s *RolloutState) error {
 // in release id order.
 type Rollouts interface {
 	Rollouts(ctx context.Context) ([]RolloutState, error)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -40,6 +40,8 @@ type Campaign struct {
 	Models    []string `json:"models,omitempty"`
 	Devices   []string `json:"devices,omitempty"`
 	FromRange string   `json:"from_range,omitempty"`
+	// Groups: the device must be a member of one (operator-only groups).
+	Groups []string `json:"groups,omitempty"`
 	// Windows are absolute, in start order, not overlapping.
 	Windows []Window `json:"windows"`
 	// TZ is the zone the operator gave daily windows in ("" = UTC).
@@ -194,7 +196,7 @@ func checkReservation(r *Reservation) error {
 }
 
 func cloneCampaign(c Campaign) Campaign {
-	c.Models, c.Devices, c.Clusters = slices.Clone(c.Models), slices.Clone(c.Devices), slices.Clone(c.Clusters)
+	c.Models, c.Devices, c.Clusters, c.Groups = slices.Clone(c.Models), slices.Clone(c.Devices), slices.Clone(c.Clusters), slices.Clone(c.Groups)
 	c.Windows = slices.Clone(c.Windows)
 	return c
 }

@@ -284,9 +284,15 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	stopHistory := startHistorySaves(ctx, hist, store, log)
 	defer stopHistory() // after the engine stopped, before the store closes
 	store.bus.Store(srv.Bus)
+	// Device groups first: service ACLs and release targeting name them.
+	grp, stopGroups, err := startGroups(ctx, cfg, store, srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopGroups()
 	// Service control: the supervisor re-adopts (or stops) daemons an
 	// earlier run left, before terminals can ask for anything.
-	ctl, err := control.Open(control.Options{Config: cfg, Audit: store, Bus: srv.Bus, Log: log})
+	ctl, err := control.Open(control.Options{Config: cfg, Audit: store, Bus: srv.Bus, Groups: grp, Log: log})
 	if err != nil {
 		return err
 	}
@@ -313,7 +319,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopNotify()
-	up, stopUpgrade, err := startUpgrade(cfg, store, srv, ntf, dl, log)
+	up, stopUpgrade, err := startUpgrade(cfg, store, srv, ntf, dl, grp, log)
 	if err != nil {
 		return err
 	}
@@ -324,6 +330,9 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	defer stopSchedule() // before stopUpgrade (deferred earlier, runs later)
 	sc.SetHistory(hist)  // the planner weighs slots by who was online then
+	grp.SetReferences(func(g string) []string {
+		return append(append(ctl.GroupReferences(g), up.GroupReferences(g)...), sc.GroupReferences(g)...)
+	})
 	storeMetrics := store.metrics()
 	gcMetrics := startGCTuner(ctx, cfg, srv)
 	tokens, err := admin.TokensFromConfig(cfg.Admin)
@@ -332,8 +341,8 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	}
 	h := admin.New(srv, admin.Options{
 		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics()}, Logger: log,
-		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc,
+		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), grp.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics()}, Logger: log,
+		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc, Groups: grp,
 		OnlineHistory: hist,
 	})
 	warnExposedAdmin(log, cfg.Admin.Listen)

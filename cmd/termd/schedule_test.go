@@ -219,3 +219,58 @@ func (n *node) put(path string, body any) {
 		n.t.Fatalf("PUT %s: %s", path, resp.Status)
 	}
 }
+
+// A campaign targeted at an operator-only group reaches exactly its
+// members; an open group is refused as a target; the group cannot be
+// deleted while the campaign names it.
+func TestCampaignGroupTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns termd")
+	}
+	n := newNode(t, "")
+	n.start()
+	n.post("/v1/groups", api.GroupCreate{ID: "store-12"}, nil)
+	n.post("/v1/groups", api.GroupCreate{ID: "lobby", Policy: "open"}, nil)
+	n.put("/v1/groups/store-12/members/GT-1", struct{}{})
+	var rel api.Release
+	n.post("/v1/releases", api.ReleaseCreate{AppID: "pos", Version: "2.0.0", SHA256: fmt.Sprintf("%064x", 1), Size: 4096, URL: "https://dl.example/pos.bin", RolloutPct: new(int)}, &rel)
+	n.post("/v1/releases/"+rel.ID+"/publish", nil, nil)
+	now := time.Now()
+	win := []api.Window{{StartMs: now.UnixMilli(), EndMs: now.Add(time.Hour).UnixMilli()}}
+	body, _ := json.Marshal(api.CampaignCreate{ReleaseID: rel.ID, Groups: []string{"lobby"}, Windows: win})
+	req, _ := http.NewRequest("POST", "http://"+n.adminAddr+"/v1/campaigns", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a campaign on an open group: %s", resp.Status)
+	}
+	var camp api.Campaign
+	n.post("/v1/campaigns", api.CampaignCreate{ReleaseID: rel.ID, Groups: []string{"store-12"}, Windows: win}, &camp)
+	n.post("/v1/campaigns/"+camp.ID+"/publish", nil, nil)
+	for dev, want := range map[string]bool{"GT-1": true, "GT-2": false} {
+		c, err := client.Dial(t.Context(), client.Config{Addr: n.tgp, DeviceID: dev, FleetSecret: []byte(testSecret), FW: "1", Model: "M", NoHeartbeat: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var qa protocol.UpgradeQueryAck
+		err = c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0.0", Launch: true}, &qa)
+		c.Close()
+		if err != nil || (qa.Campaign != nil) != want {
+			t.Fatalf("%s: campaign %+v, want %v (%v)", dev, qa.Campaign, want, err)
+		}
+	}
+	req, _ = http.NewRequest("DELETE", "http://"+n.adminAddr+"/v1/groups/store-12", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("delete of a group a campaign names: %s", resp.Status)
+	}
+}

@@ -18,8 +18,8 @@ const upgradeStopLimit = 15 * time.Second
 // startUpgrade opens release management, installs its routes and starts
 // it; stop commits what is queued. Failures go to the notifier's outbox;
 // releases of uploaded artifacts are served by the download node.
-func startUpgrade(cfg config.Config, store storage.Upgrades, srv *server.Server, ntf *notify.Notifier, dl *downloadNode, log *slog.Logger) (up *upgrade.Service, stop func(), err error) {
-	opt := upgrade.Options{Config: cfg, Store: store, Server: srv, Notifier: ntf, Bus: srv.Bus, Log: log}
+func startUpgrade(cfg config.Config, store storage.Upgrades, srv *server.Server, ntf *notify.Notifier, dl *downloadNode, grp upgrade.GroupDirectory, log *slog.Logger) (up *upgrade.Service, stop func(), err error) {
+	opt := upgrade.Options{Config: cfg, Store: store, Server: srv, Notifier: ntf, Bus: srv.Bus, Groups: grp, Log: log}
 	if dl.Server != nil {
 		opt.Artifacts = dl.Server
 	}

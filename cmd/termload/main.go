@@ -9,6 +9,7 @@
 //	termload -scenario heartbeat -n 2000 -rate 1 -saturate
 //	termload -scenario mixed     -n 1000 -rate 2 -mix heartbeat=70,upgrade_query=15,control=10,group_list=5
 //	termload -scenario churn     -n 5000 -rate 20 -takeover-share 0.2
+//	termload -scenario groups    -n 1000 -token T -admin http://127.0.0.1:7080   # switch storm, fan-out (docs/groups.md)
 //	termload report a.json b.json   # results saved with -json, side by side
 //	termload crash -termd ./bin/termd -kills 20   # kill -9 termd under load, check nothing acknowledged was lost
 //
@@ -40,9 +41,12 @@ func main() {
 // run is termload with args; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
-	if len(args) > 0 && args[0] == "crash" {
+	switch {
+	case len(args) > 0 && args[0] == "crash":
 		err = crashTest(ctx, args[1:], stdout, stderr)
-	} else {
+	case isGroupsScenario(args):
+		err = groupsScenario(ctx, args, stdout, stderr)
+	default:
 		cli := &loadtest.CLI{Stdout: stdout, Stderr: stderr}
 		err = cli.Run(ctx, args)
 	}

@@ -87,6 +87,8 @@ type Options struct {
 	Outbox Outbox
 	// OnlineHistory serves GET /v1/devices/{id}/online-hours; nil: 503.
 	OnlineHistory *history.History
+	// Groups serves /v1/groups; nil: 503 there.
+	Groups Groups
 }
 
 // Token is one accepted bearer token, known by its SHA-256 only.
@@ -194,6 +196,7 @@ func New(node Node, opt Options) http.Handler {
 	h.registerReleases(m)
 	h.registerRollouts(m)
 	h.registerSchedule(m)
+	h.registerGroups(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -51,6 +51,7 @@ type Config struct {
 	Notify    Notify    `toml:"notify" comment:"upgrade failure notifications (see docs/upgrades.md)"`
 	Upgrade   Upgrade   `toml:"upgrade" comment:"releases, upgrade reports and stuck detection (see docs/upgrades.md)"`
 	Schedule  Schedule  `toml:"schedule" comment:"upgrade scheduling: download nodes, clusters and slots (see docs/scheduling.md)"`
+	Groups    Groups    `toml:"groups" comment:"device groups (see docs/groups.md)"`
 	// Services are the [[services]] tables: processes termd runs on request.
 	Services []Service `toml:"services,omitempty" comment:"services terminals and operators may start, stop, restart and query"`
 }
@@ -448,6 +449,7 @@ func (c *Config) Validate() error {
 	c.validateNotify(add)
 	c.validateUpgrade(add)
 	c.Schedule.validate(add)
+	c.validateGroups(add)
 	if len(errs) > 0 {
 		return errors.New("invalid configuration:\n  " + strings.Join(errs, "\n  "))
 	}

@@ -161,6 +161,11 @@ type ACLRule struct {
 	Devices []string `toml:"devices,omitempty"`
 	// Models are glob patterns on the model the device sent in HELLO.
 	Models []string `toml:"models,omitempty"`
+	// Groups are device group ids: the device must be a member of one,
+	// now. Only operator-only groups may be named (a group terminals can
+	// join by themselves would let them grant themselves the right):
+	// termd refuses to start otherwise (docs/groups.md).
+	Groups []string `toml:"groups,omitempty"`
 	// Ops are the operations allowed; empty means all of the service's ops.
 	Ops []string `toml:"ops,omitempty"`
 }
@@ -352,6 +357,11 @@ func (c *Config) validateControl(add func(string, ...any)) {
 			for _, p := range append(slices.Clone(r.Devices), r.Models...) {
 				if _, err := path.Match(p, ""); err != nil {
 					add("%s: acl[%d]: bad pattern %q", at, j, p)
+				}
+			}
+			for _, g := range r.Groups {
+				if g == "" || len(g) > 64 {
+					add("%s: acl[%d]: group id %q must be 1..64 bytes", at, j, g)
 				}
 			}
 			checkOps(fmt.Sprintf("acl[%d].ops", j), r.Ops)

@@ -56,6 +56,19 @@ type Options struct {
 	Log *slog.Logger
 	// Now overrides time.Now (tests).
 	Now func() time.Time
+	// Groups evaluates ACL rules that name device groups; nil: such a
+	// rule refuses to open.
+	Groups GroupDirectory
+}
+
+// GroupDirectory is what ACL rules need of device groups
+// (*groups.Service implements it).
+type GroupDirectory interface {
+	Exists(group string) bool
+	// SelfJoinable: terminals can join the group by themselves (open or
+	// allowlist), so it must never grant a right.
+	SelfJoinable(group string) bool
+	IsMember(group, device string) bool
 }
 
 // Controller serves CONTROL and the operators' service endpoints.
@@ -103,6 +116,12 @@ func Open(opt Options) (*Controller, error) {
 		p, err := newPolicy(s)
 		if err != nil {
 			return nil, fmt.Errorf("control: service %q: %w", s.ID, err)
+		}
+		if err := checkACLGroups(s, opt.Groups); err != nil {
+			return nil, fmt.Errorf("control: service %q: %w", s.ID, err)
+		}
+		if opt.Groups != nil {
+			p.inGroup = opt.Groups.IsMember
 		}
 		c.pols[s.ID] = p
 		c.ids = append(c.ids, s.ID)

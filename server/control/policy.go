@@ -17,6 +17,9 @@ type policy struct {
 	ops  []string       // ops terminals may ask for at all
 	args []*regexp.Regexp
 	acl  []config.ACLRule
+	// inGroup evaluates the rules' groups (Options.Groups); nil: a rule
+	// that names groups matches no device.
+	inGroup func(group, device string) bool
 }
 
 func newPolicy(s config.Service) (*policy, error) {
@@ -46,7 +49,25 @@ func (p *policy) allows(deviceID, model, op string) bool {
 		return false
 	}
 	for _, r := range p.acl {
-		if matchAny(r.Devices, deviceID) && matchAny(r.Models, model) && (len(r.Ops) == 0 || slices.Contains(r.Ops, op)) {
+		if matchAny(r.Devices, deviceID) && matchAny(r.Models, model) && p.inAnyGroup(r.Groups, deviceID) &&
+			(len(r.Ops) == 0 || slices.Contains(r.Ops, op)) {
+			return true
+		}
+	}
+	return false
+}
+
+// inAnyGroup: an empty list matches anything, else the device must be a
+// member of one of the groups now.
+func (p *policy) inAnyGroup(groups []string, device string) bool {
+	if len(groups) == 0 {
+		return true
+	}
+	if p.inGroup == nil {
+		return false
+	}
+	for _, g := range groups {
+		if p.inGroup(g, device) {
 			return true
 		}
 	}

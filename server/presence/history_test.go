@@ -18,6 +18,7 @@ type nopOwner struct{}
 
 func (nopOwner) Kick(uint64, uint8, string, Reason) {}
 func (nopOwner) SetFlags(uint64, uint32)            {}
+func (nopOwner) SetGroupVersion(uint64, uint64)     {}
 
 // h0 is a UTC hour boundary.
 var h0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC).UnixMilli()

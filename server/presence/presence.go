@@ -26,6 +26,9 @@ type Owner interface {
 	Kick(sessionID uint64, code uint8, message string, reason Reason)
 	// SetFlags makes flags the session's heartbeat flags.
 	SetFlags(sessionID uint64, flags uint32)
+	// SetGroupVersion makes v the device's group_version the session
+	// compares HEARTBEAT's with (GROUP_STALE, spec §4).
+	SetGroupVersion(sessionID uint64, v uint64)
 }
 
 // Entry is one online device's session. Fields set at registration never

@@ -47,6 +47,7 @@ type Tracker struct {
 type flagShard struct {
 	mu sync.Mutex
 	m  map[string]uint32
+	gv map[string]uint64 // group_version of devices whose version is not 0
 }
 
 // TrackerOptions configure a Tracker.
@@ -88,6 +89,7 @@ func NewTracker(opt TrackerOptions) *Tracker {
 	}
 	for i := range t.flags {
 		t.flags[i].m = make(map[string]uint32)
+		t.flags[i].gv = make(map[string]uint64)
 	}
 	set := opt.Metrics
 	for _, r := range OfflineReasons() {
@@ -259,12 +261,43 @@ func (t *Tracker) Flags(deviceID string) uint32 {
 	return s.m[deviceID]
 }
 
-// applyFlags gives a session that just registered its device's flags.
+// applyFlags gives a session that just registered its device's flags
+// and group_version.
 func (t *Tracker) applyFlags(e *Entry) {
 	s := t.flagShard(e.DeviceID)
 	s.mu.Lock()
 	if v := s.m[e.DeviceID]; v != 0 {
 		e.Owner.SetFlags(e.SessionID, v)
 	}
+	if v := s.gv[e.DeviceID]; v != 0 {
+		e.Owner.SetGroupVersion(e.SessionID, v)
+	}
 	s.mu.Unlock()
+}
+
+// SetGroupVersion records the device's current group_version (spec §4,
+// §7) and copies it into its live session, whose HEARTBEAT_ACK sets
+// GROUP_STALE when the terminal's differs; a session that starts later
+// starts with it. Devices at version 0 take no memory. Safe from any
+// goroutine; it never waits on I/O.
+func (t *Tracker) SetGroupVersion(deviceID string, v uint64) {
+	s := t.flagShard(deviceID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v == 0 {
+		delete(s.gv, deviceID)
+	} else {
+		s.gv[deviceID] = v
+	}
+	if e := t.table.Get(deviceID); e != nil {
+		e.Owner.SetGroupVersion(e.SessionID, v)
+	}
+}
+
+// GroupVersion returns the device's group_version as last set.
+func (t *Tracker) GroupVersion(deviceID string) uint64 {
+	s := t.flagShard(deviceID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gv[deviceID]
 }

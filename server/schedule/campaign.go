@@ -24,6 +24,8 @@ type campaign struct {
 	storage.Campaign
 	models  map[string]bool // nil: every model
 	devices map[string]bool // nil: every device
+	// inGroups reports membership of one of Groups (set by the service).
+	inGroups func(groups []string, dev string) bool
 }
 
 func newCampaign(c storage.Campaign) (*campaign, error) {
@@ -50,6 +52,9 @@ func newCampaign(c storage.Campaign) (*campaign, error) {
 // version (the release's newer-than check is the caller's).
 func (c *campaign) targets(dev, model, version string) bool {
 	if c.models != nil && !c.models[model] || c.devices != nil && !c.devices[dev] {
+		return false
+	}
+	if len(c.Groups) > 0 && (c.inGroups == nil || !c.inGroups(c.Groups, dev)) {
 		return false
 	}
 	ok, _ := upgrade.InRange(c.FromRange, version)
@@ -181,6 +186,9 @@ func (s *Service) CreateCampaign(ctx context.Context, in api.CampaignCreate) (ap
 	if _, err := upgrade.InRange(in.FromRange, "1.0.0"); err != nil {
 		return api.Campaign{}, bad("%v", err)
 	}
+	if err := s.rels.CheckGroups(in.Groups); err != nil {
+		return api.Campaign{}, err
+	}
 	for _, cl := range in.Clusters {
 		if !slices.ContainsFunc(s.clusters, func(c *cluster) bool { return c.id == cl }) {
 			return api.Campaign{}, bad("unknown cluster %q", cl)
@@ -194,7 +202,7 @@ func (s *Service) CreateCampaign(ctx context.Context, in api.CampaignCreate) (ap
 	now := s.now().UnixMilli()
 	c := storage.Campaign{
 		ID: "c-" + hex.EncodeToString(idb[:]), ReleaseID: rel.ID, AppID: rel.AppID, Version: rel.Version,
-		Models: slices.Clone(in.Models), Devices: slices.Clone(in.Devices), FromRange: in.FromRange, Windows: ws, TZ: in.TZ,
+		Models: slices.Clone(in.Models), Devices: slices.Clone(in.Devices), FromRange: in.FromRange, Groups: slices.Clone(in.Groups), Windows: ws, TZ: in.TZ,
 		MaxDistanceKm: in.MaxDistanceKm, Clusters: slices.Clone(in.Clusters), State: storage.CampaignDraft, CreatedMs: now, UpdatedMs: now,
 	}
 	if c.EndMs() <= now {
@@ -209,6 +217,7 @@ func (s *Service) CreateCampaign(ctx context.Context, in api.CampaignCreate) (ap
 	if err := s.store.PutCampaign(ctx, c); err != nil {
 		return api.Campaign{}, err
 	}
+	pc.inGroups = s.rels.InAnyGroup
 	s.mu.Lock()
 	s.camps[c.ID] = pc
 	s.mu.Unlock()
@@ -240,6 +249,7 @@ func (s *Service) change(ctx context.Context, id string, fn func(c *storage.Camp
 	if err := s.store.PutCampaign(ctx, c); err != nil {
 		return api.Campaign{}, err
 	}
+	pc.inGroups = s.rels.InAnyGroup
 	s.mu.Lock()
 	s.camps[id] = pc
 	s.mu.Unlock()
@@ -252,10 +262,18 @@ func (s *Service) change(ctx context.Context, id string, fn func(c *storage.Camp
 
 // overlaps reports whether two campaigns may target one device: same
 // app, and their model and device targets intersect (an empty list is
-// every one).
-func overlaps(a, b *campaign) bool {
+// every one); when one targets groups (whose members change), whether a
+// device termd knows is targeted by both now.
+func (s *Service) overlaps(a, b *campaign) bool {
 	if a.AppID != b.AppID {
 		return false
+	}
+	if len(a.Groups) > 0 || len(b.Groups) > 0 {
+		both := false
+		s.rels.KnownDevices(a.AppID, func(dev, model, version string) {
+			both = both || a.targets(dev, model, version) && b.targets(dev, model, version)
+		})
+		return both
 	}
 	inter := func(x, y map[string]bool) bool {
 		if x == nil || y == nil {
@@ -286,10 +304,11 @@ func (s *Service) Publish(ctx context.Context, id string) (api.Campaign, error) 
 			return conflict("its release is not published")
 		}
 		me, _ := newCampaign(*c)
+		me.inGroups = s.rels.InAnyGroup
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		for _, o := range s.camps {
-			if o.ID != c.ID && o.active(now) && overlaps(me, o) {
+			if o.ID != c.ID && o.active(now) && s.overlaps(me, o) {
 				return conflict("campaign %s of app %s targets some of the same devices; at most one campaign per device and app", o.ID, o.AppID)
 			}
 		}
@@ -360,7 +379,7 @@ func (s *Service) Campaign(_ context.Context, id string) (api.Campaign, error) {
 }
 
 func toAPI(c storage.Campaign) api.Campaign {
-	out := api.Campaign{ID: c.ID, ReleaseID: c.ReleaseID, AppID: c.AppID, Version: c.Version, Models: c.Models, Devices: c.Devices,
+	out := api.Campaign{ID: c.ID, ReleaseID: c.ReleaseID, AppID: c.AppID, Version: c.Version, Models: c.Models, Devices: c.Devices, Groups: c.Groups,
 		FromRange: c.FromRange, TZ: c.TZ, MaxDistanceKm: c.MaxDistanceKm, Clusters: c.Clusters, State: c.State, EndMs: c.EndMs(),
 		CreatedMs: c.CreatedMs, PublishedMs: c.PublishedMs, UpdatedMs: c.UpdatedMs}
 	for _, w := range c.Windows {
@@ -394,4 +413,20 @@ func (s *Service) notify(c *campaign, kind uint8) {
 	})
 	s.m.notices.Add(len(online))
 	s.rels.Spread(online, &protocol.UpgradeNotice{ID: c.ID, AppID: c.AppID, Version: c.Version, Kind: kind})
+}
+
+// GroupReferences names the active campaigns that target group, for the
+// groups feature's delete check.
+func (s *Service) GroupReferences(group string) []string {
+	now := s.now().UnixMilli()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for id, c := range s.camps {
+		if (c.active(now) || c.State == storage.CampaignDraft) && slices.Contains(c.Groups, group) {
+			out = append(out, "campaign "+id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -158,6 +158,7 @@ func (s *Service) load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		pc.inGroups = s.rels.InAnyGroup
 		s.camps[c.ID] = pc
 	}
 	if err := s.loadLocations(ctx); err != nil {

@@ -173,3 +173,20 @@ func (s *Service) LatestStages(ctx context.Context, releaseID string) (map[strin
 	})
 	return out, err
 }
+
+// CheckGroups validates groups named as campaign targets, as for
+// releases: operator-only groups only.
+func (s *Service) CheckGroups(gs []string) error { return s.checkGroups(gs) }
+
+// InAnyGroup reports whether the device is a member of one of groups now.
+func (s *Service) InAnyGroup(groups []string, deviceID string) bool {
+	if s.groups == nil {
+		return false
+	}
+	for _, g := range groups {
+		if s.groups.IsMember(g, deviceID) {
+			return true
+		}
+	}
+	return false
+}

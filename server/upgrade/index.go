@@ -30,6 +30,32 @@ type release struct {
 	from    []constraint    // nil: every installed version
 	// phaseSets are the device lists of the phases (nil for a percent phase).
 	phaseSets []phaseSet
+	// inGroup evaluates Groups (Options.Groups); nil: no device is in any.
+	inGroup func(group, device string) bool
+}
+
+// newReleaseIn is newRelease with group targeting evaluated by s's
+// group directory.
+func (s *Service) newReleaseIn(r storage.Release) (*release, error) {
+	rel, err := newRelease(r)
+	if err == nil && s.groups != nil {
+		rel.inGroup = s.groups.IsMember
+	}
+	return rel, err
+}
+
+// inAnyGroup reports whether the device is in one of the release's groups
+// now (memberships change the targeting at once, docs/groups.md).
+func (r *release) inAnyGroup(device string) bool {
+	if r.inGroup == nil {
+		return false
+	}
+	for _, g := range r.Groups {
+		if r.inGroup(g, device) {
+			return true
+		}
+	}
+	return false
 }
 
 func newRelease(r storage.Release) (*release, error) {
@@ -85,10 +111,10 @@ func inRollout(releaseID, deviceID string, pct int) bool {
 }
 
 // targets reports whether the release targets a device of model running
-// version, at rollout pct. Groups are the groups issue's hook: a release
-// that names groups targets nobody until groups land.
+// version, at rollout pct. A release that names groups targets their
+// members at the time of the question (an offer or a notice).
 func (r *release) targets(deviceID, model, version string, pct int) bool {
-	if len(r.Groups) > 0 {
+	if len(r.Groups) > 0 && !r.inAnyGroup(deviceID) {
 		return false
 	}
 	if r.models != nil && !r.models[model] {

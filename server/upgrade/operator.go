@@ -86,8 +86,8 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 	if len(in.Notes) > protocol.MaxURL {
 		return api.Release{}, bad("notes are longer than %d bytes", protocol.MaxURL)
 	}
-	if len(in.Groups) > 0 {
-		return api.Release{}, bad("group targeting is not available yet")
+	if err := s.checkGroups(append(slices.Clone(in.Groups), phaseGroups(in.Phases)...)); err != nil {
+		return api.Release{}, err
 	}
 	for _, m := range in.Models {
 		if err := checkWireID("model", m); err != nil {
@@ -125,10 +125,10 @@ func (s *Service) CreateRelease(ctx context.Context, in api.ReleaseCreate) (api.
 	r := storage.Release{
 		ID: "r-" + hex.EncodeToString(idb[:]), AppID: in.AppID, Version: in.Version, SHA256: hex.EncodeToString(sha),
 		Size: size, URL: in.URL, Notes: in.Notes, Mandatory: in.Mandatory, State: storage.ReleaseDraft,
-		Models: slices.Clone(in.Models), Devices: slices.Clone(in.Devices), FromRange: in.FromRange, RolloutPct: pct,
+		Models: slices.Clone(in.Models), Devices: slices.Clone(in.Devices), Groups: slices.Clone(in.Groups), FromRange: in.FromRange, RolloutPct: pct,
 		CreatedMs: now, UpdatedMs: now, Phases: phases, DeadlineMs: in.DeadlineMs,
 	}
-	rel, err := newRelease(r)
+	rel, err := s.newReleaseIn(r)
 	if err != nil {
 		return api.Release{}, bad("%v", err)
 	}
@@ -202,7 +202,7 @@ func (s *Service) change(ctx context.Context, id string, fn func(r *storage.Rele
 		return api.Release{}, err
 	}
 	r.UpdatedMs = s.now().UnixMilli()
-	cur, err := newRelease(r)
+	cur, err := s.newReleaseIn(r)
 	if err != nil {
 		return api.Release{}, err
 	}

@@ -41,7 +41,8 @@ type phaseSet map[string]bool
 func (r *release) phaseOf(dev string, upTo int) (int, bool) {
 	for i := 0; i <= upTo && i < len(r.Phases); i++ {
 		p := r.Phases[i]
-		if p.Percent > 0 && inRollout(r.ID, dev, p.Percent) || r.phaseSets[i][dev] {
+		if p.Percent > 0 && inRollout(r.ID, dev, p.Percent) || r.phaseSets[i][dev] ||
+			p.Group != "" && r.inGroup != nil && r.inGroup(p.Group, dev) {
 			return i, true
 		}
 	}
@@ -455,10 +456,8 @@ func phasesOf(in []api.Phase) ([]storage.Phase, error) {
 	for i, p := range in {
 		n := i + 1
 		switch {
-		case p.Group != "":
-			return nil, bad("phase %d: group phases come with device groups, which this node does not have yet", n)
-		case (p.Percent > 0) == (len(p.Devices) > 0):
-			return nil, bad("phase %d: give a percent or a device list", n)
+		case btoi(p.Percent > 0)+btoi(len(p.Devices) > 0)+btoi(p.Group != "") != 1:
+			return nil, bad("phase %d: give a percent, a device list or a group", n)
 		case p.Percent < 0 || p.Percent > 100:
 			return nil, bad("phase %d: percent must be 1-100", n)
 		case p.Percent > 0 && p.Percent < last:
@@ -472,7 +471,7 @@ func phasesOf(in []api.Phase) ([]storage.Phase, error) {
 			}
 		}
 		last = max(last, p.Percent)
-		sp := storage.Phase{Percent: p.Percent, Devices: slices.Clone(p.Devices), SoakMs: DefaultPhase.SoakMs,
+		sp := storage.Phase{Percent: p.Percent, Devices: slices.Clone(p.Devices), Group: p.Group, SoakMs: DefaultPhase.SoakMs,
 			SuccessPct: p.SuccessPct, ErrorPct: p.ErrorPct, MinDevices: p.MinDevices, Approval: p.Approval}
 		if p.SoakS != nil {
 			sp.SoakMs = *p.SoakS * 1000
@@ -485,7 +484,7 @@ func phasesOf(in []api.Phase) ([]storage.Phase, error) {
 		}
 		if p.MinDevices == 0 {
 			sp.MinDevices = min(DefaultPhase.MinDevices, max(len(p.Devices), 1))
-			if p.Percent > 0 {
+			if p.Percent > 0 || p.Group != "" {
 				sp.MinDevices = DefaultPhase.MinDevices
 			}
 		}
@@ -504,7 +503,7 @@ func phasesToAPI(ps []storage.Phase) []api.Phase {
 	var out []api.Phase
 	for _, p := range ps {
 		soak := p.SoakMs / 1000
-		out = append(out, api.Phase{Percent: p.Percent, Devices: p.Devices, SoakS: &soak, SuccessPct: p.SuccessPct,
+		out = append(out, api.Phase{Percent: p.Percent, Devices: p.Devices, Group: p.Group, SoakS: &soak, SuccessPct: p.SuccessPct,
 			ErrorPct: p.ErrorPct, MinDevices: p.MinDevices, Approval: p.Approval})
 	}
 	return out

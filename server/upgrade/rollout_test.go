@@ -209,7 +209,7 @@ func TestApprovalPauseResumeAndRestart(t *testing.T) {
 		t.Fatalf("approve before the condition: %v", err)
 	}
 	for _, bad := range [][]api.Phase{
-		{{Group: "store-12"}, {Percent: 100}},         // groups: not yet
+		{{Group: "store-12"}, {Percent: 100}},         // no groups on this node
 		{{Percent: 10}, {Percent: 5}, {Percent: 100}}, // decreasing
 		{{Percent: 10}, {Percent: 50}},                // does not end at 100
 		{{Percent: 10, Devices: []string{"a"}}},       // both

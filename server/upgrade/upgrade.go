@@ -77,6 +77,21 @@ type Options struct {
 	Log *slog.Logger
 	// Now overrides time.Now (tests).
 	Now func() time.Time
+	// Groups evaluates release targeting by group from memory; nil: a
+	// release naming groups is refused (docs/groups.md).
+	Groups GroupDirectory
+}
+
+// GroupDirectory is what group targeting needs of device groups
+// (*groups.Service implements it).
+type GroupDirectory interface {
+	// Exists reports whether the group exists.
+	Exists(group string) bool
+	// SelfJoinable reports whether terminals can join it by themselves
+	// (open or allowlist): such a group never targets a release.
+	SelfJoinable(group string) bool
+	// IsMember reports whether device is in group now.
+	IsMember(group, device string) bool
 }
 
 // Service serves UPGRADE_QUERY and UPGRADE_REPORT and the operators'
@@ -96,6 +111,7 @@ type Service struct {
 	now       func() time.Time
 	keys      []*ecdsa.PublicKey
 	m         *upMetrics
+	groups    GroupDirectory // nil: no group targeting
 
 	// opMu serialises operator changes to releases (read-modify-write of
 	// one release record and the index).
@@ -165,7 +181,7 @@ func Open(opt Options) (*Service, error) {
 	}
 	s := &Service{
 		cfg: opt.Config.Upgrade, store: opt.Store, srv: opt.Server, notifier: opt.Notifier,
-		artifacts: opt.Artifacts, bus: opt.Bus, log: opt.Log, now: opt.Now,
+		artifacts: opt.Artifacts, bus: opt.Bus, log: opt.Log, now: opt.Now, groups: opt.Groups,
 		rels: map[string]*release{}, apps: map[string]bool{}, assigned: map[string]map[string]*assignState{},
 		vers: map[devApp]verInfo{}, open: map[attemptKey]*openAttempt{}, installing: map[devApp]attemptKey{}, rollouts: map[string]*storage.RolloutState{}, pending: map[string]map[string]bool{},
 		jobs: make(chan *job, jobQueue), stop: make(chan struct{}), stopped: make(chan struct{}),
@@ -206,7 +222,7 @@ func (s *Service) load(ctx context.Context) error {
 		return err
 	}
 	for _, r := range rels {
-		rel, err := newRelease(r)
+		rel, err := s.newReleaseIn(r)
 		if err != nil {
 			return fmt.Errorf("release %s: %w", r.ID, err)
 		}

@@ -7,8 +7,8 @@ package api
 type Phase struct {
 	Percent int      `json:"percent,omitempty"`
 	Devices []string `json:"devices,omitempty"`
-	// Group names the phase's devices by a device group (refused until
-	// device groups land).
+	// Group names the phase's devices by an operator-only device group:
+	// its members at the time of each offer (docs/groups.md).
 	Group string `json:"group,omitempty"`
 	// SoakS is the phase's minimum duration in seconds; nil: 3600.
 	SoakS      *int64 `json:"soak_s,omitempty"`

@@ -15,6 +15,7 @@ type CampaignCreate struct {
 	Models        []string `json:"models,omitempty"`
 	Devices       []string `json:"devices,omitempty"`
 	FromRange     string   `json:"from_range,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
 	Windows       []Window `json:"windows,omitempty"`
 	Daily         string   `json:"daily,omitempty"`
 	Dates         []string `json:"dates,omitempty"`
@@ -32,6 +33,7 @@ type Campaign struct {
 	Models        []string `json:"models,omitempty"`
 	Devices       []string `json:"devices,omitempty"`
 	FromRange     string   `json:"from_range,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
 	Windows       []Window `json:"windows"`
 	TZ            string   `json:"tz,omitempty"`
 	MaxDistanceKm float64  `json:"max_distance_km,omitempty"`
