@@ -225,6 +225,10 @@ func (s *Service) serveSchedule(req *server.Request, reply func(protocol.Message
 		loc = &location{q.Lat, q.Lon}
 	} else if l, ok := s.locs.get(dev); ok {
 		loc = &l // the operators' registered location
+	} else if e := s.srv.Presence.Get(dev); e != nil {
+		if l, ok := attrsLocation(e.Attrs); ok {
+			loc = &l // last resort: HELLO attrs, not covered by the MAC
+		}
 	}
 	rel, _ := s.rels.CampaignRelease(c.ReleaseID)
 	// The frozen assignment first (the device's reports are accepted

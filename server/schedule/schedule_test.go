@@ -386,9 +386,21 @@ func TestRegisteredLocationAndRetry(t *testing.T) {
 	if err := c.Do(t.Context(), &protocol.ScheduleRequest{CampaignID: camp.ID, Version: "1.0.0", SystemID: "pos-linux"}, &ack); err != nil || ack.NodeID != "waw-1" {
 		t.Fatalf("registered location: %+v %v", ack, err)
 	}
+	// No coordinates and no registered location: the HELLO attrs, as a
+	// last resort (Madrid here).
+	attrs, _ := client.EncodeAttrs(map[string]any{"lat": "40.4", "lon": "-3.7"})
+	es, err := client.Dial(t.Context(), client.Config{Addr: n.Addr, DeviceID: "pos-es", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true, Attrs: attrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	if err := es.Do(t.Context(), &protocol.ScheduleRequest{CampaignID: camp.ID, Version: "1.0.0", SystemID: "pos-linux"}, &ack); err != nil || ack.NodeID != "mad-1" {
+		t.Fatalf("attrs location: %+v %v", ack, err)
+	}
 	// pos-q queried (termd knows its version) but never asked for a slot.
 	var notices atomic.Int32
-	q, err := client.Dial(t.Context(), client.Config{Addr: n.Addr, DeviceID: "pos-q", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true,
+	var q *client.Conn
+	q, err = client.Dial(t.Context(), client.Config{Addr: n.Addr, DeviceID: "pos-q", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true,
 		OnPush: func(typ byte, _ uint16, _ []byte) {
 			if typ == protocol.TypeUpgradeNotice {
 				notices.Add(1)
