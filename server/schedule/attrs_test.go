@@ -29,10 +29,10 @@ func TestAttrsLocation(t *testing.T) {
 		want  location
 	}{
 		{enc("site", "shop 12", "lat", "52.2297", "lon", "21.0122", "kiosk", true), true, location{52.2297, 21.0122}},
-		{enc("lat", "52.2", "n", 7), false, location{}},          // no lon
-		{enc("lat", 52, "lon", 21), false, location{}},           // ints: not degrees
-		{enc("lat", "95", "lon", "21"), false, location{}},       // out of range
-		{enc("lat", "north", "lon", "21"), false, location{}},    // not a number
+		{enc("lat", "52.2", "n", 7), false, location{}},       // no lon
+		{enc("lat", 52, "lon", 21), false, location{}},        // ints: not degrees
+		{enc("lat", "95", "lon", "21"), false, location{}},    // out of range
+		{enc("lat", "north", "lon", "21"), false, location{}}, // not a number
 		{"", false, location{}},
 		{"\x81", false, location{}}, // truncated
 	} {
