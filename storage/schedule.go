@@ -46,6 +46,13 @@ type Campaign struct {
 	Windows []Window `json:"windows"`
 	// TZ is the zone the operator gave daily windows in ("" = UTC).
 	TZ string `json:"tz,omitempty"`
+	// DeviceTZ: the daily window Daily on Dates is in each device's own
+	// zone; Windows are then the fleet default zone's (for display) and
+	// LastEndMs the end of the last window in the latest zone on Earth.
+	DeviceTZ  bool     `json:"device_tz,omitempty"`
+	Daily     string   `json:"daily,omitempty"`
+	Dates     []string `json:"dates,omitempty"`
+	LastEndMs int64    `json:"last_end_ms,omitempty"`
 	// Placement limits: MaxDistanceKm (0 = none) and Clusters (empty =
 	// any) for data residency.
 	MaxDistanceKm float64  `json:"max_distance_km,omitempty"`
@@ -58,6 +65,9 @@ type Campaign struct {
 
 // EndMs is the end of the campaign's last window.
 func (c *Campaign) EndMs() int64 {
+	if c.LastEndMs > 0 {
+		return c.LastEndMs
+	}
 	if len(c.Windows) == 0 {
 		return 0
 	}
@@ -115,10 +125,15 @@ type NodeState struct {
 // DeviceLocation is a device's position as an operator registered it:
 // placement uses it when a SCHEDULE_REQUEST carries no coordinates.
 type DeviceLocation struct {
-	DeviceID  string  `json:"device_id"`
-	Lat       float64 `json:"lat"`
-	Lon       float64 `json:"lon"`
-	UpdatedMs int64   `json:"updated_ms"`
+	DeviceID string  `json:"device_id"`
+	Lat      float64 `json:"lat"`
+	Lon      float64 `json:"lon"`
+	// NoLoc: only the zone is registered.
+	NoLoc bool `json:"no_loc,omitempty"`
+	// TZ is the device's time zone (IANA name, "" = the fleet default),
+	// for campaigns whose daily window is in each device's zone.
+	TZ        string `json:"tz,omitempty"`
+	UpdatedMs int64  `json:"updated_ms"`
 }
 
 // ScheduleTx reads and writes scheduling records in one transaction;
@@ -197,13 +212,16 @@ func checkReservation(r *Reservation) error {
 
 func cloneCampaign(c Campaign) Campaign {
 	c.Models, c.Devices, c.Clusters, c.Groups = slices.Clone(c.Models), slices.Clone(c.Devices), slices.Clone(c.Clusters), slices.Clone(c.Groups)
-	c.Windows = slices.Clone(c.Windows)
+	c.Windows, c.Dates = slices.Clone(c.Windows), slices.Clone(c.Dates)
 	return c
 }
 
 func checkLocation(l *DeviceLocation) error {
 	if err := checkUpgradeID("device id", l.DeviceID); err != nil {
 		return err
+	}
+	if len(l.TZ) > 64 {
+		return fmt.Errorf("%w: time zone name over 64 bytes", ErrInvalid)
 	}
 	if l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180 || l.Lat != l.Lat || l.Lon != l.Lon {
 		return fmt.Errorf("%w: location out of range", ErrInvalid)

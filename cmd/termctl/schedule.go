@@ -79,7 +79,7 @@ func (a *app) campaignCreateCmd() *cobra.Command {
 	f.StringArrayVar(&windows, "window", nil, "a window START/END (RFC 3339; repeat)")
 	f.StringVar(&in.Daily, "daily", "", "a daily window HH:MM-HH:MM (with --dates and --tz)")
 	f.StringVar(&dates, "dates", "", "the days of the daily window, YYYY-MM-DD,...")
-	f.StringVar(&in.TZ, "tz", "", "time zone of the daily window (IANA name, default UTC)")
+	f.StringVar(&in.TZ, "tz", "", `time zone of the daily window (IANA name, default UTC; "device": each device's own zone)`)
 	f.StringArrayVar(&in.Models, "model", nil, "target this model (repeat; none = every model)")
 	f.StringArrayVar(&in.Devices, "device", nil, "target this device (repeat; none = every device)")
 	f.StringVar(&in.FromRange, "from-range", "", `installed versions targeted, e.g. ">=1.2 <2"`)
@@ -260,11 +260,18 @@ func (a *app) campaignRetryCmd() *cobra.Command {
 
 func (a *app) locationCmd() *cobra.Command {
 	var clear bool
+	var tz string
 	cmd := &cobra.Command{
-		Use:   "location DEVICE (LAT LON | --clear)",
-		Short: "Register a device's location for placement when it sends none (PUT|DELETE /v1/devices/{id}/location)",
+		Use:   "location DEVICE (LAT LON | --clear | --tz ZONE)",
+		Short: "Register a device's location for placement when it sends none, or its time zone for campaigns in each device's zone (PUT|DELETE /v1/devices/{id}/location, PUT /v1/devices/{id}/zone)",
 		Args:  cobra.RangeArgs(1, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("tz") {
+				if len(args) != 1 || clear {
+					return fmt.Errorf("--tz takes no coordinates (give them in another call)")
+				}
+				return a.send(cmd.Context(), "PUT", "/v1/devices/"+url.PathEscape(args[0])+"/zone", api.Zone{TZ: tz})
+			}
 			path := "/v1/devices/" + url.PathEscape(args[0]) + "/location"
 			if clear {
 				if len(args) != 1 {
@@ -284,5 +291,6 @@ func (a *app) locationCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&clear, "clear", false, "remove the registered location")
+	cmd.Flags().StringVar(&tz, "tz", "", `the device's IANA time zone ("" removes it)`)
 	return cmd
 }

@@ -30,6 +30,7 @@ type Scheduler interface {
 	ReportLoad(ctx context.Context, id string, active int64) error
 	Retry(ctx context.Context, id string, in api.CampaignRetry) (int, error)
 	SetLocation(ctx context.Context, dev string, lat, lon float64, clear bool) error
+	SetZone(ctx context.Context, dev, tz string) error
 }
 
 var errNoSchedule = &protocol.Error{Code: protocol.Unavailable, Message: "upgrade scheduling is not served by this node"}
@@ -95,6 +96,15 @@ func (h *handler) registerSchedule(m *http.ServeMux) {
 		}
 		err := sc.SetLocation(ctx, id, in.Lat, in.Lon, false)
 		h.log.Info("operator action", "action", "device location", "device", id, "remote", r.RemoteAddr, "err", err)
+		return in, http.StatusOK, err
+	}))
+	m.HandleFunc("PUT /v1/devices/{id}/zone", h.schedOp(func(ctx context.Context, sc Scheduler, id string, r *http.Request) (any, int, error) {
+		var in api.Zone
+		if err := readJSONBody(r, &in, maxBodyBytes); err != nil {
+			return nil, 0, err
+		}
+		err := sc.SetZone(ctx, id, in.TZ)
+		h.log.Info("operator action", "action", "device zone", "device", id, "tz", in.TZ, "remote", r.RemoteAddr, "err", err)
 		return in, http.StatusOK, err
 	}))
 	m.HandleFunc("DELETE /v1/devices/{id}/location", h.schedOp(func(ctx context.Context, sc Scheduler, id string, r *http.Request) (any, int, error) {

@@ -20,6 +20,10 @@ type Schedule struct {
 	// DownloadGrace: a PROCEED's download token stays valid this long
 	// after the slot's end, for slow links resuming. Default 2h.
 	DownloadGrace Duration `toml:"download_grace" comment:"download tokens of a slot stay valid this long after it ends"`
+	// DefaultTZ is the fleet's default time zone (IANA name) for
+	// campaigns whose daily window is in each device's zone, for devices
+	// with no zone registered. Default "UTC".
+	DefaultTZ string `toml:"default_tz" comment:"time zone of devices with none registered, for campaigns with tz = \"device\""`
 	// Clusters and Nodes describe the download nodes; none = termd's own
 	// node in cluster "default", serving every system id.
 	Clusters []Cluster `toml:"clusters,omitempty" comment:"clusters of download nodes (placement picks the nearest with room)"`
@@ -59,7 +63,7 @@ type Node struct {
 
 // DefaultSchedule is [schedule]'s defaults.
 func DefaultSchedule() Schedule {
-	return Schedule{SlotLength: D(15 * time.Minute), Capacity: 100, CheckinGrace: D(5 * time.Minute), DownloadGrace: D(2 * time.Hour)}
+	return Schedule{SlotLength: D(15 * time.Minute), Capacity: 100, CheckinGrace: D(5 * time.Minute), DownloadGrace: D(2 * time.Hour), DefaultTZ: "UTC"}
 }
 
 // validate checks [schedule] and adds each problem.
@@ -69,6 +73,9 @@ func (s Schedule) validate(add func(string, ...any)) {
 	}
 	if s.Capacity < 1 {
 		add("schedule.capacity = %d must be at least 1", s.Capacity)
+	}
+	if _, err := time.LoadLocation(s.DefaultTZ); err != nil {
+		add("schedule.default_tz = %q: %v", s.DefaultTZ, err)
 	}
 	clusters := map[string]bool{}
 	for i, c := range s.Clusters {

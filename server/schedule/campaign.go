@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/termd/termd/protocol"
@@ -26,6 +27,32 @@ type campaign struct {
 	devices map[string]bool // nil: every device
 	// inGroups reports membership of one of Groups (set by the service).
 	inGroups func(groups []string, dev string) bool
+	// zoned caches a device-zone campaign's windows per zone.
+	zoneMu sync.Mutex
+	zoned  map[string][]storage.Window
+}
+
+// windowsFor is the campaign's windows for a device in zone tz: its
+// windows, or, when its daily window is in each device's zone, that
+// window on its dates in tz.
+func (c *campaign) windowsFor(tz string) []storage.Window {
+	if !c.DeviceTZ {
+		return c.Windows
+	}
+	c.zoneMu.Lock()
+	defer c.zoneMu.Unlock()
+	if ws, ok := c.zoned[tz]; ok {
+		return ws
+	}
+	ws, err := windowsOf(api.CampaignCreate{Daily: c.Daily, Dates: c.Dates, TZ: tz})
+	if err != nil {
+		ws = c.Windows // a zone that no longer loads: the default zone's
+	}
+	if c.zoned == nil {
+		c.zoned = map[string][]storage.Window{}
+	}
+	c.zoned[tz] = ws
+	return ws
 }
 
 func newCampaign(c storage.Campaign) (*campaign, error) {
@@ -66,9 +93,9 @@ func (c *campaign) active(nowMs int64) bool {
 	return (c.State == storage.CampaignPublished || c.State == storage.CampaignPaused) && nowMs < c.EndMs()
 }
 
-// nextWindow is the first window not over at nowMs.
-func (c *campaign) nextWindow(nowMs int64) (storage.Window, bool) {
-	for _, w := range c.Windows {
+// nextWindow is the first of windows not over at nowMs.
+func nextWindow(windows []storage.Window, nowMs int64) (storage.Window, bool) {
+	for _, w := range windows {
 		if w.EndMs > nowMs {
 			return w, true
 		}
@@ -86,7 +113,7 @@ func (s *Service) CampaignFor(dev, model, app, version string) *protocol.Campaig
 		if c.AppID != app || !c.active(now) || !c.targets(dev, model, version) || !s.rels.Newer(c.ReleaseID, version) {
 			continue
 		}
-		w, _ := c.nextWindow(now)
+		w, _ := nextWindow(c.windowsFor(s.locs.zoneOf(dev, s.cfg.DefaultTZ)), now)
 		return &protocol.Campaign{CampaignID: c.ID, Version: c.Version, WindowStartMs: uint64(w.StartMs), WindowEndMs: uint64(w.EndMs), ReleaseID: c.ReleaseID}
 	}
 	return nil
@@ -179,6 +206,20 @@ func (s *Service) CreateCampaign(ctx context.Context, in api.CampaignCreate) (ap
 	if rel.State == storage.ReleaseCancelled || rel.State == storage.ReleaseArchived {
 		return api.Campaign{}, conflict("release is %s", rel.State)
 	}
+	deviceTZ := in.TZ == "device"
+	var lastEnd int64
+	if deviceTZ {
+		if in.Daily == "" || len(in.Windows) > 0 {
+			return api.Campaign{}, bad(`tz "device" needs a daily window with dates, and no absolute windows`)
+		}
+		// The latest zone on Earth (UTC-12) ends the campaign.
+		late, err := windowsOf(api.CampaignCreate{Daily: in.Daily, Dates: in.Dates, TZ: "Etc/GMT+12"})
+		if err != nil {
+			return api.Campaign{}, err
+		}
+		lastEnd = late[len(late)-1].EndMs
+		in.TZ = s.cfg.DefaultTZ // the windows shown are the fleet default zone's
+	}
 	ws, err := windowsOf(in)
 	if err != nil {
 		return api.Campaign{}, err
@@ -204,6 +245,9 @@ func (s *Service) CreateCampaign(ctx context.Context, in api.CampaignCreate) (ap
 		ID: "c-" + hex.EncodeToString(idb[:]), ReleaseID: rel.ID, AppID: rel.AppID, Version: rel.Version,
 		Models: slices.Clone(in.Models), Devices: slices.Clone(in.Devices), FromRange: in.FromRange, Groups: slices.Clone(in.Groups), Windows: ws, TZ: in.TZ,
 		MaxDistanceKm: in.MaxDistanceKm, Clusters: slices.Clone(in.Clusters), State: storage.CampaignDraft, CreatedMs: now, UpdatedMs: now,
+	}
+	if deviceTZ {
+		c.DeviceTZ, c.Daily, c.Dates, c.LastEndMs, c.TZ = true, in.Daily, slices.Clone(in.Dates), lastEnd, "device"
 	}
 	if c.EndMs() <= now {
 		return api.Campaign{}, bad("every window is over")
@@ -237,7 +281,7 @@ func (s *Service) change(ctx context.Context, id string, fn func(c *storage.Camp
 		return api.Campaign{}, errNoCampaign
 	}
 	c := storage.Campaign(old.Campaign)
-	c.Windows = slices.Clone(c.Windows)
+	c.Windows, c.Dates = slices.Clone(c.Windows), slices.Clone(c.Dates)
 	if err := fn(&c); err != nil {
 		return api.Campaign{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/admin/api"
@@ -16,41 +17,84 @@ import (
 // locations are the operators' registered device locations.
 type locations struct {
 	mu sync.RWMutex
-	m  map[string]location
+	m  map[string]devPlace
+}
+
+// devPlace is what operators registered of a device: a location and/or
+// a time zone.
+type devPlace struct {
+	loc    location
+	hasLoc bool
+	tz     string
 }
 
 func (l *locations) get(dev string) (location, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	loc, ok := l.m[dev]
-	return loc, ok
+	p, ok := l.m[dev]
+	return p.loc, ok && p.hasLoc
+}
+
+// zoneOf is the device's registered zone, or def.
+func (l *locations) zoneOf(dev, def string) string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if p, ok := l.m[dev]; ok && p.tz != "" {
+		return p.tz
+	}
+	return def
 }
 
 // SetLocation registers (or, clear, removes) a device's location, used
 // when its SCHEDULE_REQUEST carries no coordinates; stored before it is
 // answered.
 func (s *Service) SetLocation(ctx context.Context, dev string, lat, lon float64, clear bool) error {
-	err := s.store.PutDeviceLocation(ctx, storage.DeviceLocation{DeviceID: dev, Lat: lat, Lon: lon, UpdatedMs: s.now().UnixMilli()}, clear)
+	return s.setPlace(ctx, dev, func(p *devPlace) { p.loc, p.hasLoc = location{lat, lon}, !clear }, clear)
+}
+
+// SetZone registers (or, tz "", removes) a device's time zone, for
+// campaigns whose daily window is in each device's zone.
+func (s *Service) SetZone(ctx context.Context, dev, tz string) error {
+	if tz != "" {
+		if _, err := time.LoadLocation(tz); err != nil {
+			return bad("tz %q: %v", tz, err)
+		}
+	}
+	return s.setPlace(ctx, dev, func(p *devPlace) { p.tz = tz }, false)
+}
+
+// setPlace changes what is registered of a device, stores it (removing
+// the record when nothing is left), then swaps it in.
+func (s *Service) setPlace(ctx context.Context, dev string, fn func(p *devPlace), clearLoc bool) error {
+	s.locs.mu.Lock()
+	defer s.locs.mu.Unlock()
+	p := s.locs.m[dev]
+	if clearLoc {
+		p.loc, p.hasLoc = location{}, false
+	} else {
+		fn(&p)
+	}
+	rec := storage.DeviceLocation{DeviceID: dev, Lat: p.loc.lat, Lon: p.loc.lon, NoLoc: !p.hasLoc, TZ: p.tz, UpdatedMs: s.now().UnixMilli()}
+	empty := !p.hasLoc && p.tz == ""
+	err := s.store.PutDeviceLocation(ctx, rec, empty)
 	if errors.Is(err, storage.ErrInvalid) {
 		return bad("%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	s.locs.mu.Lock()
-	if clear {
+	if empty {
 		delete(s.locs.m, dev)
 	} else {
-		s.locs.m[dev] = location{lat, lon}
+		s.locs.m[dev] = p
 	}
-	s.locs.mu.Unlock()
 	return nil
 }
 
 func (s *Service) loadLocations(ctx context.Context) error {
-	s.locs.m = map[string]location{}
+	s.locs.m = map[string]devPlace{}
 	return s.store.DeviceLocations(ctx, func(l storage.DeviceLocation) error {
-		s.locs.m[l.DeviceID] = location{l.Lat, l.Lon}
+		s.locs.m[l.DeviceID] = devPlace{loc: location{l.Lat, l.Lon}, hasLoc: !l.NoLoc, tz: l.TZ}
 		return nil
 	})
 }

@@ -309,6 +309,7 @@ func (s *Service) place(tx storage.ScheduleTx, b *batch, campID, dev, version, s
 			return nil, err
 		}
 	}
+	windows := c.windowsFor(s.locs.zoneOf(dev, s.cfg.DefaultTZ))
 	for _, cl := range s.clustersFor(c, systemID, loc) {
 		var best *node
 		var bestSlot int64
@@ -317,7 +318,7 @@ func (s *Service) place(tx storage.ScheduleTx, b *batch, campID, dev, version, s
 			if !n.takes() || !n.serves(systemID) {
 				continue
 			}
-			slot, ok := b.earliestFree(n, c, size)
+			slot, ok := b.earliestFree(n, windows, size)
 			if !ok {
 				continue
 			}
@@ -349,11 +350,11 @@ func (s *Service) place(tx storage.ScheduleTx, b *batch, campID, dev, version, s
 	return nil, &protocol.Error{Code: protocol.Unavailable, Message: "no download capacity left in the campaign's windows", RetryAfterMs: jitter(s.nextFreeMs(b.now))}
 }
 
-// earliestFree is the node's earliest slot inside one of the campaign's
-// windows, not over by more than half, with room for one more
+// earliestFree is the node's earliest slot inside one of the windows (the
+// campaign's, for the device's zone), not over by more than half, with room for one more
 // reservation of size bytes.
-func (b *batch) earliestFree(n *node, c *campaign, size int64) (int64, bool) {
-	for _, w := range c.Windows {
+func (b *batch) earliestFree(n *node, windows []storage.Window, size int64) (int64, bool) {
+	for _, w := range windows {
 		if w.EndMs <= b.now {
 			continue
 		}

@@ -426,3 +426,51 @@ func TestRegisteredLocationAndRetry(t *testing.T) {
 		t.Fatalf("%d notices to the unreached device", notices.Load())
 	}
 }
+
+// A campaign whose daily window is in each device's own zone: a device in
+// New York and one in Berlin are told, and placed in, their own local
+// 01:00–02:00; a device without a zone gets the fleet default's (UTC).
+func TestDeviceTimeZones(t *testing.T) {
+	clk := &clock{}
+	clk.set(t0) // Monday 2030-01-07 00:00 UTC
+	n := start(t, newStore(t), clk, threeClusters)
+	rel, err := n.up.CreateRelease(t.Context(), api.ReleaseCreate{AppID: "pos", Version: "2.0.0", SHA256: testSHA, Size: 1 << 20, URL: "https://origin.example/pos.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.up.Publish(t.Context(), rel.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.sc.CreateCampaign(t.Context(), api.CampaignCreate{ReleaseID: rel.ID, TZ: "device", Windows: []api.Window{{StartMs: 1, EndMs: 2}}}); protocol.StatusOf(err) != protocol.BadRequest {
+		t.Fatalf("device zone with absolute windows: %v", err)
+	}
+	camp, err := n.sc.CreateCampaign(t.Context(), api.CampaignCreate{ReleaseID: rel.ID, TZ: "device", Daily: "01:00-02:00", Dates: []string{"2030-01-07"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.sc.Publish(t.Context(), camp.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.sc.SetZone(t.Context(), "pos-ny", "America/New_York"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.sc.SetZone(t.Context(), "pos-be", "Europe/Berlin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.sc.SetZone(t.Context(), "pos-x", "Mars/Olympus"); protocol.StatusOf(err) != protocol.BadRequest {
+		t.Fatalf("unknown zone: %v", err)
+	}
+	for dev, local := range map[string]string{"pos-ny": "America/New_York", "pos-be": "Europe/Berlin", "pos-utc": "UTC"} {
+		loc, _ := time.LoadLocation(local)
+		start := time.Date(2030, 1, 7, 1, 0, 0, 0, loc).UnixMilli()
+		c := n.dial(t, dev, "P400")
+		var qa protocol.UpgradeQueryAck
+		if err := c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0.0"}, &qa); err != nil || qa.Campaign == nil || qa.Campaign.WindowStartMs != uint64(start) {
+			t.Fatalf("%s: campaign %+v (want window at %d) %v", dev, qa.Campaign, start, err)
+		}
+		ack, err := schedule1(t, c, camp.ID, 50, 8)
+		if err != nil || ack.SlotStartMs != uint64(start) {
+			t.Fatalf("%s: placed %+v, want its local 01:00 (%d): %v", dev, ack, start, err)
+		}
+	}
+}

@@ -126,6 +126,11 @@ type CampaignRetry struct {
 	Unreached bool `json:"unreached,omitempty"`
 }
 
+// Zone is PUT /v1/devices/{id}/zone's body: an IANA zone, "" removes it.
+type Zone struct {
+	TZ string `json:"tz"`
+}
+
 // Location is PUT /v1/devices/{id}/location's body.
 type Location struct {
 	Lat float64 `json:"lat"`
