@@ -15,6 +15,8 @@ import (
 	mrand "math/rand/v2"
 	"time"
 
+	"github.com/termd/termd/server/groupcommit"
+
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/storage"
@@ -83,46 +85,12 @@ func (s *Service) submit(j *job) {
 	}
 }
 
+// committer commits the waiting jobs in groups until Close, then drains
+// what is queued (bounded by closeTimeout).
 func (s *Service) committer() {
 	defer s.wg.Done()
 	defer close(s.stopped)
-	batch := make([]*job, 0, 256)
-	for {
-		var j *job
-		select {
-		case j = <-s.jobs:
-		case <-s.stop:
-			deadline := time.Now().Add(closeTimeout)
-			for time.Now().Before(deadline) {
-				batch = batch[:0]
-			drain:
-				for len(batch) < cap(batch) {
-					select {
-					case j := <-s.jobs:
-						batch = append(batch, j)
-					default:
-						break drain
-					}
-				}
-				if len(batch) == 0 {
-					return
-				}
-				s.commit(batch)
-			}
-			return
-		}
-		batch = append(batch[:0], j)
-	fill:
-		for len(batch) < cap(batch) {
-			select {
-			case j = <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
+	groupcommit.Run(s.jobs, s.stop, commitBatch, closeTimeout, s.commit)
 }
 
 // commit applies jobs in one transaction; if it fails, each job alone.

@@ -33,6 +33,7 @@ import (
 // Bounds of the service.
 const (
 	jobQueue      = 16384
+	commitBatch   = 256
 	busyRetryMs   = 1000
 	commitTimeout = 10 * time.Second
 	closeTimeout  = 10 * time.Second

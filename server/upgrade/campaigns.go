@@ -119,18 +119,7 @@ func (s *Service) Cancelled(releaseID string) bool {
 
 // Spread pushes notice to ids over upgrade.notice_spread, as release
 // notices are (a campaign's publication or cancel).
-func (s *Service) Spread(ids []string, notice *protocol.UpgradeNotice) {
-	if len(ids) == 0 {
-		return
-	}
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closing {
-		return
-	}
-	s.wg.Add(1)
-	go s.spread(ids, notice)
-}
+func (s *Service) Spread(ids []string, notice *protocol.UpgradeNotice) { s.pushSpread(ids, notice) }
 
 // AssignAsync records, through the group committer, that the device was
 // placed in a campaign of the release (a frozen assignment: its reports

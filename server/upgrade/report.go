@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/termd/termd/server/groupcommit"
+
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/events"
@@ -305,52 +307,12 @@ func (s *Service) submit(j *job) {
 	}
 }
 
-// committer commits the waiting jobs in groups until Close, then drains.
+// committer commits the waiting jobs in groups until Close, then drains
+// what is queued (bounded by closeTimeout).
 func (s *Service) committer() {
 	defer s.wg.Done()
 	defer close(s.stopped)
-	batch := make([]*job, 0, s.cfg.CommitBatch)
-	for {
-		var j *job
-		select {
-		case j = <-s.jobs:
-		case <-s.stop:
-			s.drain(batch)
-			return
-		}
-		batch = append(batch[:0], j)
-	fill:
-		for len(batch) < s.cfg.CommitBatch {
-			select {
-			case j = <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
-}
-
-// drain commits what is queued at Close, bounded by closeTimeout.
-func (s *Service) drain(batch []*job) {
-	deadline := time.Now().Add(closeTimeout)
-	for time.Now().Before(deadline) {
-		batch = batch[:0]
-		for len(batch) < s.cfg.CommitBatch {
-			select {
-			case j := <-s.jobs:
-				batch = append(batch, j)
-				continue
-			default:
-			}
-			break
-		}
-		if len(batch) == 0 {
-			return
-		}
-		s.commit(batch)
-	}
+	groupcommit.Run(s.jobs, s.stop, s.cfg.CommitBatch, closeTimeout, s.commit)
 }
 
 // commit applies batch in one transaction. If the transaction fails,
