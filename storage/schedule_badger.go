@@ -64,16 +64,7 @@ func (b *Badger) ListCampaigns(ctx context.Context) ([]Campaign, error) {
 
 // UpdateSchedule runs fn in one Badger transaction; schMu serialises them.
 func (b *Badger) UpdateSchedule(ctx context.Context, fn func(tx ScheduleTx) error) error {
-	if err := b.enterWrite(); err != nil {
-		return err
-	}
-	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.schMu.Lock()
-	defer b.schMu.Unlock()
-	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerScheduleTx{txn}) })
+	return b.updateSerial(ctx, &b.schMu, func(txn *badger.Txn) error { return fn(badgerScheduleTx{txn}) })
 }
 
 type badgerScheduleTx struct{ txn *badger.Txn }

@@ -155,16 +155,16 @@ func (m *Memory) Reservations(ctx context.Context, campaign string, fn func(r Re
 	}
 	m.sch.mu.Lock()
 	var rs []Reservation
-	for k, id := range m.sch.devs {
-		if campaign == "" || k.a == campaign {
-			rs = append(rs, m.sch.resv[id])
-		}
-	}
 	if campaign == "" {
 		// every reservation, also those a newer one of the device replaced
-		rs = rs[:0]
 		for _, r := range m.sch.resv {
 			rs = append(rs, r)
+		}
+	} else {
+		for k, id := range m.sch.devs {
+			if k.a == campaign {
+				rs = append(rs, m.sch.resv[id])
+			}
 		}
 	}
 	m.sch.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -143,6 +144,13 @@ func (b *Badger) viewUp(ctx context.Context, fn func(txn *badger.Txn) error) err
 // UpdateUpgrades runs fn in one Badger transaction. upMu serialises them:
 // Badger's conflict detection is off (see Badger.mu).
 func (b *Badger) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error) error {
+	return b.updateSerial(ctx, &b.upMu, func(txn *badger.Txn) error { return fn(badgerUpgradeTx{txn}) })
+}
+
+// updateSerial runs fn in one Badger write transaction under mu (its
+// feature's transactions are serialised: conflict detection is off), after
+// the space guard allowed the write.
+func (b *Badger) updateSerial(ctx context.Context, mu *sync.Mutex, fn func(txn *badger.Txn) error) error {
 	if err := b.enterWrite(); err != nil {
 		return err
 	}
@@ -150,9 +158,9 @@ func (b *Badger) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.upMu.Lock()
-	defer b.upMu.Unlock()
-	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerUpgradeTx{txn}) })
+	mu.Lock()
+	defer mu.Unlock()
+	return b.db.Update(fn)
 }
 
 type badgerUpgradeTx struct{ txn *badger.Txn }

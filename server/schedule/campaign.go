@@ -4,6 +4,7 @@ package schedule
 // cancel, list, show), targeting, and the UPGRADE_QUERY hook.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -175,7 +176,7 @@ func windowsOf(in api.CampaignCreate) ([]storage.Window, error) {
 	if len(ws) == 0 {
 		return nil, bad("give windows, or daily with dates")
 	}
-	slices.SortFunc(ws, func(a, b storage.Window) int { return int(a.StartMs - b.StartMs) })
+	slices.SortFunc(ws, func(a, b storage.Window) int { return cmp.Compare(a.StartMs, b.StartMs) })
 	for i, w := range ws {
 		if w.EndMs <= w.StartMs {
 			return nil, bad("window %d ends before it starts", i+1)

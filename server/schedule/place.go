@@ -34,6 +34,9 @@ type batch struct {
 	now   int64
 	uses  map[slotKey]storage.SlotUse
 	holds map[string]*holdInfo // nil value: no longer holding
+	// nextFree is nextFreeMs for this batch, once a refusal needed it
+	// (0: not yet): one scan of the holdings per batch, not per refusal.
+	nextFree int64
 }
 
 // useOf is the slot's use as this batch sees it.
@@ -315,7 +318,10 @@ func (s *Service) place(tx storage.ScheduleTx, b *batch, campID, dev, version, s
 		b.holds[r.ID] = &holdInfo{campaign: campID, node: best.id, slot: bestSlot, bytes: size, startMs: r.SlotStartMs, endMs: r.SlotEndMs}
 		return ackOf(&r, best), nil
 	}
-	return nil, &protocol.Error{Code: protocol.Unavailable, Message: "no download capacity left in the campaign's windows", RetryAfterMs: jitter(s.nextFreeMs(b.now))}
+	if b.nextFree == 0 {
+		b.nextFree = s.nextFreeMs(b.now)
+	}
+	return nil, &protocol.Error{Code: protocol.Unavailable, Message: "no download capacity left in the campaign's windows", RetryAfterMs: jitter(b.nextFree)}
 }
 
 // earliestFree is the node's earliest slot inside one of the windows (the

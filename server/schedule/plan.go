@@ -4,6 +4,7 @@ package schedule
 // progress.
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -227,10 +228,7 @@ func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress
 		out.Slots = append(out.Slots, *r)
 	}
 	slices.SortFunc(out.Slots, func(a, b api.SlotProgress) int {
-		if a.StartMs != b.StartMs {
-			return int(a.StartMs - b.StartMs)
-		}
-		return compareStr(a.Node, b.Node)
+		return cmp.Or(cmp.Compare(a.StartMs, b.StartMs), cmp.Compare(a.Node, b.Node))
 	})
 	return out, nil
 }
@@ -253,14 +251,4 @@ func count(p *api.SlotProgress, r *storage.Reservation, stage string) {
 	case "failed", "rolled_back", "timed_out", "reverted":
 		p.Failed++
 	}
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -66,6 +66,9 @@ func TestCancel(t *testing.T) {
 	a.mustReport(t, rel.ID, 1, protocol.StageDownloading, protocol.StageDownloaded)
 	b.mustReport(t, rel.ID, 1, protocol.StageDownloading, protocol.StageDownloaded, protocol.StageInstalling)
 	c.Close()
+	// c is offline before the cancel, or it would be an online assigned
+	// device below INSTALLING and get the notice too.
+	eventually(t, "pos-3 offline", func() bool { return n.Presence.Get("pos-3") == nil })
 	if !e.pending(t) {
 		t.Fatal("no UPGRADE_PENDING after the publication")
 	}
