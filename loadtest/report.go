@@ -186,6 +186,15 @@ type Derived struct {
 	// ConnectsPerServerCPUSecond is sessions opened in the ramp per server
 	// CPU-second of it.
 	ConnectsPerServerCPUSecond float64 `json:"connects_per_server_cpu_s"`
+	// ConnectsPerServerCPUSecondSettled (connect with -settle) is the
+	// same sessions per server CPU-second from the baseline to the end of
+	// the settle: what the connects cost with the work the server
+	// deferred (write-behind, collection), but not the teardown.
+	ConnectsPerServerCPUSecondSettled float64 `json:"connects_per_server_cpu_s_settled,omitempty"`
+	// BytesPerTerminalHeld is server RSS growth per terminal at the end of
+	// the measured phase (the last sample at or before MeasureEnd): what
+	// holding the terminals costs once the ramp's garbage is collected.
+	BytesPerTerminalHeld float64 `json:"bytes_per_terminal_held,omitempty"`
 	// ClientCPUPerRequestUs is the generator's CPU (whole run) per
 	// answered request, µs.
 	ClientCPUPerRequestUs float64 `json:"client_cpu_per_request_us"`
@@ -265,11 +274,21 @@ func (r *Result) Derived() Derived {
 	last := len(ss) - 1
 	d.RSSBefore = ss[base].RSS
 	d.RSSAfter = ss[last].RSS
-	for _, s := range ss[base:] {
+	// The peak is the largest RSS while the terminals are held: up to the
+	// measured phase's end, not the teardown after it (disconnecting
+	// 19,000 terminals is work of its own). Without that mark, the run.
+	held := last
+	if !r.MeasureEnd.IsZero() {
+		held = max(lastAt(r.MeasureEnd), base)
+	}
+	for _, s := range ss[base : held+1] {
 		d.RSSPeak = max(d.RSSPeak, s.RSS)
 	}
 	if r.Terminals > 0 && d.RSSPeak > d.RSSBefore {
 		d.BytesPerTerminal = (d.RSSPeak - d.RSSBefore) / float64(r.Terminals)
+	}
+	if r.Terminals > 0 && !r.MeasureEnd.IsZero() && ss[held].RSS > d.RSSBefore {
+		d.BytesPerTerminalHeld = (ss[held].RSS - d.RSSBefore) / float64(r.Terminals)
 	}
 	// cpu is the CPU time between samples from and to; 0 if the window
 	// holds no two samples.
@@ -285,6 +304,11 @@ func (r *Result) Derived() Derived {
 		d.ServerCPURamp, d.ServerCPUPhase = d.ServerCPU, d.ServerCPU
 	case r.MeasureEnd.IsZero(): // connect, or stopped in the ramp
 		d.ServerCPURamp = cpu(base, lastAt(r.RampEnd))
+	case r.Scenario == ScenarioConnect: // ramp, then settle
+		d.ServerCPURamp = cpu(base, lastAt(r.RampEnd))
+		if c := cpu(base, lastAt(r.MeasureEnd)); c > 0 {
+			d.ConnectsPerServerCPUSecondSettled = float64(r.rampConnects()) / c
+		}
 	default:
 		d.ServerCPURamp = cpu(base, lastAt(r.RampEnd))
 		d.ServerCPUPhase = cpu(firstAt(r.RampEnd), lastAt(r.MeasureEnd))
@@ -495,12 +519,18 @@ func WriteTable(w io.Writer, rs ...*Result) {
 		num("bytes/terminal", "%.0f", true, func(i int) (float64, bool) {
 			return ds[i].BytesPerTerminal, hasServer(i) && rs[i].Terminals > 0
 		}),
+		num("bytes/terminal held", "%.0f", true, func(i int) (float64, bool) {
+			return ds[i].BytesPerTerminalHeld, ds[i].BytesPerTerminalHeld > 0
+		}),
 		windowed(num("requests/server CPU-s (measured phase)", "%.0f", true, func(i int) (float64, bool) {
 			return ds[i].RequestsPerServerCPUSecond, ds[i].ServerCPUPhase > 0 && rs[i].phaseAnswered() > 0
 		})),
 		windowed(num("connects/server CPU-s (ramp)", "%.0f", true, func(i int) (float64, bool) {
 			return ds[i].ConnectsPerServerCPUSecond, ds[i].ServerCPURamp > 0 && rs[i].rampConnects() > 0
 		})),
+		num("connects/server CPU-s (ramp + settle)", "%.0f", true, func(i int) (float64, bool) {
+			return ds[i].ConnectsPerServerCPUSecondSettled, ds[i].ConnectsPerServerCPUSecondSettled > 0
+		}),
 		num("client CPU s", "%.2f", true, func(i int) (float64, bool) { return rs[i].ClientCPU, true }),
 		num("client CPU/request µs", "%.1f", true, func(i int) (float64, bool) {
 			return ds[i].ClientCPUPerRequestUs, rs[i].Counts["answered"] > 0

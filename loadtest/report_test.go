@@ -455,3 +455,36 @@ func TestWriteTableWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivedHeldAndSettled: the RSS peak stops at the measured phase's
+// end (the teardown after it is not holding terminals), the held figure
+// is the RSS there, and a connect run with a settle counts the CPU up to
+// the settle's end.
+func TestDerivedHeldAndSettled(t *testing.T) {
+	r := &Result{
+		Scenario: ScenarioIdle, Terminals: 10000, Started: t0,
+		RampEnd: t0.Add(time.Second), MeasureEnd: t0.Add(3 * time.Second),
+		Counts: map[string]uint64{"connect_ok": 10000},
+		Server: []ServerSample{
+			{At: t0, RSS: 10e6, CPU: 1},
+			{At: t0.Add(time.Second), RSS: 40e6, CPU: 2, Connected: 10000},       // ramp's end: the peak
+			{At: t0.Add(3 * time.Second), RSS: 30e6, CPU: 2.5, Connected: 10000}, // held
+			{At: t0.Add(4 * time.Second), RSS: 60e6, CPU: 4},                     // teardown
+		},
+	}
+	d := r.Derived()
+	if d.RSSPeak != 40e6 || d.BytesPerTerminal != 3000 || d.BytesPerTerminalHeld != 2000 {
+		t.Errorf("idle: peak %v, bytes/terminal %v, held %v; want 40e6, 3000, 2000", d.RSSPeak, d.BytesPerTerminal, d.BytesPerTerminalHeld)
+	}
+	r.Scenario = ScenarioConnect
+	d = r.Derived()
+	if d.ConnectsPerServerCPUSecond != 10000 || d.ConnectsPerServerCPUSecondSettled != 10000/1.5 {
+		t.Errorf("connect: %v per CPU-s in the ramp, %v with the settle; want 10000, %v",
+			d.ConnectsPerServerCPUSecond, d.ConnectsPerServerCPUSecondSettled, 10000/1.5)
+	}
+	// Without a measured phase's end: the whole run, no held figure.
+	r.MeasureEnd = time.Time{}
+	if d := r.Derived(); d.RSSPeak != 60e6 || d.BytesPerTerminalHeld != 0 || d.ConnectsPerServerCPUSecondSettled != 0 {
+		t.Errorf("unmarked: %+v", d)
+	}
+}

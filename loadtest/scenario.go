@@ -225,6 +225,11 @@ func (r *runner) scenario(ctx context.Context) error {
 		if s := took.Seconds(); s > 0 {
 			r.res.Counts["connects_per_s"] = uint64(math.Round(float64(e.connected.Load()) / s))
 		}
+		if cfg.Settle > 0 && ctx.Err() == nil {
+			r.setPhase("settle")
+			sleepCtx(ctx, cfg.Settle)
+			r.res.MeasureEnd = r.mark(ctx, MarkMeasureEnd)
+		}
 		return nil
 	case ScenarioIdle, ScenarioChurn:
 		e.setSchedule(schedServer, 0, 0, 1)

@@ -72,6 +72,7 @@ func (c *CLI) flagSet(f *cliFlags) *flag.FlagSet {
 	fs.IntVar(&cfg.Concurrency, "concurrency", defaultConcurrency, "connects in flight per process (dial + HELLO)")
 	fs.Float64Var(&cfg.Rate, "rate", 1, "heartbeat, mixed: requests per terminal per second (the start rate with -saturate); churn: events per second in all")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long the load runs after the ramp (connect: bound on the ramp)")
+	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "connect: how long the terminals stay after the ramp, so the server's deferred work for the connects is measured with them")
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "hard limit on the whole run (default -duration + 2m)")
 	fs.BoolVar(&cfg.Saturate, "saturate", false, "heartbeat, mixed: raise the rate step by step until achieved/offered < 95%")
 	fs.Float64Var(&cfg.StepFactor, "step-factor", 1.3, "-saturate: rate factor between steps")

@@ -32,6 +32,11 @@ type Config struct {
 	// Duration is how long the load runs after the ramp; for connect, the
 	// bound on the ramp.
 	Duration time.Duration
+	// Settle (connect) is how long the terminals stay connected after the
+	// ramp before the run ends: the server's deferred work for the
+	// connects (write-behind flushes, collection) falls in it, and
+	// "connects per server CPU-second (ramp + settle)" counts it.
+	Settle time.Duration
 	// Timeout is the hard limit on the whole run; 0: Duration (or the
 	// saturation steps) plus two minutes.
 	Timeout time.Duration

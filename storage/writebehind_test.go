@@ -516,3 +516,80 @@ func TestDevicePresenceSize(t *testing.T) {
 		t.Fatalf("devicePresence is %d bytes, over the 224-byte size class", n)
 	}
 }
+
+// TestPresenceWriterDropsStormMaps: after a storm's flush, no shard keeps
+// a storm-sized map as its spare (Go maps never shrink). The size that
+// decides is the map's size when taken: a successful flush deletes the
+// applied devices from it, and judging by what is left kept every
+// storm-sized map (50 bytes per terminal at 19,000, docs/performance.md).
+func TestPresenceWriterDropsStormMaps(t *testing.T) {
+	w := NewPresenceWriter(NewMemory(), time.Hour, nil)
+	const storm = 40 * maxSpareDevices // well over maxSpareDevices in every shard
+	for i := range storm {
+		w.Put(online(fmt.Sprintf("storm-%05d", i), int64(i+1), 1))
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w.shards {
+		if sp := w.shards[i].spare; sp != nil {
+			t.Fatalf("shard %d keeps its storm map as the spare", i)
+		}
+	}
+	// A small flush keeps its map for the next one.
+	for i := range 4 * presenceShards {
+		w.Put(online(fmt.Sprintf("calm-%03d", i), 1, 1))
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for i := range w.shards {
+		if w.shards[i].spare != nil {
+			kept++
+		}
+	}
+	if kept == 0 {
+		t.Fatal("no small map kept as a spare")
+	}
+}
+
+// TestPresenceWriterFlushesEarlyInAStorm: with an hour between ticks, a
+// storm of new devices is still flushed as soon as earlyFlushDevices are
+// pending, so its pending state stays bounded.
+func TestPresenceWriterFlushesEarlyInAStorm(t *testing.T) {
+	mem := NewMemory()
+	var (
+		mu      sync.Mutex
+		flushed []int
+	)
+	w := NewPresenceWriter(mem, time.Hour, func(n int, _ time.Duration, err error) {
+		mu.Lock()
+		flushed = append(flushed, n)
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	const storm = 3 * earlyFlushDevices
+	for i := range storm {
+		w.Put(online(fmt.Sprintf("s-%05d", i), int64(i+1), 1))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Pending() >= earlyFlushDevices {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d devices still pending with the interval an hour away", w.Pending())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := mem.Get(context.Background(), "s-00000"); err != nil {
+		t.Fatalf("the storm's first device not in the registry: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(flushed) == 0 {
+		t.Fatal("no flush reported")
+	}
+}

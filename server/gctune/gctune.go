@@ -11,8 +11,13 @@
 // Once per period the tuner sets the percentage from the bytes allocated
 // in the period: headroom for one period's allocations, so the collector
 // runs about once a period, between Base and Max. At rest that is Base;
-// going down is by halves, and back at Base the burst's pages go back to
-// the OS at once. While terminals connect (the session count grows), the
+// going down is by halves. Whenever the node comes to rest (Base wanted,
+// sessions not growing) after a period that was not — the first period
+// after start, the end of a connect storm, the end of a burst — the
+// pages the collector freed go back to the OS at once
+// (debug.FreeOSMemory) rather than at the background scavenger's pace: a
+// fresh node then starts from the same RSS every time, and a storm's
+// garbage does not linger in RSS for seconds after it. While terminals connect (the session count grows), the
 // heap gains state, not garbage, and the percentage stays at Base, whose
 // target grows with the live heap anyway: the node's peak RSS in a
 // connect storm is what it was without the tuner.
@@ -52,6 +57,8 @@ type Tuner struct {
 	allocs  uint64 // bytes allocated so far, at the last step
 	live    uint64 // live heap at the last step
 	conns   int64  // sessions at the last step
+	resting bool   // the last step wanted Base with sessions not growing
+	returns *metrics.Counter
 }
 
 // New returns a tuner and sets the percentage to Base.
@@ -61,6 +68,7 @@ func New(cfg Config) *Tuner {
 	}
 	t := &Tuner{cfg: cfg, sample: []rtmetrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}, mset: metrics.NewSet()}
 	t.raises = t.mset.NewCounter("termd_gc_percent_raises_total")
+	t.returns = t.mset.NewCounter("termd_gc_returns_total")
 	t.mset.NewGauge("termd_gc_percent", func() float64 { return float64(t.Percent()) })
 	t.set(cfg.Base)
 	t.allocs, t.live = t.read()
@@ -70,6 +78,10 @@ func New(cfg Config) *Tuner {
 
 // Percent is the percentage in force.
 func (t *Tuner) Percent() int { return int(t.percent.Load()) }
+
+// Returns is how many times the tuner handed freed pages back to the OS
+// on coming to rest.
+func (t *Tuner) Returns() uint64 { return t.returns.Get() }
 
 // Raises counts the periods that raised the percentage.
 func (t *Tuner) Raises() uint64 { return t.raises.Get() }
@@ -119,13 +131,15 @@ func (t *Tuner) step() {
 		t.set(want)
 	case want < p:
 		t.set(max(want, p/2))
-		if t.Percent() == t.cfg.Base {
-			// Back at rest: collect at Base's target now and hand the
-			// burst's pages back to the OS, rather than leaving them to
-			// the background scavenger.
-			debug.FreeOSMemory()
-		}
 	}
+	rest := !grew && want == t.cfg.Base && t.Percent() == t.cfg.Base
+	if rest && !t.resting {
+		// Come to rest: collect now and hand the freed pages back to the
+		// OS, rather than leaving them to the background scavenger.
+		t.returns.Inc()
+		debug.FreeOSMemory()
+	}
+	t.resting = rest
 }
 
 func (t *Tuner) set(p int) {

@@ -102,3 +102,34 @@ func TestBaseWhileSessionsGrow(t *testing.T) {
 	}
 	<-done
 }
+
+// TestReturnsPagesOnComingToRest: the first period at rest after start,
+// and the first after the sessions stop growing, hand freed pages back to
+// the OS (counted by Returns); periods that stay at rest do not.
+func TestReturnsPagesOnComingToRest(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	var sessions atomic.Int64
+	tu := New(Config{Base: 25, Max: 400, Period: 20 * time.Millisecond, Sessions: sessions.Load})
+	tu.step()
+	if n := tu.Returns(); n != 1 {
+		t.Fatalf("%d returns after the first period at rest, want 1", n)
+	}
+	tu.step()
+	tu.step()
+	if n := tu.Returns(); n != 1 {
+		t.Fatalf("%d returns while staying at rest, want 1", n)
+	}
+	sessions.Add(1000)
+	tu.step() // growing
+	sessions.Add(1000)
+	tu.step() // still growing
+	if n := tu.Returns(); n != 1 {
+		t.Fatalf("%d returns while sessions grow, want 1", n)
+	}
+	runtime.GC()
+	tu.step() // grown: at rest again
+	if n := tu.Returns(); n != 2 {
+		t.Fatalf("%d returns after the sessions stopped growing, want 2", n)
+	}
+}

@@ -4,9 +4,12 @@
 // terminals was online in a given hour of day over the past 7 days
 // (countertop terminals are switched off at night).
 //
-// Each device costs one map entry: its id and a 32-byte record (a
-// 192-bit ring of hours, indexed by hour number mod 192, and the newest
-// marked hour). Devices are spread over 64 independently locked shards,
+// Each device costs one map entry: a 64-bit hash of its id (FNV-1a, the
+// same in every run) and a 28-byte record (a 192-bit ring of hours,
+// indexed by hour number mod 192, and the newest marked hour) — about 45
+// bytes, where keying by the id itself cost about 105 with its copy. Two
+// ids with one hash would share a history; for 10^6 devices the chance
+// that any two do is about 3·10^-8, and the history only guides planning. Devices are spread over 64 independently locked shards,
 // so the event loops marking different devices rarely meet on one mutex.
 //
 // The history is persisted as one blob per shard (Save, Load, Run) to a
@@ -20,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +49,10 @@ const (
 	// DefaultSaveInterval is Run's default period between saves.
 	DefaultSaveInterval = 10 * time.Minute
 
-	blobVersion = 1
-	recordSize  = 4 + 3*8 // newest hour, ring
+	blobVersion   = 2
+	blobVersionV1 = 1       // keyed by id; still loaded
+	recordSize    = 4 + 3*8 // newest hour, ring
+	keySize       = 8       // the id's hash (version 2)
 )
 
 // rec is one device's history: bit (h mod 192) of ring is set when the
@@ -61,8 +65,8 @@ type rec struct {
 
 type shard struct {
 	mu    sync.Mutex
-	m     map[string]rec
-	dirty bool // changed since the last successful save
+	m     map[uint64]rec // by keyOf(device id)
+	dirty bool           // changed since the last successful save
 }
 
 // History is each device's online hours over the last 7 days (168 bits
@@ -85,7 +89,7 @@ func New(opt Options) *History {
 		h.now = time.Now
 	}
 	for i := range h.shards {
-		h.shards[i].m = make(map[string]rec)
+		h.shards[i].m = make(map[uint64]rec)
 	}
 	return h
 }
@@ -111,6 +115,17 @@ func shardOf(id string) int {
 }
 
 func (h *History) shard(id string) *shard { return &h.shards[shardOf(id)] }
+
+// keyOf is the map key of a device id: FNV-1a, 64 bits. Saved blobs hold
+// it, so it must never change.
+func keyOf(id string) uint64 {
+	x := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		x ^= uint64(id[i])
+		x *= 1099511628211
+	}
+	return x
+}
 
 func (r *rec) set(hr int64)   { b := uint64(hr) % ringBits; r.ring[b/64] |= 1 << (b % 64) }
 func (r *rec) clear(hr int64) { b := uint64(hr) % ringBits; r.ring[b/64] &^= 1 << (b % 64) }
@@ -161,16 +176,16 @@ func (h *History) Mark(deviceID string, atMs int64) {
 	if deviceID == "" || !validHour(hr) {
 		return
 	}
-	s := h.shard(deviceID)
+	s, k := h.shard(deviceID), keyOf(deviceID)
 	s.mu.Lock()
-	r, ok := s.m[deviceID]
+	r, ok := s.m[k]
 	if !ok {
 		r = rec{last: uint32(hr)}
 		r.set(hr)
-		s.m[strings.Clone(deviceID)] = r
+		s.m[k] = r
 		s.dirty = true
 	} else if r.mark(hr) {
-		s.m[deviceID] = r
+		s.m[k] = r
 		s.dirty = true
 	}
 	s.mu.Unlock()
@@ -185,13 +200,12 @@ func (h *History) MarkRange(deviceID string, fromMs, toMs int64) {
 	if deviceID == "" || from > to || !validHour(from) || !validHour(to) {
 		return
 	}
-	s := h.shard(deviceID)
+	s, k := h.shard(deviceID), keyOf(deviceID)
 	s.mu.Lock()
-	r, ok := s.m[deviceID]
+	r, ok := s.m[k]
 	changed := !ok
 	if !ok {
 		r = rec{last: uint32(to)}
-		deviceID = strings.Clone(deviceID)
 	}
 	// Newest first: the ring moves forward once, then the older hours fill in.
 	changed = r.mark(to) || changed
@@ -199,7 +213,7 @@ func (h *History) MarkRange(deviceID string, fromMs, toMs int64) {
 		changed = r.mark(x) || changed
 	}
 	if changed {
-		s.m[deviceID] = r
+		s.m[k] = r
 		s.dirty = true
 	}
 	s.mu.Unlock()
@@ -220,7 +234,7 @@ func (h *History) Online(deviceID string, hourStartMs int64) bool {
 func (h *History) online(deviceID string, hr int64) bool {
 	s := h.shard(deviceID)
 	s.mu.Lock()
-	r, ok := s.m[deviceID]
+	r, ok := s.m[keyOf(deviceID)]
 	s.mu.Unlock()
 	return ok && r.has(hr)
 }
@@ -240,7 +254,7 @@ func (h *History) Share(deviceIDs []string, hourOfDayUTC int, nowMs int64) float
 	for _, id := range deviceIDs {
 		s := h.shard(id)
 		s.mu.Lock()
-		r, ok := s.m[id]
+		r, ok := s.m[keyOf(id)]
 		s.mu.Unlock()
 		if !ok {
 			continue
@@ -307,7 +321,7 @@ func (h *History) Prune(nowMs int64) int {
 func (h *History) Hours(deviceID string, nowMs int64) [Hours]HourOnline {
 	s := h.shard(deviceID)
 	s.mu.Lock()
-	r, ok := s.m[deviceID]
+	r, ok := s.m[keyOf(deviceID)]
 	s.mu.Unlock()
 	cur := hourOf(nowMs)
 	var out [Hours]HourOnline
@@ -324,19 +338,16 @@ type HourOnline struct {
 	Online  bool
 }
 
-// encodeShard is the shard's blob: a version byte, then per device the
-// id's length (uvarint), the id, the newest hour (uint32) and the ring
-// (3 × uint64), big-endian. The caller holds the shard lock.
+// encodeShard is the shard's blob: a version byte (2), then per device
+// the id's hash (uint64), the newest hour (uint32) and the ring (3 ×
+// uint64), big-endian. Version 1 had the id's length (uvarint) and the id
+// in place of the hash; decodeShard still reads it. The caller holds the
+// shard lock.
 func encodeShard(s *shard) []byte {
-	size := 1
-	for id := range s.m {
-		size += binary.MaxVarintLen16 + len(id) + recordSize
-	}
-	b := make([]byte, 0, size)
+	b := make([]byte, 0, 1+len(s.m)*(keySize+recordSize))
 	b = append(b, blobVersion)
-	for id, r := range s.m {
-		b = binary.AppendUvarint(b, uint64(len(id)))
-		b = append(b, id...)
+	for k, r := range s.m {
+		b = binary.BigEndian.AppendUint64(b, k)
 		b = binary.BigEndian.AppendUint32(b, r.last)
 		for _, w := range r.ring {
 			b = binary.BigEndian.AppendUint64(b, w)
@@ -352,23 +363,33 @@ func errCorrupt(shard int, what string) error {
 
 // decodeShard calls fn for every record of a shard blob; it checks the
 // whole blob before the first call, so a corrupt blob adds nothing.
-func decodeShard(shard int, b []byte, fn func(id string, r rec)) error {
+func decodeShard(shard int, b []byte, fn func(key uint64, r rec)) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if b[0] != blobVersion {
+	if b[0] != blobVersion && b[0] != blobVersionV1 {
 		return errCorrupt(shard, fmt.Sprintf("unknown version %d", b[0]))
 	}
+	v1 := b[0] == blobVersionV1
 	for pass := 0; pass < 2; pass++ {
 		p := b[1:]
 		for len(p) > 0 {
-			n, k := binary.Uvarint(p)
-			if k <= 0 || n == 0 || n > storage.MaxIDLen || uint64(len(p)-k) < n+recordSize {
-				return errCorrupt(shard, "truncated record")
+			var key uint64
+			if v1 {
+				n, k := binary.Uvarint(p)
+				if k <= 0 || n == 0 || n > storage.MaxIDLen || uint64(len(p)-k) < n+recordSize {
+					return errCorrupt(shard, "truncated record")
+				}
+				p = p[k:]
+				key = keyOf(string(p[:n]))
+				p = p[n:]
+			} else {
+				if len(p) < keySize+recordSize {
+					return errCorrupt(shard, "truncated record")
+				}
+				key = binary.BigEndian.Uint64(p)
+				p = p[keySize:]
 			}
-			p = p[k:]
-			id := p[:n]
-			p = p[n:]
 			var r rec
 			r.last = binary.BigEndian.Uint32(p)
 			for i := range r.ring {
@@ -376,7 +397,7 @@ func decodeShard(shard int, b []byte, fn func(id string, r rec)) error {
 			}
 			p = p[recordSize:]
 			if pass == 1 {
-				fn(string(id), r)
+				fn(key, r)
 			}
 		}
 	}
@@ -399,7 +420,7 @@ func (r *rec) merge(o rec) {
 func (h *History) Load(ctx context.Context, st storage.OnlineHistoryStore) error {
 	var bad []error
 	err := st.LoadOnlineHistory(ctx, func(shardNo int, blob []byte) error {
-		if err := decodeShard(shardNo, blob, h.put); err != nil {
+		if err := decodeShard(shardNo, blob, h.loader(shardNo)); err != nil {
 			bad = append(bad, err)
 		}
 		return nil
@@ -407,16 +428,23 @@ func (h *History) Load(ctx context.Context, st storage.OnlineHistoryStore) error
 	return errors.Join(append(bad, err)...)
 }
 
-// put adds one loaded record.
-func (h *History) put(id string, r rec) {
-	s := h.shard(id)
-	s.mu.Lock()
-	if old, ok := s.m[id]; ok {
-		old.merge(r)
-		r = old
+// loader adds the records of shard i's blob. A record is kept in the
+// shard it was saved from: a device's shard is a hash of its id, which a
+// version 2 blob no longer holds, and shard i of every run is the same.
+func (h *History) loader(i int) func(key uint64, r rec) {
+	return func(key uint64, r rec) {
+		if i < 0 || i >= Shards {
+			return
+		}
+		s := &h.shards[i]
+		s.mu.Lock()
+		if old, ok := s.m[key]; ok {
+			old.merge(r)
+			r = old
+		}
+		s.m[key] = r
+		s.mu.Unlock()
 	}
-	s.m[id] = r
-	s.mu.Unlock()
 }
 
 // Save writes every shard changed since its last successful save. A
