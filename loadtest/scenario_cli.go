@@ -219,6 +219,9 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "floor" {
 		return c.floor(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "peer-table" {
+		return c.peerTable(args[1:])
+	}
 	f, err := c.parse(args)
 	if err != nil {
 		return err

@@ -30,8 +30,12 @@ const helloRateJitterMs = 2000
 func (c *conn) hello(f *codec.Frame) gnet.Action {
 	s, l := c.l.s, c.l
 	seq := f.Header.Seq
-	var h protocol.Hello
-	if err := protocol.DecodeBody(l.in, f.Body, &h); err != nil {
+	// The loop's scratch: a local escapes through DecodeBody's interface
+	// and cost an allocation per HELLO. Nothing keeps h past this call:
+	// establish copies what the session keeps.
+	h := &l.hello
+	*h = protocol.Hello{}
+	if err := protocol.DecodeBody(l.in, f.Body, h); err != nil {
 		s.m.helloFail(helloBadRequest)
 		return c.refuseHello(seq, AsError(err))
 	}
@@ -106,7 +110,7 @@ func (c *conn) hello(f *codec.Frame) gnet.Action {
 		s.m.helloFail(helloServerFull)
 		return c.refuseHello(seq, &protocol.Error{Code: protocol.Unavailable, Message: "server full", RetryAfterMs: serverFullRetryMs + uint64(randN(serverFullRetryMs))})
 	}
-	c.establish(seq, &h, &kdev, nowMs)
+	c.establish(seq, h, &kdev, nowMs)
 	return gnet.None
 }
 

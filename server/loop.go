@@ -22,6 +22,7 @@ type loop struct {
 	mac   *protocol.MAC
 	wheel wheel
 	hb    protocol.Heartbeat    // decode scratch for the heartbeat path
+	hello protocol.Hello        // decode scratch for HELLO
 	ack   protocol.HeartbeatAck // encode scratch for the heartbeat path
 
 	strs map[string]string // interned firmware versions and models

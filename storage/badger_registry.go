@@ -153,21 +153,29 @@ type pendingRecord struct {
 }
 
 // applyChunk reads, merges and writes the records one chunk touches.
+// The records are one slice and their keys and values one growing
+// buffer, so a chunk of 1,024 devices allocates a few times rather than
+// a few times per device (a connect storm of new devices is all chunks).
+// WriteBatch.Set keeps the slices it is given until the flush: a value
+// is never written over once handed to it, and a buffer outgrown stays
+// alive for the slices into it.
 func (b *Badger) applyChunk(chunk []PresenceUpdate) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	recs := make(map[string]*pendingRecord, len(chunk))
+	idx := make(map[string]int, len(chunk))
+	recs := make([]pendingRecord, 0, len(chunk))
 	err := b.db.View(func(txn *badger.Txn) error {
 		for i := range chunk {
 			id := chunk[i].ID
-			if _, ok := recs[id]; ok {
+			if _, ok := idx[id]; ok {
 				continue
 			}
 			d, exists, err := getDevice(txn, id)
 			if err != nil {
 				return err
 			}
-			recs[id] = &pendingRecord{d: d, exists: exists}
+			idx[id] = len(recs)
+			recs = append(recs, pendingRecord{d: d, exists: exists})
 		}
 		return nil
 	})
@@ -175,7 +183,7 @@ func (b *Badger) applyChunk(chunk []PresenceUpdate) error {
 		return err
 	}
 	for i := range chunk {
-		r := recs[chunk[i].ID]
+		r := &recs[idx[chunk[i].ID]]
 		if applyPresence(&r.d, r.exists, &chunk[i]) {
 			r.exists, r.dirty = true, true
 		}
@@ -183,11 +191,18 @@ func (b *Badger) applyChunk(chunk []PresenceUpdate) error {
 	// WriteBatch commits in as many transactions as ErrTxnTooBig demands.
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
-	for id, r := range recs {
+	buf := make([]byte, 0, len(recs)*128)
+	for i := range recs {
+		r := &recs[i]
 		if !r.dirty {
 			continue
 		}
-		if err := wb.Set(devKey(id), encodeDevice(nil, &r.d)); err != nil {
+		start := len(buf)
+		buf = append(append(buf, devPrefix...), r.d.ID...)
+		key := buf[start:len(buf):len(buf)]
+		start = len(buf)
+		buf = encodeDevice(buf, &r.d)
+		if err := wb.Set(key, buf[start:len(buf):len(buf)]); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@
 //	termload -scenario churn     -n 5000 -rate 20 -takeover-share 0.2
 //	termload -scenario groups    -n 1000 -token T -admin http://127.0.0.1:7080   # switch storm, fan-out (docs/groups.md)
 //	termload report a.json b.json   # results saved with -json, side by side
+//	termload peer-table -docs docs/performance.md var/bench/peer/run1 var/bench/peer/run2   # make bench-peer's table
 //	termload crash -termd ./bin/termd -kills 20   # kill -9 termd under load, check nothing acknowledged was lost
 //
 // `termload -h` lists every flag.

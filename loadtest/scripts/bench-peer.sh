@@ -1,35 +1,45 @@
 #!/usr/bin/env bash
 # bench-peer.sh — termd against the peer baseline, Debian's mosquitto (MQTT
-# 3.1.1), on the same machine with the same load generator: idle 19,000
-# (two generator processes), heartbeat 10,000 × 1/s for 60 s, heartbeat
-# -saturate, connect storm 19,000 at 512 in flight. Each scenario runs
-# against mosquitto, then termd, back to back; a side-by-side table with
-# termd ÷ mosquitto ratios is printed per scenario at the end.
+# 3.1.1), and the bare gnet floor, on the same machine with the same load
+# generator, RUNS times (default 3). Each run starts all three servers
+# fresh and drives each with the same termload scenarios back to back:
+#
+#   idle        19,000 terminals (two generator processes), held IDLE_S
+#   connect     19,000 new terminals at 512 in flight, then a 3 s settle
+#   heartbeat   10,000 × 1/s for HB_S
+#   heartbeat10 10,000 × 10/s for HB_S (many frames per wakeup)
+#   saturate    (not by default) 10,000, rate raised until it falls behind
+#
+# At the end `termload peer-table` prints the comparison (medians of the
+# runs with ranges; termd's ratio to each peer taken run by run) and, with
+# DOCS set (default docs/performance.md), writes it between the
+# bench-peer markers there: the table in the docs is this command's
+# output.
 #
 # mosquitto: installed with apt-get if missing (needs root), started on
-# 127.0.0.1:1883 with a temporary config and stopped at the end. It is
-# sampled through /proc (-server-pid): it has no /metrics. Its open-file
-# limit is the one it inherits, 20,000 on the reference machine, which
-# cannot be raised there; 19,000 terminals fit under it. Its listen
-# backlog is fixed at 100 (termd's follows net.core.somaxconn), which shows
-# in the connect storm as SYN retries: that is the broker as shipped.
+# 127.0.0.1:1883 with a temporary config. It is sampled through /proc
+# (-server-pid): it has no /metrics. Its open-file limit is the one it
+# inherits, 20,000 on the reference machine, which cannot be raised
+# there; 19,000 terminals fit under it. Its listen backlog is fixed at
+# 100 (termd's follows net.core.somaxconn), which shows in the connect
+# storm as SYN retries: that is the broker as shipped.
 #
-# Neither server gives memory back after a run, so "bytes/terminal" is a
-# clean comparison for the first scenario (idle) only; later ones start
-# from the previous peak.
-#
-# termd: the one `make run` started if it answers on 127.0.0.1:7080, else
-# this script starts `bin/termd -dev` with a temporary data dir and stops
-# it at the end.
+# termd: `bin/termd -dev` with a fresh temporary data dir each run (so
+# every connect storm meets new devices, as a fleet's first connect
+# does); the ports of ADDR and ADMIN must be free (stop `make run`).
 #
 # floor: `termload floor`, a bare gnet server answering CONNECT and
 # PINGREQ with no state and no checks, on 127.0.0.1:$FLOOR_PORT: what any
-# gnet server pays on this machine, measured in the same run (FLOOR=0
-# skips it).
+# gnet server pays on this machine (FLOOR=0 skips it).
 #
-# All traffic stays on 127.0.0.0/8. Settings (environment): MQTT_PORT,
-# FLOOR_PORT, FLOOR, ADDR, ADMIN, DATA, OUT, SCENARIOS (subset of: idle
-# heartbeat saturate connect), EXTRA (more termload flags for every run),
+# Neither server gives all its memory back after a scenario, so
+# "bytes/terminal" is a clean comparison for the first scenario of a run
+# (idle) only; later ones start from the previous peak.
+#
+# All traffic stays on 127.0.0.0/8. Settings (environment): RUNS, IDLE_S,
+# HB_S, MQTT_PORT, FLOOR_PORT, FLOOR, ADDR, ADMIN, OUT, DOCS (empty: do
+# not write the docs), SCENARIOS (subset of: idle connect heartbeat
+# heartbeat10 saturate), EXTRA (more termload flags for every run),
 # RUN_LIMIT.
 set -euo pipefail
 
@@ -43,9 +53,12 @@ FLOOR_PORT=${FLOOR_PORT:-1884}
 FLOOR=${FLOOR:-1}
 ADDR=${ADDR:-127.0.0.1:7000}
 ADMIN=${ADMIN:-127.0.0.1:7080}
-DATA=${DATA:-var}
 OUT=${OUT:-var/bench/peer}
-SCENARIOS=${SCENARIOS:-"idle heartbeat saturate connect"}
+SCENARIOS=${SCENARIOS:-"idle connect heartbeat heartbeat10"}
+RUNS=${RUNS:-3}
+IDLE_S=${IDLE_S:-30}
+HB_S=${HB_S:-30}
+DOCS=${DOCS-docs/performance.md}
 EXTRA=${EXTRA:-}
 RUN_LIMIT=${RUN_LIMIT:-15m}
 DRAIN_LIMIT_S=${DRAIN_LIMIT_S:-90}
@@ -76,6 +89,10 @@ if ! command -v mosquitto >/dev/null; then
 fi
 # The package's own service may have started on 1883 (systemd hosts).
 ! listening "$MQTT_PORT" || die "port $MQTT_PORT is taken (a system mosquitto? systemctl stop mosquitto)"
+[ "$FLOOR" != 1 ] || ! listening "$FLOOR_PORT" || die "port $FLOOR_PORT is taken (FLOOR_PORT=..., or FLOOR=0 to skip the floor)"
+tgp_port=${ADDR##*:}
+! listening "$tgp_port" || die "port $tgp_port is taken (stop \`make run\`: each run starts a fresh termd)"
+[ -x "$TERMD" ] || die "$TERMD not built (make build)"
 
 tmp=$(mktemp -d /tmp/bench-peer.XXXXXX)
 chmod 755 "$tmp" # mosquitto drops root for its own user, which must reach the log
@@ -100,105 +117,115 @@ touch "$tmp/mosquitto.log"
 if id mosquitto >/dev/null 2>&1; then
 	chown mosquitto "$tmp/mosquitto.log"
 fi
-start_bg mosquitto -c "$tmp/mosquitto.conf"
-mosq_pid=$last_pid
-wait_listening "$MQTT_PORT" "$mosq_pid" 10 || {
-	cat "$tmp/mosquitto.log" >&2
-	die "mosquitto did not start"
-}
-echo "== $(mosquitto -h 2>&1 | head -n 1 || true), pid $mosq_pid, 127.0.0.1:$MQTT_PORT, open files $(ulimit -n)" >&2
+mosq_version=$(mosquitto -h 2>&1 | head -n 1 | sed 's/ (build.*//' || true)
 
-# --- floor: bare gnet ---------------------------------------------------
-floor_pid=""
-if [ "$FLOOR" = 1 ]; then
-	! listening "$FLOOR_PORT" || die "port $FLOOR_PORT is taken (FLOOR_PORT=..., or FLOOR=0 to skip the floor)"
-	start_bg "$TERMLOAD" floor -listen "127.0.0.1:$FLOOR_PORT" 2>"$tmp/floor.log"
-	floor_pid=$last_pid
-	wait_listening "$FLOOR_PORT" "$floor_pid" 10 || {
-		cat "$tmp/floor.log" >&2
-		die "termload floor did not start"
+# start_servers: fresh mosquitto, floor and termd for one run.
+start_servers() {
+	start_bg mosquitto -c "$tmp/mosquitto.conf"
+	mosq_pid=$last_pid
+	wait_listening "$MQTT_PORT" "$mosq_pid" 10 || {
+		cat "$tmp/mosquitto.log" >&2
+		die "mosquitto did not start"
 	}
-	echo "== floor: bare gnet responder, pid $floor_pid, 127.0.0.1:$FLOOR_PORT" >&2
-fi
-
-# --- termd -------------------------------------------------------------
-tgp_port=${ADDR##*:}
-if curl -fsS --max-time 2 "http://$ADMIN/healthz" >/dev/null 2>&1; then
-	echo "== termd: using the one running on $ADDR" >&2
-	[ -s "$DATA/fleet-secret" ] || die "$DATA/fleet-secret missing: is termd running with -dev from $root?"
-else
-	[ -x "$TERMD" ] || die "$TERMD not built (make build)"
-	! listening "$tgp_port" || die "port $tgp_port is taken but termd's admin API does not answer on $ADMIN"
-	DATA=$tmp/termd
-	start_bg "$TERMD" -dev -data "$DATA" -listen "$ADDR" -admin "$ADMIN" >"$tmp/termd.log" 2>&1
-	echo "== termd: started bin/termd -dev (pid $last_pid, data $DATA)" >&2
-	wait_listening "$tgp_port" "$last_pid" 15 || {
-		cat "$tmp/termd.log" >&2
+	echo "== $mosq_version, pid $mosq_pid, 127.0.0.1:$MQTT_PORT, open files $(ulimit -n)" >&2
+	floor_pid=""
+	if [ "$FLOOR" = 1 ]; then
+		start_bg "$TERMLOAD" floor -listen "127.0.0.1:$FLOOR_PORT" 2>"$tmp/floor.log"
+		floor_pid=$last_pid
+		wait_listening "$FLOOR_PORT" "$floor_pid" 10 || {
+			cat "$tmp/floor.log" >&2
+			die "termload floor did not start"
+		}
+		echo "== floor: bare gnet responder, pid $floor_pid, 127.0.0.1:$FLOOR_PORT" >&2
+	fi
+	DATA=$tmp/termd-$run
+	start_bg "$TERMD" -dev -data "$DATA" -listen "$ADDR" -admin "$ADMIN" >"$tmp/termd-$run.log" 2>&1
+	termd_pid=$last_pid
+	wait_listening "$tgp_port" "$termd_pid" 15 || {
+		cat "$tmp/termd-$run.log" >&2
 		die "termd did not start"
 	}
-fi
+	echo "== termd: $TERMD -dev, pid $termd_pid, data $DATA" >&2
+	# Let each come to rest (startup garbage returned) before a baseline.
+	sleep 3
+}
 
-mqtt_others=$(established "$MQTT_PORT")
-floor_others=$(established "$FLOOR_PORT")
-tgp_others=$(established "$tgp_port")
-mkdir -p "$OUT/plots"
+# stop_servers: the run's servers, and what mosquitto logged.
+stop_servers() {
+	stop_pid "$termd_pid"
+	[ -z "$floor_pid" ] || stop_pid "$floor_pid"
+	stop_pid "$mosq_pid"
+	if [ -s "$tmp/mosquitto.log" ]; then
+		echo "== mosquitto's log (errors and warnings):" >&2
+		tail -n 20 "$tmp/mosquitto.log" >&2
+		: >"$tmp/mosquitto.log"
+	fi
+}
 
-# bench TARGET NAME FLAGS...: one termload run against mosquitto or termd.
+# bench TARGET NAME FLAGS...: one termload run against mosquitto, the
+# floor or termd, into $dir.
 bench() {
-	local target=$1 name=$2 port others
+	local target=$1 name=$2 port
 	shift 2
 	local flags=()
 	if [ "$target" = mosquitto ]; then
-		port=$MQTT_PORT others=$mqtt_others
+		port=$MQTT_PORT
 		flags=(-proto mqtt -addr "127.0.0.1:$MQTT_PORT" -metrics off -server-pid "$mosq_pid")
 	elif [ "$target" = floor ]; then
-		port=$FLOOR_PORT others=$floor_others
+		port=$FLOOR_PORT
 		flags=(-proto mqtt -addr "127.0.0.1:$FLOOR_PORT" -metrics off -server-pid "$floor_pid")
 	else
-		port=$tgp_port others=$tgp_others
+		port=$tgp_port
 		flags=(-proto tgp -addr "$ADDR" -data "$DATA" -metrics "http://$ADMIN/metrics")
 	fi
-	wait_drained "$port" "$others" "$DRAIN_LIMIT_S"
-	echo "== $name against $target: termload ${flags[*]} $*" >&2
+	wait_drained "$port" 0 "$DRAIN_LIMIT_S"
+	echo "== run $run/$RUNS: $name against $target: termload ${flags[*]} $*" >&2
 	# shellcheck disable=SC2086 # EXTRA is a list of flags
-	run_bounded "$RUN_LIMIT" "$TERMLOAD" "${flags[@]}" -src auto \
-		-json "$OUT/$target-$name.json" -plot "$OUT/plots/$target-$name" "$@" $EXTRA ||
+	run_bounded "$RUN_LIMIT" "$TERMLOAD" "${flags[@]}" -src auto -quiet \
+		-json "$dir/$target-$name.json" -plot "$dir/plots/$target-$name" "$@" $EXTRA ||
 		echo "== $name against $target failed (exit $?); going on" >&2
 }
 
 # -rate is per terminal per second; -concurrency is per process, so
 # 256 × 2 processes = 512 connects in flight; -saturate needs more than
 # the default -timeout for its steps. See bench-load.sh.
-for s in $SCENARIOS; do
-	case $s in
-	idle) args=(-scenario idle -n 19000 -procs 2 -duration 60s) ;;
-	heartbeat) args=(-scenario heartbeat -n 10000 -rate 1 -duration 60s) ;;
-	saturate) args=(-scenario heartbeat -n 10000 -rate 1 -saturate -timeout 10m) ;;
-	connect) args=(-scenario connect -n 19000 -procs 2 -concurrency 256 -duration 60s) ;;
-	*) die "unknown scenario $s" ;;
-	esac
-	rm -f "$OUT/mosquitto-$s.json" "$OUT/termd-$s.json" "$OUT/floor-$s.json"
-	bench mosquitto "$s" "${args[@]}"
-	bench termd "$s" "${args[@]}"
-	if [ -n "$floor_pid" ]; then
-		bench floor "$s" "${args[@]}"
-	fi
-done
-
-stop_pid "$mosq_pid"
-echo "== mosquitto stopped; the end of its log (errors and warnings):" >&2
-tail -n 20 "$tmp/mosquitto.log" >&2
-
-for s in $SCENARIOS; do
-	for peer in mosquitto floor; do
-		a=$OUT/termd-$s.json b=$OUT/$peer-$s.json
-		[ "$peer" = mosquitto ] || [ -n "$floor_pid" ] || continue
-		echo
-		echo "=== $s: [1] termd vs [2] $peer"
+dirs=()
+for run in $(seq 1 "$RUNS"); do
+	dir=$OUT/run$run
+	rm -rf "$dir"
+	mkdir -p "$dir/plots"
+	dirs+=("$dir")
+	start_servers
+	for s in $SCENARIOS; do
+		case $s in
+		idle) args=(-scenario idle -n 19000 -procs 2 -duration "${IDLE_S}s") ;;
+		connect) args=(-scenario connect -n 19000 -procs 2 -concurrency 256 -duration 60s -settle 3s) ;;
+		heartbeat) args=(-scenario heartbeat -n 10000 -rate 1 -duration "${HB_S}s") ;;
+		heartbeat10) args=(-scenario heartbeat -n 10000 -rate 10 -duration "${HB_S}s") ;;
+		saturate) args=(-scenario heartbeat -n 10000 -rate 1 -saturate -timeout 10m) ;;
+		*) die "unknown scenario $s" ;;
+		esac
+		bench mosquitto "$s" "${args[@]}"
+		bench termd "$s" "${args[@]}"
+		if [ -n "$floor_pid" ]; then
+			bench floor "$s" "${args[@]}"
+		fi
+	done
+	stop_servers
+	for s in $SCENARIOS; do
+		a=$dir/termd-$s.json b=$dir/mosquitto-$s.json
 		if [ -s "$a" ] && [ -s "$b" ]; then
-			"$TERMLOAD" report "$a" "$b"
-		else
-			echo "(a run is missing: $([ -s "$a" ] || echo "$a ")$([ -s "$b" ] || echo "$b"))"
+			"$TERMLOAD" report "$a" "$b" >"$dir/report-$s.txt" || true
 		fi
 	done
 done
+
+dirty=$(git diff --quiet HEAD 2>/dev/null || echo " with uncommitted changes")
+note="$RUNS run$([ "$RUNS" = 1 ] || echo s) of \`make bench-peer\` on $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty; $mosq_version; $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))."
+echo
+docs_flag=()
+if [ -n "$DOCS" ]; then
+	docs_flag=(-docs "$DOCS")
+fi
+"$TERMLOAD" peer-table "${docs_flag[@]}" -note "$note" "${dirs[@]}"
+echo "(every run's JSON, side-by-side reports and charts: $OUT/run*/$([ -z "$DOCS" ] || echo "; the table is written to $DOCS"))" >&2
