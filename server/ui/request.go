@@ -42,7 +42,9 @@ type APIError struct {
 	Message string
 }
 
-func (e *APIError) Error() string { return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message) }
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message)
+}
 
 // Get calls GET path on the admin API and decodes the answer into out.
 func (r *Request) Get(path string, out any) error { return r.API(http.MethodGet, path, nil, out) }
