@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/termd/termd/server/admin/api"
 )
@@ -116,7 +117,11 @@ func loadFleet(r *Request, whole bool) (*fleetData, error) {
 			return nil, err
 		}
 	}
-	d.Trend = newSparkline(trend.Samples, d.Stats.Online)
+	if whole {
+		// The line ends with the count now, so a node up for less than
+		// a minute still draws one.
+		d.Trend = newSparkline(append(trend.Samples, api.TrendSample{AtMs: time.Now().UnixMilli(), Online: d.Stats.Online}), len(trend.Samples))
+	}
 	for _, v := range d.Fleet.Firmware {
 		d.MaxFW = max(d.MaxFW, v.Devices)
 	}
@@ -253,13 +258,12 @@ type sparkline struct {
 	NumSamples int
 }
 
-func newSparkline(samples []api.TrendSample, now int) sparkline {
-	s := sparkline{W: sparkW, H: sparkH, NumSamples: len(samples)}
+func newSparkline(samples []api.TrendSample, sampled int) sparkline {
+	s := sparkline{W: sparkW, H: sparkH, NumSamples: sampled}
 	if len(samples) == 0 {
 		return s
 	}
 	s.FromMs, s.ToMs = samples[0].AtMs, samples[len(samples)-1].AtMs
-	s.Max = now
 	for _, x := range samples {
 		s.Max = max(s.Max, x.Online)
 	}

@@ -111,7 +111,8 @@
       tr.append(td);
       rows.push(tr);
     }
-    rows.reverse().forEach(function (r) { body.prepend(r); });
+    // Newest on top: the window's events in order, its summary above them.
+    rows.forEach(function (r) { body.prepend(r); });
     while (body.rows.length > 500) { body.deleteRow(body.rows.length - 1); }
     var parts = Object.keys(m.counts || {}).sort().map(function (k) { return fmt(m.counts[k]) + " " + k; });
     if (parts.length) { document.getElementById("event-rate").textContent = parts.join(", "); }
