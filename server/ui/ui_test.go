@@ -35,6 +35,9 @@ func TestSecurityHeaders(t *testing.T) {
 			t.Errorf("%s: headers %v", p, h)
 		}
 	}
+	if resp, _ := get(t, c, tc.URL+"/ui/static/vendor/"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("static directory listing: %d", resp.StatusCode)
+	}
 	// The templates hold no inline script or style the CSP would block.
 	for name, tmpl := range tc.UI.tmpl {
 		for _, d := range tmpl.Templates() {
