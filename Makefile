@@ -13,13 +13,15 @@ ADMIN  ?=
 run: build
 	./$(BIN)/termd -dev -config examples/dev.toml $(if $(LISTEN),-listen $(LISTEN)) $(if $(ADMIN),-admin $(ADMIN))
 
-## test: vet and run every test with the race detector (installs haproxy for the PROXY protocol test)
+## test: vet and run every test with the race detector (installs haproxy for the PROXY protocol test
+##       and chromium for the console's browser tests)
 test: vet test-deps sdk-c-test
 	$(GO) test -race -count=1 $(PKGS)
 
-# test-deps: programs the integration tests run (Debian's haproxy)
+# test-deps: programs the integration tests run (Debian's haproxy and chromium)
 test-deps:
 	./scripts/ensure-haproxy.sh
+	./scripts/ensure-chromium.sh
 
 vet:
 	$(GO) vet $(PKGS)

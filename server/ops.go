@@ -1,8 +1,10 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/admin/api"
@@ -42,6 +44,21 @@ func (s *Server) Stats() api.Stats {
 		BootEpoch: uint32(s.epoch >> 32), StartedMs: s.startMs,
 		HBIntervalS: s.hbIntervalSeconds(), MissFactor: s.cfg.Heartbeat.MissFactor,
 	}
+}
+
+// Cooldowns returns up to limit devices in a duplicate-device cool-down
+// (spec §3.4), longest running first, and how many there are in all.
+func (s *Server) Cooldowns(limit int) ([]api.Cooldown, int) {
+	now := s.nowMs()
+	cs, total := s.dups.CoolingDownAll(now, limit)
+	out := make([]api.Cooldown, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, api.Cooldown{DeviceID: c.DeviceID, StartedMs: c.Until - s.dups.CooldownMs(), UntilMs: c.Until})
+	}
+	slices.SortFunc(out, func(a, b api.Cooldown) int {
+		return cmp.Or(cmp.Compare(a.StartedMs, b.StartedMs), cmp.Compare(a.DeviceID, b.DeviceID))
+	})
+	return out, total
 }
 
 // Store is the node's store (for backups and the admin API).

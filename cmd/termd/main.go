@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +36,7 @@ import (
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control"
 	"github.com/termd/termd/server/gctune"
+	"github.com/termd/termd/server/ui"
 	"github.com/termd/termd/storage"
 )
 
@@ -193,8 +195,8 @@ func devSecrets(cfg *config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "termd dev mode\n  fleet secret: %s   (%s)\n  admin token:  %s   (%s)\n  TGP:   %s\n  admin: http://%s\n",
-		cfg.Auth.FleetSecret, sp, cfg.Admin.Token, tp, cfg.Server.Listen, cfg.Admin.Listen)
+	fmt.Fprintf(out, "termd dev mode\n  fleet secret: %s   (%s)\n  admin token:  %s   (%s)\n  TGP:   %s\n  admin: http://%s\n  console: http://%s%s   (sign in with the admin token above)\n",
+		cfg.Auth.FleetSecret, sp, cfg.Admin.Token, tp, cfg.Server.Listen, cfg.Admin.Listen, cfg.Admin.Listen, ui.Prefix)
 	return nil
 }
 
@@ -339,17 +341,25 @@ func serve(cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	h := admin.New(srv, admin.Options{
-		Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
-		Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), grp.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics()}, Logger: log,
-		Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc, Groups: grp,
-		OnlineHistory: hist,
-	})
+	trend := startTrend(ctx, srv.Presence.Online)
+	h, stopConsole, err := openConsole(func(con *ui.UI) http.Handler {
+		return admin.New(srv, admin.Options{
+			Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
+			Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), grp.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics(), con.Metrics()}, Logger: log,
+			Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc, Groups: grp,
+			OnlineHistory: hist, Trend: trend, Versions: store, Cooldowns: srv.Cooldowns,
+		})
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer stopConsole()
 	warnExposedAdmin(log, cfg.Admin.Listen)
 	_, adminErr, err := admin.Serve(ctx, cfg.Admin.Listen, h, log)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
+	log.Info("operator console", "url", "http://"+cfg.Admin.Listen+ui.Prefix)
 	maxConns, maxSessions := srv.Limits()
 	log.Info("starting", "tgp", cfg.Server.Listen, "data", cfg.Storage.Dir, "max_connections", maxConns, "max_sessions", maxSessions)
 

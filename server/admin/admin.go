@@ -27,6 +27,7 @@ import (
 	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
+	"github.com/termd/termd/server/presence"
 	"github.com/termd/termd/server/presence/history"
 )
 
@@ -89,6 +90,13 @@ type Options struct {
 	OnlineHistory *history.History
 	// Groups serves /v1/groups; nil: 503 there.
 	Groups Groups
+	// Trend serves GET /v1/stats/online-trend; nil: 503 there.
+	Trend *presence.Trend
+	// Versions feeds GET /v1/fleet's app versions; nil: none listed.
+	Versions AppVersions
+	// Cooldowns lists duplicate-device cool-downs for GET /v1/alerts
+	// (up to limit, and the total); nil: none.
+	Cooldowns func(limit int) ([]api.Cooldown, int)
 }
 
 // Token is one accepted bearer token, known by its SHA-256 only.
@@ -197,6 +205,7 @@ func New(node Node, opt Options) http.Handler {
 	h.registerRollouts(m)
 	h.registerSchedule(m)
 	h.registerGroups(m)
+	h.registerConsole(m)
 	// Go's profiler, behind the token like /v1: operators profile a live
 	// node without a restart (`go tool pprof` with an Authorization header).
 	m.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -123,3 +123,36 @@ func (r *Replacements) Sweep(now int64) {
 		s.mu.Unlock()
 	}
 }
+
+// Cooldown is a device in a duplicate-device cool-down.
+type Cooldown struct {
+	DeviceID string
+	// Until is when the cool-down ends, unix ms.
+	Until int64
+}
+
+// CoolingDownAll returns up to limit devices whose cool-down runs at now
+// (in no particular order) and how many there are in all. It takes each
+// shard's lock once; only devices replaced recently have state, so the
+// walk is short.
+func (r *Replacements) CoolingDownAll(now int64, limit int) ([]Cooldown, int) {
+	var out []Cooldown
+	total := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for id, st := range s.m {
+			if st.until > now {
+				total++
+				if len(out) < limit {
+					out = append(out, Cooldown{DeviceID: id, Until: st.until})
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out, total
+}
+
+// CooldownMs is the length of a cool-down, in ms.
+func (r *Replacements) CooldownMs() int64 { return r.cooldown }

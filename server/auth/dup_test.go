@@ -260,3 +260,23 @@ func (r *Replacements) replace(deviceID string, now int64) (retryMs int64, start
 	r.Record(deviceID, now)
 	return 0, false
 }
+
+// CoolingDownAll lists the devices cooling down at now, bounded by limit,
+// with the total.
+func TestReplacementsCoolingDownAll(t *testing.T) {
+	r := NewReplacements(1, 10_000, 5_000)
+	for _, id := range []string{"a", "b", "c"} {
+		r.Record(id, 100)
+		if ms, started := r.Takeover(id, 200); ms != 5_000 || !started {
+			t.Fatalf("%s: takeover %d %v", id, ms, started)
+		}
+	}
+	r.Record("d", 100) // replaced once, not cooling down
+	got, total := r.CoolingDownAll(300, 2)
+	if total != 3 || len(got) != 2 || got[0].Until != 5_200 {
+		t.Fatalf("cooling down: %+v of %d", got, total)
+	}
+	if got, total := r.CoolingDownAll(5_200, 10); total != 0 || len(got) != 0 {
+		t.Fatalf("after the cool-down: %+v of %d", got, total)
+	}
+}

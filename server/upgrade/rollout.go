@@ -362,7 +362,7 @@ func (s *Service) RolloutPause(ctx context.Context, id string) (api.RolloutStatu
 		if st.Paused {
 			return "", conflict("rollout is already paused")
 		}
-		st.Paused, st.PausedMs, st.PauseReason = true, now, "paused by an operator"
+		st.Paused, st.PausedMs, st.PauseReason = true, now, api.PausedByOperator
 		return "paused", nil
 	})
 }
@@ -518,7 +518,7 @@ func (s *Service) RolloutStatus(ctx context.Context, id string) (api.RolloutStat
 	if len(r.Phases) == 0 {
 		return api.RolloutStatus{}, conflict("release has no phases")
 	}
-	out := api.RolloutStatus{ReleaseID: id, State: "running", PauseReason: st.PauseReason, Phase: st.Phase + 1,
+	out := api.RolloutStatus{ReleaseID: id, State: "running", PauseReason: st.PauseReason, PausedMs: st.PausedMs, Phase: st.Phase + 1,
 		PhaseStartedMs: st.PhaseStartedMs, Funnel: map[string]int{}}
 	switch {
 	case st.Paused:

@@ -36,8 +36,10 @@ type PhaseStatus struct {
 type RolloutStatus struct {
 	ReleaseID string `json:"release_id"`
 	// State: running, paused, waiting_approval, completed.
-	State          string        `json:"state"`
-	PauseReason    string        `json:"pause_reason,omitempty"`
+	State       string `json:"state"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// PausedMs is when it paused (unix ms; 0 unless paused).
+	PausedMs       int64         `json:"paused_ms,omitempty"`
 	Phase          int           `json:"phase"` // 1-based
 	PhaseStartedMs int64         `json:"phase_started_ms,omitempty"`
 	Phases         []PhaseStatus `json:"phases"`
