@@ -13,3 +13,11 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("conn is %d bytes, over the 288-byte size class (docs/performance.md, memory per terminal)", n)
 	}
 }
+
+// TestWheelEntrySize: every connection has one timer-wheel entry (a
+// pointer and a generation), 16 bytes in its slot's slice.
+func TestWheelEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(wheelEntry{}); n > 16 {
+		t.Fatalf("wheelEntry is %d bytes, over 16 (docs/performance.md, memory per terminal)", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/termd/termd/storage"
 )
@@ -419,5 +420,13 @@ func BenchmarkShare19k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = h.Share(ids, 3, at(Hours))
+	}
+}
+
+// TestRecordSize: a device's history is its 8-byte key and this record in
+// the shard's map (docs/performance.md, memory per terminal).
+func TestRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(rec{}); n > 32 {
+		t.Fatalf("rec is %d bytes, over 32", n)
 	}
 }
