@@ -60,7 +60,7 @@ crash-test: build
 bench-load: build
 	./loadtest/scripts/bench-load.sh
 
-## bench-peer: the same load against mosquitto (installed if missing) and termd back to back, side by side
+## bench-peer: termd, mosquitto (installed if missing) and a bare gnet server under the same load, RUNS=3 times; prints the comparison table and writes it into docs/performance.md (DOCS= to skip)
 bench-peer: build
 	./loadtest/scripts/bench-peer.sh
 
