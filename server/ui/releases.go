@@ -59,6 +59,9 @@ func releaseRoutes(rt *Routes) {
 		if err != nil {
 			return err
 		}
+		// Its buttons come back to the release page, not to this fragment
+		// (act's way back is the request's path).
+		r.URL.Path = strings.TrimSuffix(r.URL.Path, "/live")
 		return r.Partial(w, "release-live", d)
 	})
 	for _, a := range []struct{ op, done string }{

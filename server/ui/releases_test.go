@@ -301,6 +301,9 @@ func TestReleaseCreateAndPage(t *testing.T) {
 	if strings.Contains(live, "<html") || !strings.Contains(live, `id="release-live"`) {
 		t.Fatalf("the live part is not a fragment:\n%s", live)
 	}
+	if strings.Contains(live, `name="back" value="/ui/releases/`+id+`/live"`) || !strings.Contains(live, `name="back" value="/ui/releases/`+id+`"`) {
+		t.Fatalf("the live part's buttons do not come back to the release page:\n%s", live)
+	}
 	link := `/ui/devices?code=42&amp;from=1.5.0&amp;model=P400&amp;outcome=failed&amp;release=` + id + `&amp;stage=failed`
 	for _, want := range []string{link, "POS-1, POS-2", `data-code="0" data-model="P200" data-from="1.4.0"`, "timed_out",
 		`action="/ui/releases/` + id + `/retry"`, `action="/ui/releases/` + id + `/cancel"`} {
