@@ -96,6 +96,7 @@ func (h *handler) registerReleases(m *http.ServeMux) {
 		return api.RetryResult{Devices: n}, err
 	}))
 	m.HandleFunc("GET /v1/devices/{id}/upgrades", h.deviceUpgrades)
+	h.registerReleaseOverview(m)
 }
 
 // readBody decodes a JSON body of at most limit bytes, refusing unknown fields.

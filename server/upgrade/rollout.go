@@ -511,6 +511,12 @@ func phasesToAPI(ps []storage.Phase) []api.Phase {
 
 // RolloutStatus is a phased release's rollout with its counts and funnel.
 func (s *Service) RolloutStatus(ctx context.Context, id string) (api.RolloutStatus, error) {
+	return s.rolloutStatus(ctx, id, nil)
+}
+
+// rolloutStatus is RolloutStatus with the funnel taken from status when
+// the caller already has the release's status (nil: read it).
+func (s *Service) rolloutStatus(ctx context.Context, id string, status *api.ReleaseStatus) (api.RolloutStatus, error) {
 	r, st, err := s.Rollout(ctx, id)
 	if err != nil {
 		return api.RolloutStatus{}, err
@@ -542,9 +548,12 @@ func (s *Service) RolloutStatus(ctx context.Context, id string) (api.RolloutStat
 		}
 		out.Phases = append(out.Phases, ps)
 	}
-	status, err := s.Status(ctx, id)
-	if err != nil {
-		return api.RolloutStatus{}, err
+	if status == nil {
+		st, err := s.Status(ctx, id)
+		if err != nil {
+			return api.RolloutStatus{}, err
+		}
+		status = &st
 	}
 	for k, v := range status.Stages {
 		out.Funnel[k] = v

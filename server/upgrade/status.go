@@ -31,18 +31,26 @@ func (s *Service) Status(ctx context.Context, id string) (api.ReleaseStatus, err
 		return api.ReleaseStatus{}, err
 	}
 	st := api.ReleaseStatus{Release: rel, Stages: map[string]int{}, Failures: []api.FailureGroup{}}
-	latest := map[string]storage.UpgradeReport{}
-	err = s.store.Reports(ctx, id, func(r storage.UpgradeReport) error {
-		if cur, ok := latest[r.DeviceID]; !ok || r.Attempt > cur.Attempt {
-			latest[r.DeviceID] = r
-		}
-		return nil
-	})
-	if err != nil {
-		return st, err
-	}
+	// The assignments (assigned, at the cap) are counted while the
+	// reports are read: two independent scans of the release's keys, so
+	// the status takes the longer of them rather than their sum.
+	type counted struct{ assigned, atCap int }
+	assignments := make(chan error, 1)
+	var ac counted
+	go func() {
+		assignments <- s.store.Assignments(ctx, id, func(a storage.UpgradeAssignment) error {
+			ac.assigned++
+			if a.Failures-a.Forgiven >= s.cfg.MaxAttempts {
+				ac.atCap++
+			}
+			return nil
+		})
+	}()
+	// Reports come in (release, device, attempt) order, so a device's
+	// latest attempt is the last of its run: each is counted when the
+	// next device's run starts, with no map of the release's devices.
 	groups := map[failureKey]*api.FailureGroup{}
-	for _, r := range latest {
+	count := func(r *storage.UpgradeReport) {
 		st.Stages[stageName(r.Stage)]++
 		switch {
 		case r.Stage == protocol.StageSucceeded:
@@ -61,6 +69,30 @@ func (s *Service) Status(ctx context.Context, id string) (api.ReleaseStatus, err
 			}
 		}
 	}
+	var cur storage.UpgradeReport
+	have := false
+	err = s.store.Reports(ctx, id, func(r storage.UpgradeReport) error {
+		switch {
+		case !have:
+			cur, have = r, true
+		case r.DeviceID != cur.DeviceID:
+			count(&cur)
+			cur = r
+		case r.Attempt > cur.Attempt:
+			cur = r
+		}
+		return nil
+	})
+	if aerr := <-assignments; err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return st, err
+	}
+	if have {
+		count(&cur)
+	}
+	st.Assigned, st.AtCap = ac.assigned, ac.atCap
 	if n := st.Succeeded + st.Failed; n > 0 {
 		st.FailureRate = float64(st.Failed) / float64(n)
 	}
@@ -72,14 +104,7 @@ func (s *Service) Status(ctx context.Context, id string) (api.ReleaseStatus, err
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Stage, b.Stage), cmp.Compare(a.Code, b.Code),
 			cmp.Compare(a.Model, b.Model), cmp.Compare(a.FromVersion, b.FromVersion))
 	})
-	err = s.store.Assignments(ctx, id, func(a storage.UpgradeAssignment) error {
-		st.Assigned++
-		if a.Failures-a.Forgiven >= s.cfg.MaxAttempts {
-			st.AtCap++
-		}
-		return nil
-	})
-	return st, err
+	return st, nil
 }
 
 // Retry clears devices for new attempts at a release: one device
