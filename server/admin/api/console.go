@@ -123,3 +123,28 @@ type Cooldown struct {
 // PausedByOperator is a rollout's pause reason when an operator paused
 // it; any other reason is an automatic pause.
 const PausedByOperator = "paused by an operator"
+
+// OperatorRecord is one state-changing admin request of GET
+// /v1/operator-audit: who (token name and scope, source address), what
+// (method, path, route, target ids) and the status answered.
+type OperatorRecord struct {
+	Seq         uint64   `json:"seq"`
+	AtMs        int64    `json:"at_ms"`
+	Operator    string   `json:"operator"`
+	Scope       string   `json:"scope"`
+	Remote      string   `json:"remote,omitempty"`
+	Method      string   `json:"method"`
+	Path        string   `json:"path"`
+	Route       string   `json:"route,omitempty"`
+	Targets     []string `json:"targets,omitempty"`
+	TargetCount int      `json:"target_count,omitempty"`
+	Status      int      `json:"status"`
+	Message     string   `json:"message,omitempty"`
+}
+
+// OperatorAuditList is GET /v1/operator-audit: records newest first;
+// NextBefore (when not 0) is the before= of the next page.
+type OperatorAuditList struct {
+	Records    []OperatorRecord `json:"records"`
+	NextBefore uint64           `json:"next_before,omitempty"`
+}
