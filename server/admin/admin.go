@@ -190,6 +190,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("GET /v1/stats", h.stats)
 	m.HandleFunc("GET /v1/devices", h.devices)
 	m.HandleFunc("GET /v1/devices/{id}", h.device)
+	m.HandleFunc("POST /v1/devices/bulk", h.bulk)
 	m.HandleFunc("POST /v1/devices/{id}/block", h.block)
 	m.HandleFunc("POST /v1/devices/{id}/unblock", h.unblock)
 	m.HandleFunc("POST /v1/devices/{id}/disconnect", h.disconnect)
