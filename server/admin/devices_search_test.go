@@ -27,8 +27,8 @@ type (
 
 type fakeGroups struct {
 	groupsAPI // nil
-	members map[string][]string
-	added   []string
+	members   map[string][]string
+	added     []string
 }
 
 func (g *fakeGroups) Members(id string) (api.GroupMembers, error) {
@@ -56,8 +56,8 @@ func (g *fakeGroups) Add(ctx context.Context, id, dev, role, by string) (api.Dev
 // fakeStages serves DeviceStages, Release and Retry; other calls panic.
 type fakeStages struct {
 	releasesAPI // nil
-	stages  map[string]string
-	retried []string
+	stages      map[string]string
+	retried     []string
 }
 
 func (f *fakeStages) DeviceStages(ctx context.Context, id string) (map[string]string, error) {
