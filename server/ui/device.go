@@ -69,7 +69,9 @@ func devicePage(w http.ResponseWriter, r *Request) error {
 		func() error { return optional(r.Get("/v1/devices/"+esc+"/groups", &d.Groups)) },
 		func() error { return optional(r.Get("/v1/devices/"+esc+"/online-hours", &hours)) },
 		func() error { return r.Get("/v1/audit?limit=20&device="+url.QueryEscape(id), &d.Audit) },
-		func() error { return optional(r.Get("/v1/operator-audit?limit=20&target="+url.QueryEscape(id), &d.Operator)) },
+		func() error {
+			return optional(r.Get("/v1/operator-audit?limit=20&target="+url.QueryEscape(id), &d.Operator))
+		},
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = f() }()

@@ -54,7 +54,7 @@ type devicesData struct {
 	Bulk   int // MaxBulk
 	// Error is why the API refused the filter.
 	Error string
-	Now    int64
+	Now   int64
 }
 
 func devicesPage(w http.ResponseWriter, r *Request) error {
