@@ -70,6 +70,8 @@ const (
 //	ac/ device NUL service NUL op NUL status → seq (newest coalesced refusal)
 //	m/audit_seq                  → uint64 big-endian, the last seq assigned
 //
+// The operator audit (operator_audit_badger.go) is "op/" seq → JSON.
+//
 // A record and its index keys are written in one transaction; PruneAudit
 // deletes the index keys before the record, so an interrupted prune
 // leaves at worst a record whose index keys are gone, which the next
@@ -136,6 +138,10 @@ type Badger struct {
 	upMu sync.Mutex
 	// schMu serialises scheduling transactions (UpdateSchedule) the same way.
 	schMu sync.Mutex
+	// opMu serialises operator audit appends (seq assignment, retention);
+	// opKeep is the retention, <= 0 for DefaultOperatorKeep.
+	opMu   sync.Mutex
+	opKeep int
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -43,6 +43,12 @@ type Memory struct {
 	// up is the upgrade store (upgrade_memory.go), not in Backup.
 	up memUpgrades
 
+	// ops are the operator audit records in seq order (not in Backup);
+	// opSeq is the last seq assigned, opKeep the retention (<= 0: default).
+	ops    []OperatorRecord
+	opSeq  uint64
+	opKeep int
+
 	// onlineHist is the online-history snapshot by shard
 	// (online_history.go), not in Backup.
 	onlineHist map[int][]byte

@@ -186,6 +186,7 @@ type Store interface {
 	Registry
 	Meta
 	Audit
+	OperatorAudit
 	Upgrades
 	// Backup writes a full backup to w and returns the version it covers.
 	Backup(ctx context.Context, w io.Writer) (uint64, error)

@@ -184,5 +184,6 @@ func (a *app) auditCmd() *cobra.Command {
 	f.StringVar(&svc, "service", "", "only this service")
 	f.IntVar(&limit, "limit", 50, fmt.Sprintf("records, 1..%d", maxPage))
 	f.Uint64Var(&before, "before", 0, "only records older than this seq (paging)")
+	cmd.AddCommand(a.operatorAuditCmd())
 	return cmd
 }

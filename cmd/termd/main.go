@@ -347,7 +347,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			Tokens: tokens, OpenProbes: cfg.Admin.OpenProbes, EventBuffer: cfg.Admin.EventBuffer,
 			Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), grp.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics(), con.Metrics()}, Logger: log,
 			Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc, Groups: grp,
-			OnlineHistory: hist, Trend: trend, Versions: store, Cooldowns: srv.Cooldowns,
+			OnlineHistory: hist, Trend: trend, Versions: store, Cooldowns: srv.Cooldowns, OperatorAudit: store,
 		})
 	}, log)
 	if err != nil {

@@ -97,6 +97,10 @@ type Options struct {
 	// Cooldowns lists duplicate-device cool-downs for GET /v1/alerts
 	// (up to limit, and the total); nil: none.
 	Cooldowns func(limit int) ([]api.Cooldown, int)
+	// OperatorAudit records every state-changing request made with a
+	// token, before its answer, and serves GET /v1/operator-audit; nil:
+	// nothing is recorded and that endpoint answers 503.
+	OperatorAudit OperatorAudit
 }
 
 // Token is one accepted bearer token, known by its SHA-256 only.
@@ -186,6 +190,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("GET /v1/stats", h.stats)
 	m.HandleFunc("GET /v1/devices", h.devices)
 	m.HandleFunc("GET /v1/devices/{id}", h.device)
+	m.HandleFunc("POST /v1/devices/bulk", h.bulk)
 	m.HandleFunc("POST /v1/devices/{id}/block", h.block)
 	m.HandleFunc("POST /v1/devices/{id}/unblock", h.unblock)
 	m.HandleFunc("POST /v1/devices/{id}/disconnect", h.disconnect)
@@ -199,6 +204,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("POST /v1/services/{id}/stop", h.operate(config.OpStop))
 	m.HandleFunc("POST /v1/services/{id}/restart", h.operate(config.OpRestart))
 	m.HandleFunc("GET /v1/audit", h.auditLog)
+	m.HandleFunc("GET /v1/operator-audit", h.operatorAuditLog)
 	h.artifactRoutes(m)
 	h.registerNotifyRoutes(m)
 	h.registerReleases(m)
@@ -228,6 +234,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	route, pattern := h.mux.Handler(r)
 	if pattern != "" {
+		var aw *auditWriter
+		if h.opt.OperatorAudit != nil && audited(r, tok) {
+			aw = &auditWriter{ResponseWriter: w, h: h, r: r, tok: tok, route: pattern}
+			defer aw.finish()
+			w = aw
+			r = r.WithContext(context.WithValue(r.Context(), auditKey{}, aw))
+			aw.r = r
+		}
 		if tok != nil && tok.Scope == config.ScopeNode && (r.Method != http.MethodPost || r.URL.Path != "/v1/nodes/"+tok.Node+"/load") {
 			h.log.Warn("admin request refused: node token", "token", tok.Name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			writeCode(w, protocol.Forbidden, fmt.Sprintf("token %q may only POST /v1/nodes/%s/load", tok.Name, tok.Node))
@@ -251,6 +265,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.fail(w, r, err)
 				return
 			}
+		}
+		if aw != nil {
+			aw.r = r // the request the mux fills with path values
 		}
 		h.mux.ServeHTTP(w, r)
 		return

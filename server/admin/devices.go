@@ -57,18 +57,11 @@ func deviceID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// devices serves GET /v1/devices?online=&limit=&cursor=.
+// devices serves GET /v1/devices?online=&limit=&cursor= and the search
+// filters (devices_search.go): blocked, id, model, fw, offline_for,
+// group, app, app_version, release, stage.
 func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var online *bool
-	if s := q.Get("online"); s != "" {
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			writeCode(w, protocol.BadRequest, "online must be true or false")
-			return
-		}
-		online = &b
-	}
 	limit := DefaultPageSize
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -83,7 +76,12 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 		writeCode(w, protocol.BadRequest, "cursor is too long")
 		return
 	}
-	devs, next, err := h.node.Devices(r.Context(), online, limit, cursor)
+	dq, err := h.parseDeviceQuery(r.Context(), q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	devs, next, err := h.findDevices(r.Context(), dq, limit, cursor)
 	if err != nil {
 		h.fail(w, r, err)
 		return

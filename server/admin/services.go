@@ -72,7 +72,9 @@ func (h *handler) operate(op string) http.HandlerFunc {
 	}
 }
 
-// audit serves GET /v1/audit?device=&service=&limit=&before=.
+// audit serves GET /v1/audit?device=&service=&limit=&before= and the
+// console's filters op=, result=, source=, operator=, since=, until=
+// (services_audit.go).
 func (h *handler) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := storage.AuditFilter{DeviceID: q.Get("device"), Service: q.Get("service"), Limit: DefaultPageSize}
@@ -96,18 +98,16 @@ func (h *handler) auditLog(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Before = n
 	}
+	x, err := auditExtra(q)
+	if err != nil {
+		writeCode(w, protocol.BadRequest, err.Error())
+		return
+	}
 	out := api.AuditList{Records: []api.AuditRecord{}}
 	if h.opt.Services != nil {
-		recs, err := h.opt.Services.Audit(r.Context(), f)
-		if err != nil {
+		if out, err = h.auditPage(r.Context(), f, x); err != nil {
 			h.fail(w, r, err)
 			return
-		}
-		for _, rec := range recs {
-			out.Records = append(out.Records, auditJSON(rec))
-		}
-		if len(recs) == f.Limit {
-			out.NextBefore = recs[len(recs)-1].Seq
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -87,6 +87,9 @@ func (u *UI) view(r *http.Request, s *Session, title string, data any) *View {
 		v.CanOperate, v.CSRF = s.CanOperate(), s.CSRF
 		v.Flash, v.FlashErr = u.sessions.takeFlash(s)
 		for _, p := range u.pages {
+			if p.Nav == "" {
+				continue // a page reached from another (a device's detail)
+			}
 			v.Nav = append(v.Nav, NavItem{Label: p.Nav, Path: p.Path, Active: r.URL.Path == p.Path || strings.HasPrefix(r.URL.Path, p.Path+"/")})
 		}
 	}

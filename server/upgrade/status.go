@@ -264,3 +264,33 @@ func (s *Service) DeviceUpgrades(ctx context.Context, deviceID string) (api.Devi
 	}
 	return out, nil
 }
+
+// StageOffered is DeviceStages' stage of a device offered the release
+// that has not reported on it yet.
+const StageOffered = "offered"
+
+// DeviceStages maps every device offered release id to the stage of its
+// latest attempt (StageOffered before any report): the rollout state the
+// device search filters on. One scan of the release's assignments and
+// reports.
+func (s *Service) DeviceStages(ctx context.Context, id string) (map[string]string, error) {
+	if _, err := s.Release(ctx, id); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if err := s.store.Assignments(ctx, id, func(a storage.UpgradeAssignment) error {
+		out[a.DeviceID] = StageOffered
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	latest := map[string]uint64{}
+	err := s.store.Reports(ctx, id, func(r storage.UpgradeReport) error {
+		if cur, ok := latest[r.DeviceID]; !ok || r.Attempt >= cur {
+			latest[r.DeviceID] = r.Attempt
+			out[r.DeviceID] = stageName(r.Stage)
+		}
+		return nil
+	})
+	return out, err
+}

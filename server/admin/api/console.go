@@ -123,3 +123,66 @@ type Cooldown struct {
 // PausedByOperator is a rollout's pause reason when an operator paused
 // it; any other reason is an automatic pause.
 const PausedByOperator = "paused by an operator"
+
+// OperatorRecord is one state-changing admin request of GET
+// /v1/operator-audit: who (token name and scope, source address), what
+// (method, path, route, target ids) and the status answered.
+type OperatorRecord struct {
+	Seq         uint64   `json:"seq"`
+	AtMs        int64    `json:"at_ms"`
+	Operator    string   `json:"operator"`
+	Scope       string   `json:"scope"`
+	Remote      string   `json:"remote,omitempty"`
+	Method      string   `json:"method"`
+	Path        string   `json:"path"`
+	Route       string   `json:"route,omitempty"`
+	Targets     []string `json:"targets,omitempty"`
+	TargetCount int      `json:"target_count,omitempty"`
+	Status      int      `json:"status"`
+	Message     string   `json:"message,omitempty"`
+}
+
+// OperatorAuditList is GET /v1/operator-audit: records newest first;
+// NextBefore (when not 0) is the before= of the next page.
+type OperatorAuditList struct {
+	Records    []OperatorRecord `json:"records"`
+	NextBefore uint64           `json:"next_before,omitempty"`
+}
+
+// Bulk actions of POST /v1/devices/bulk.
+const (
+	BulkDisconnect   = "disconnect"
+	BulkBlock        = "block"
+	BulkUnblock      = "unblock"
+	BulkGroupAdd     = "group_add"
+	BulkRetryUpgrade = "retry_upgrade"
+)
+
+// BulkRequest is POST /v1/devices/bulk's body: an action on the devices
+// of IDs, or on every device Filter (a GET /v1/devices query string
+// without limit and cursor; "" is every device) matches, at most 10,000.
+type BulkRequest struct {
+	Action string   `json:"action"`
+	IDs    []string `json:"ids,omitempty"`
+	Filter *string  `json:"filter,omitempty"`
+	// Group is group_add's group; Release retry_upgrade's release.
+	Group   string `json:"group,omitempty"`
+	Release string `json:"release,omitempty"`
+}
+
+// BulkResult answers a bulk action: how many devices it selected and how
+// many succeeded and failed, with the first 100 failures.
+type BulkResult struct {
+	Action    string        `json:"action"`
+	Matched   int           `json:"matched"`
+	Succeeded int           `json:"succeeded"`
+	Failed    int           `json:"failed"`
+	Failures  []BulkFailure `json:"failures"`
+}
+
+// BulkFailure is one device a bulk action failed on.
+type BulkFailure struct {
+	ID      string    `json:"id"`
+	Code    ErrorCode `json:"code"`
+	Message string    `json:"message"`
+}
