@@ -306,6 +306,8 @@ func loadRelease(r *Request, id string) (*releaseData, error) {
 		d.Failures = append(d.Failures, f)
 	}
 	d.History = history(rel, d.Rollout)
+	d.History = append(d.History, operatorHistory(r, rel.ID)...)
+	slices.SortStableFunc(d.History, func(a, b historyItem) int { return cmp.Compare(b.AtMs, a.AtMs) })
 	d.Size = num64(rel.Size)
 	if rel.DeadlineMs > 0 {
 		d.Deadline = time.UnixMilli(rel.DeadlineMs).UTC().Format("2006-01-02T15:04")
@@ -382,10 +384,32 @@ func devicesURL(release string, g api.FailureGroup) string {
 	return Prefix + "devices?" + q.Encode()
 }
 
-// history is what the API keeps of the release's past: its lifecycle
-// times and its rollout's last transitions, newest first. (The API keeps
-// no log of who did what to a release yet: operator actions are in
-// termd's log, and each transition was a release or rollout event.)
+// maxReleaseAudit is how many operator-audit records a release page
+// shows (the newest).
+const maxReleaseAudit = 50
+
+// operatorHistory is who did what to the release: the operator audit's
+// records that name it (GET /v1/operator-audit?target=ID), newest first.
+// A node without the audit, or a refusal, shows none.
+func operatorHistory(r *Request, id string) []historyItem {
+	var l api.OperatorAuditList
+	if err := r.Get("/v1/operator-audit?limit="+strconv.Itoa(maxReleaseAudit)+"&target="+url.QueryEscape(id), &l); err != nil {
+		return nil
+	}
+	h := make([]historyItem, 0, len(l.Records))
+	for _, rec := range l.Records {
+		what := fmt.Sprintf("%s (%s): %s %s → %d", rec.Operator, rec.Scope, rec.Method, rec.Path, rec.Status)
+		if rec.Message != "" {
+			what += " " + rec.Message
+		}
+		h = append(h, historyItem{AtMs: rec.AtMs, What: what})
+	}
+	return h
+}
+
+// history is what the release's records keep of its past: its lifecycle
+// times and its rollout's last transitions, newest first. Who did what
+// comes from the operator audit (operatorHistory).
 func history(rel api.Release, ro *api.RolloutStatus) []historyItem {
 	var h []historyItem
 	add := func(ms int64, what string) {

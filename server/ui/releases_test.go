@@ -104,7 +104,8 @@ func startReleaseConsole(t testing.TB, store *storage.Badger) *releaseConsole {
 		t.Fatal(err)
 	}
 	apiH := admin.New(node.Server, admin.Options{Tokens: toks, Bus: node.Bus, Logger: quietLog, Trend: presence.NewTrend(),
-		Outbox: node.Store.(*storage.Badger), Releases: up, Artifacts: arts, ArtifactInUse: up.ArtifactInUse})
+		Outbox: node.Store.(*storage.Badger), Releases: up, Artifacts: arts, ArtifactInUse: up.ArtifactInUse,
+		OperatorAudit: node.Store.(*storage.Badger)})
 	u, err := Open(Options{API: apiH, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +289,10 @@ func TestReleaseCreateAndPage(t *testing.T) {
 	}
 	if rc.apiCall(t, "GET", "/v1/releases/"+id, nil, &rel); rel.State != "published" {
 		t.Fatalf("after publish: %s", rel.State)
+	}
+	// Who did it, from the operator audit, in the release's history.
+	if _, page := get(t, c, rc.URL+"/ui/releases/"+id); !strings.Contains(page, "alice (operator): POST /v1/releases/"+id+"/publish → 200") {
+		t.Fatalf("the publish is not in the release's history:\n%s", page)
 	}
 
 	// Failures as the committer would store them: two groups.
