@@ -49,6 +49,12 @@ type simOptions struct {
 	rate       float64
 	hbMin      time.Duration
 	spread     string
+	// app and appVersion: each terminal asks UPGRADE_QUERY for app at
+	// appVersion after every HELLO_OK and, offered a release, reports it
+	// through to SUCCEEDED — or FAILED (code 42) for the first failN
+	// terminals — and then runs the new version.
+	app, appVersion string
+	failN           int
 }
 
 func (a *app) simulateCmd() *cobra.Command {
@@ -66,7 +72,13 @@ The fleet secret is --secret, else $TERMD_FLEET_SECRET, else DATA/fleet-secret
 (written by "termd -dev"); --key KEYHEX signs every terminal's HELLO with that
 per-device key instead (use it with -n 1, or for devices given the same key). One process runs at most 19000 terminals (its file
 descriptor limit is 20000); run several processes with distinct --prefix
-values for more.`,
+values for more.
+
+With --app APP each terminal asks for upgrades of APP (at --app-version) after
+every HELLO_OK, as firmware does at launch; offered a release it reports
+DOWNLOADING, INSTALLING and SUCCEEDED and runs the new version from then on,
+or, among the first --upgrade-fail N terminals, reports FAILED with code 42
+(an operator then sees the failure, its notification and any rollout pause).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := a.newSimulator(o)
@@ -86,6 +98,9 @@ values for more.`,
 	f.Float64Var(&o.rate, "rate", defaultSimRate, "connection attempts per second, all terminals together")
 	f.DurationVar(&o.hbMin, "hb-min", 0, "lowest heartbeat interval the terminals accept (0 = the protocol's 10s)")
 	f.StringVar(&o.spread, "spread-src", "auto", "spread source addresses over 127.0.0.2-50: auto, on or off")
+	f.StringVar(&o.app, "app", "", "ask for upgrades of this app after each HELLO_OK (UPGRADE_QUERY) and report offers through to SUCCEEDED")
+	f.StringVar(&o.appVersion, "app-version", "1.0.0", "with --app: the version the terminals run at start")
+	f.IntVar(&o.failN, "upgrade-fail", 0, "with --app: the first N terminals report FAILED (code 42) instead of installing an offer")
 	return cmd
 }
 
@@ -96,6 +111,10 @@ type simulator struct {
 	creds  creds
 	spread bool
 	pace   *pacer
+
+	versions []string     // with --app: each terminal's running version
+	upgraded atomic.Int64 // offers installed
+	upFailed atomic.Int64 // offers reported FAILED
 
 	connected  atomic.Int64 // sessions up now
 	failed     atomic.Int64 // dials or HELLOs that failed
@@ -141,7 +160,20 @@ func (a *app) newSimulator(o simOptions) (*simulator, error) {
 	default:
 		return nil, fmt.Errorf("--spread-src must be auto, on or off, not %q", o.spread)
 	}
-	return &simulator{a: a, opt: o, creds: cr, spread: spread, pace: newPacer(o.rate)}, nil
+	switch {
+	case o.failN < 0:
+		return nil, errors.New("--upgrade-fail must not be negative")
+	case o.failN > 0 && o.app == "":
+		return nil, errors.New("--upgrade-fail needs --app")
+	}
+	sim := &simulator{a: a, opt: o, creds: cr, spread: spread, pace: newPacer(o.rate)}
+	if o.app != "" {
+		sim.versions = make([]string, o.n+1)
+		for i := range sim.versions {
+			sim.versions[i] = o.appVersion
+		}
+	}
+	return sim, nil
 }
 
 // simID is the id of terminal i (1-based).
@@ -199,6 +231,9 @@ func (s *simulator) status(label string, lastFailed int64) int64 {
 	if s.opt.stallAfter > 0 {
 		fmt.Fprintf(&b, " stalled=%d stalled_closed_by_server=%d", s.stalled.Load(), s.cut.Load())
 	}
+	if s.opt.app != "" {
+		fmt.Fprintf(&b, " upgraded=%d upgrade_failed=%d", s.upgraded.Load(), s.upFailed.Load())
+	}
 	if failed != lastFailed {
 		s.mu.Lock()
 		fmt.Fprintf(&b, " last_error=%q", s.lastErr)
@@ -239,7 +274,7 @@ func (s *simulator) terminal(ctx context.Context, i int) {
 			s.mu.Unlock()
 		} else {
 			start := time.Now()
-			if s.session(ctx, c) {
+			if s.session(ctx, c, i) {
 				return
 			}
 			err, lasted = c.Err(), max(time.Since(start), time.Nanosecond)
@@ -258,8 +293,11 @@ func (s *simulator) terminal(ctx context.Context, i int) {
 // terminal is finished: ctx ended (the socket is closed without BYE), or
 // it stalled (it then keeps the socket until ctx ends and never returns
 // to the fleet).
-func (s *simulator) session(ctx context.Context, c *client.Conn) bool {
+func (s *simulator) session(ctx context.Context, c *client.Conn, i int) bool {
 	s.connected.Add(1)
+	if s.opt.app != "" {
+		s.upgrade(ctx, c, i)
+	}
 	var stall <-chan time.Time
 	if s.opt.stallAfter > 0 {
 		t := time.NewTimer(s.opt.stallAfter)
@@ -289,6 +327,40 @@ func (s *simulator) session(ctx context.Context, c *client.Conn) bool {
 	s.connected.Add(-1)
 	c.Close()
 	return true
+}
+
+// upgrade asks for an upgrade of the app as a terminal does at launch
+// and carries an offer through to SUCCEEDED, or reports FAILED for the
+// first --upgrade-fail terminals. A refused or lost request is left:
+// the next session asks again.
+func (s *simulator) upgrade(ctx context.Context, c *client.Conn, i int) {
+	s.mu.Lock()
+	version := s.versions[i]
+	s.mu.Unlock()
+	var ack protocol.UpgradeQueryAck
+	if err := c.Do(ctx, &protocol.UpgradeQuery{AppID: s.opt.app, Version: version, Launch: true}, &ack); err != nil || ack.Offer == nil {
+		return
+	}
+	o := ack.Offer
+	report := func(stage, progress uint8, code uint64, msg string) error {
+		return c.Do(ctx, &protocol.UpgradeReport{ReleaseID: o.ReleaseID, Attempt: 1, Stage: stage, Progress: progress, Code: code, Message: msg},
+			&protocol.Ack{AckType: protocol.Response(protocol.TypeUpgradeReport)})
+	}
+	if i <= s.opt.failN { // terminals are numbered from 1
+		if report(protocol.StageFailed, 100, 42, "simulated: flash write failed") == nil {
+			s.upFailed.Add(1)
+		}
+		return
+	}
+	for _, st := range []struct{ stage, progress uint8 }{{protocol.StageDownloading, 50}, {protocol.StageInstalling, 100}, {protocol.StageSucceeded, 100}} {
+		if report(st.stage, st.progress, 0, "") != nil {
+			return
+		}
+	}
+	s.upgraded.Add(1)
+	s.mu.Lock()
+	s.versions[i] = o.Version
+	s.mu.Unlock()
 }
 
 // spreadDial dials from one of 127.0.0.2–127.0.0.50, picked by terminal

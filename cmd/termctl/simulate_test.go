@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/admin/api"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/server/presence"
@@ -204,5 +206,38 @@ func TestPacer(t *testing.T) {
 	_ = p.wait(ctx) // the first slot is now
 	if err := p.wait(ctx); err == nil {
 		t.Error("wait ignored a cancelled context")
+	}
+}
+
+// TestSimulateUpgrades: with --app the simulated terminals ask for
+// upgrades after HELLO_OK; offered a published release, the first
+// --upgrade-fail of them report FAILED and the others SUCCEEDED, which
+// the release's status then counts.
+func TestSimulateUpgrades(t *testing.T) {
+	e, tgp := releaseEnv(t)
+	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0.0", "--url", "https://dl.example/p.bin",
+		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--model", simModel, "--rollout", "100")
+	var rel api.Release
+	if err := json.Unmarshal([]byte(out), &rel); err != nil {
+		t.Fatal(err, out)
+	}
+	e.mustRun(t, "release", "publish", rel.ID)
+	sim, stop := startSimulate(t, "-n", "4", "--addr-tgp", tgp, "--secret", servertest.FleetSecret, "--rate", "1000",
+		"--app", "pos", "--app-version", "1.0.0", "--upgrade-fail", "1")
+	waitFor(t, "upgraded=3 upgrade_failed=1 in the status line", func() bool {
+		return strings.Contains(sim.String(), "upgraded=3 upgrade_failed=1")
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var st api.ReleaseStatus
+	if err := json.Unmarshal([]byte(e.mustRun(t, "--json", "release", "status", rel.ID)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Succeeded != 3 || st.Failed != 1 || len(st.Failures) != 1 || st.Failures[0].Code != 42 || st.Failures[0].Devices[0] != "SIM-000001" {
+		t.Fatalf("release status after the simulation: %+v", st)
+	}
+	if _, _, err := (*env)(nil).runTo(t.Context(), &syncBuffer{}, &syncBuffer{}, nil, "simulate", "-n", "1", "--upgrade-fail", "1"); err == nil {
+		t.Fatal("--upgrade-fail without --app accepted")
 	}
 }
