@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	
+
 	"github.com/termd/termd/server/admin/api"
 )
 
