@@ -253,7 +253,49 @@ func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress
 	if err != nil {
 		return api.CampaignProgress{}, err
 	}
-	stages, err := s.rels.LatestStages(ctx, c.ReleaseID)
+	// The targeted terminals termd knows, from the in-memory version
+	// index (as retry --unreached finds them), gathered while the
+	// reservations are read: those without one are not reached yet.
+	targeted := make(chan []string, 1)
+	go func() {
+		var ids []string
+		s.mu.RLock()
+		pc := s.camps[id]
+		s.mu.RUnlock()
+		if pc != nil {
+			s.rels.KnownDevices(c.AppID, func(dev, model, version string) {
+				if pc.targets(dev, model, version) && s.rels.Newer(c.ReleaseID, version) {
+					ids = append(ids, dev)
+				}
+			})
+		}
+		targeted <- ids
+	}()
+	// The release's reports (for each device's latest stage) are read
+	// while the reservations are: two scans of the store at once.
+	type stagesOf struct {
+		m   map[string]string
+		err error
+	}
+	stagesc := make(chan stagesOf, 1)
+	go func() {
+		m, err := s.rels.LatestStages(ctx, c.ReleaseID)
+		stagesc <- stagesOf{m, err}
+	}()
+	// resv is what the counts need of a reservation.
+	type resv struct {
+		dev, node, cluster, state string
+		startMs                   int64
+	}
+	var resvs []resv
+	err = s.store.Reservations(ctx, id, func(r storage.Reservation) error {
+		resvs = append(resvs, resv{r.DeviceID, r.NodeID, r.Cluster, r.State, r.SlotStartMs})
+		return nil
+	})
+	st := <-stagesc
+	if err == nil {
+		err = st.err
+	}
 	if err != nil {
 		return api.CampaignProgress{}, err
 	}
@@ -264,22 +306,18 @@ func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress
 	rows := map[key]*api.SlotProgress{}
 	out := api.CampaignProgress{Campaign: c, Slots: []api.SlotProgress{}, UnreachedSample: []string{}}
 	dueBefore := s.now().UnixMilli() - s.cfg.CheckinGrace.Milliseconds()
-	placed := map[string]bool{}
-	err = s.store.Reservations(ctx, id, func(r storage.Reservation) error {
-		placed[r.DeviceID] = true
-		k := key{r.NodeID, r.SlotStartMs}
+	placed := make(map[string]bool, len(resvs))
+	for _, r := range resvs {
+		placed[r.dev] = true
+		k := key{r.node, r.startMs}
 		row := rows[k]
 		if row == nil {
-			row = &api.SlotProgress{Cluster: r.Cluster, Node: r.NodeID, StartMs: r.SlotStartMs}
+			row = &api.SlotProgress{Cluster: r.cluster, Node: r.node, StartMs: r.startMs}
 			rows[k] = row
 		}
 		for _, p := range []*api.SlotProgress{row, &out.Totals} {
-			count(p, &r, stages[r.DeviceID], dueBefore)
+			count(p, r.state, r.startMs, st.m[r.dev], dueBefore)
 		}
-		return nil
-	})
-	if err != nil {
-		return api.CampaignProgress{}, err
 	}
 	for _, r := range rows {
 		out.Slots = append(out.Slots, *r)
@@ -290,22 +328,14 @@ func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress
 	if out.Totals.Due > 0 {
 		out.NoShowRate = float64(out.Totals.NoShow) / float64(out.Totals.Due)
 	}
-	// Not reached: from the in-memory version index, as retry --unreached
-	// finds them; the reservations were read above anyway.
-	s.mu.RLock()
-	pc := s.camps[id]
-	s.mu.RUnlock()
-	if pc != nil {
-		var sample []string
-		s.rels.KnownDevices(c.AppID, func(dev, model, version string) {
-			if placed[dev] || !pc.targets(dev, model, version) || !s.rels.Newer(c.ReleaseID, version) {
-				return
-			}
+	var sample []string
+	for _, dev := range <-targeted {
+		if !placed[dev] {
 			out.Unreached++
 			sample = keepFirst(sample, dev, unreachedSample)
-		})
-		out.UnreachedSample = append(out.UnreachedSample, sample...)
+		}
 	}
+	out.UnreachedSample = append(out.UnreachedSample, sample...)
 	return out, nil
 }
 
@@ -324,9 +354,9 @@ func keepFirst(ids []string, id string, n int) []string {
 
 // count adds a reservation to a progress row; reservations whose slot
 // started before dueBefore are past their check-in grace (due).
-func count(p *api.SlotProgress, r *storage.Reservation, stage string, dueBefore int64) {
+func count(p *api.SlotProgress, state string, slotStartMs int64, stage string, dueBefore int64) {
 	p.Reserved++
-	switch r.State {
+	switch state {
 	case storage.ResvCheckedIn:
 		p.Proceeded++
 		p.CheckedIn++
@@ -340,7 +370,7 @@ func count(p *api.SlotProgress, r *storage.Reservation, stage string, dueBefore 
 		p.Lapsed++
 		p.NoShow++
 	}
-	if r.SlotStartMs <= dueBefore || r.State == storage.ResvMissed || r.State == storage.ResvLapsed {
+	if slotStartMs <= dueBefore || state == storage.ResvMissed || state == storage.ResvLapsed {
 		p.Due++
 	}
 	switch stage {
