@@ -56,7 +56,9 @@ func TestBrowserCampaignPlanner(t *testing.T) {
 	b.signIn(p, opsToken)
 	day := time.Now().UTC().AddDate(0, 0, 1)
 	date := day.Format(dateLayout)
-	at := func(h, m int) int64 { return time.Date(day.Year(), day.Month(), day.Day(), h, m, 0, 0, time.UTC).UnixMilli() }
+	at := func(h, m int) int64 {
+		return time.Date(day.Year(), day.Month(), day.Day(), h, m, 0, 0, time.UTC).UnixMilli()
+	}
 	b.open(p.url("/ui/campaigns/plan?release=" + relID + "&models=P400&from=" + date + "&to=" + date + "&tz=UTC"))
 	b.waitJS(`document.querySelectorAll("#heatmap td[data-s]").length == 96`, 5*time.Second)
 	if n := b.text("#targeted"); n != "1" {
