@@ -73,44 +73,22 @@ func init() {
 // campaignsData is campaigns.html's data: Kind names the view.
 type campaignsData struct {
 	Kind   string
-	List   []campaignListRow
+	List   []api.Campaign
 	Detail *campaignDetail
 	Nodes  []api.Node
 	Plan   *planView
 }
 
-type campaignListRow struct {
-	Campaign api.Campaign
-	// Progress is loaded for active campaigns only.
-	Progress *api.CampaignProgress
-	Health   string
-	Why      string
-}
-
-// loadCampaignList lists every campaign, newest first, with the progress
-// of the active ones (at most maxActiveShown).
-func loadCampaignList(r *Request) ([]campaignListRow, error) {
+// loadCampaignList lists every campaign, newest first. Their progress
+// is on each campaign's page: a campaign's progress reads its
+// reservations, too much to do for every campaign of a list.
+func loadCampaignList(r *Request) ([]api.Campaign, error) {
 	var list api.CampaignList
 	if err := r.Get("/v1/campaigns", &list); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(list.Campaigns, func(a, b api.Campaign) int { return cmp.Compare(b.CreatedMs, a.CreatedMs) })
-	rows := make([]campaignListRow, 0, len(list.Campaigns))
-	active := 0
-	for _, c := range list.Campaigns {
-		row := campaignListRow{Campaign: c}
-		if (c.State == "published" || c.State == "paused") && active < maxActiveShown {
-			active++
-			var p api.CampaignProgress
-			if err := r.Get("/v1/campaigns/"+url.PathEscape(c.ID)+"/progress", &p); err != nil {
-				return nil, err
-			}
-			row.Progress = &p
-			row.Health, row.Why = campaignHealth(&campaignRow{Campaign: c, Progress: p})
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
+	return list.Campaigns, nil
 }
 
 // maxSlotRows bounds the per-slot table of a campaign's page.
