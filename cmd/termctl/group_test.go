@@ -121,14 +121,14 @@ func TestGroupCommands(t *testing.T) {
 		!strings.Contains(stderr, "line 4:") || !strings.Contains(stderr, "line 5:") || !strings.Contains(stderr, "line 6:") {
 		t.Fatalf("import: %v\n%s\n%s", err, out, stderr)
 	}
-	ms, err := g.Members("store-12")
+	ms, err := g.Members("store-12", "", 0)
 	if err != nil || len(ms.Members) != 2 || ms.Members[1].Role != "moderator" {
 		t.Fatalf("after import: %+v %v", ms, err)
 	}
 	if out := e.mustRun(t, "group", "import", "--remove", writeTemp(t, "store-12,T7\nstore-12,T8\n")); !strings.Contains(out, "2 memberships removed, 0 rows failed") {
 		t.Fatalf("import --remove: %s", out)
 	}
-	if ms, _ := g.Members("store-12"); len(ms.Members) != 0 {
+	if ms, _ := g.Members("store-12", "", 0); len(ms.Members) != 0 {
 		t.Fatalf("after import --remove: %+v", ms)
 	}
 	e.mustRun(t, "group", "remove", "ops", "T1")

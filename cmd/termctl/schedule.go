@@ -136,9 +136,9 @@ func (a *app) campaignProgressCmd() *cobra.Command {
 
 func (a *app) planCmd() *cobra.Command {
 	var release, fromRange, from, to, tz string
-	var models, devices, clusters []string
+	var models, devices, clusters, windows []string
 	cmd := &cobra.Command{
-		Use:   "plan --release ID [--model M]... [--from T --to T] [--tz ZONE]",
+		Use:   "plan --release ID [--model M]... [--from T --to T] [--tz ZONE] [--window START/END]...",
 		Short: "Free download capacity per slot and cluster for a release's targets, and suggested windows (GET /v1/plan)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -150,7 +150,7 @@ func (a *app) planCmd() *cobra.Command {
 				}
 				loc = l
 			}
-			q := url.Values{"release": {release}, "model": models, "device": devices, "cluster": clusters}
+			q := url.Values{"release": {release}, "model": models, "device": devices, "cluster": clusters, "window": windows}
 			if fromRange != "" {
 				q.Set("from_range", fromRange)
 			}
@@ -178,7 +178,13 @@ func (a *app) planCmd() *cobra.Command {
 				sort.Strings(free)
 				fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%d\n", time.UnixMilli(s.StartMs).In(loc).Format("2006-01-02 15:04"), strings.Join(free, " "), 100*s.OnlineShare, s.Takes)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if sel := p.Selection; sel != nil {
+				a.printf("the %d window(s) given: %d slots, %d free places, take %d of the %d targeted terminals\n", len(sel.Windows), sel.Slots, sel.Free, sel.Covered, p.Targeted)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -190,6 +196,7 @@ func (a *app) planCmd() *cobra.Command {
 	f.StringVar(&from, "from", "", "start of the period (RFC 3339, default now)")
 	f.StringVar(&to, "to", "", "end of the period (RFC 3339, default a week after from)")
 	f.StringVar(&tz, "tz", "", "print times in this zone (default UTC)")
+	f.StringArrayVar(&windows, "window", nil, "weigh this window, START/END in RFC 3339 (repeat): how many targeted terminals it takes")
 	_ = cmd.MarkFlagRequired("release")
 	return cmd
 }

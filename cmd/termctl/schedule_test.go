@@ -120,6 +120,14 @@ func TestCampaignPlanNodeCommands(t *testing.T) {
 	if !strings.Contains(out, "1 targeted terminals") || !strings.Contains(out, "eu=1") || !strings.Contains(out, "eu=2") {
 		t.Fatalf("plan:\n%s", out)
 	}
+	out = e.mustRun(t, "plan", "--release", rel.ID, "--model", "P400", "--from", day+"T00:00:00Z", "--to", day+"T04:00:00Z",
+		"--window", day+"T02:00:00Z/"+day+"T04:00:00Z")
+	if !strings.Contains(out, "the 1 window(s) given:") || !strings.Contains(out, "of the 1 targeted terminals") {
+		t.Fatalf("plan with a window:\n%s", out)
+	}
+	if _, _, err := e.run(nil, "plan", "--release", rel.ID, "--window", "tomorrow"); err == nil {
+		t.Fatal("a bad window accepted")
+	}
 	if out := e.mustRun(t, "node", "list"); !strings.Contains(out, "eu-1") || !strings.Contains(out, "up") {
 		t.Fatalf("nodes: %s", out)
 	}

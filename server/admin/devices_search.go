@@ -99,7 +99,7 @@ func (h *handler) parseDeviceQuery(ctx context.Context, q url.Values) (*deviceQu
 		if h.opt.Groups == nil {
 			return nil, errNoGroups
 		}
-		m, err := h.opt.Groups.Members(g)
+		m, err := h.opt.Groups.Members(g, "", 0) // all of them
 		if err != nil {
 			return nil, err
 		}

@@ -31,7 +31,7 @@ type fakeGroups struct {
 	added     []string
 }
 
-func (g *fakeGroups) Members(id string) (api.GroupMembers, error) {
+func (g *fakeGroups) Members(id, _ string, _ int) (api.GroupMembers, error) {
 	ms, ok := g.members[id]
 	if !ok {
 		return api.GroupMembers{}, &protocol.Error{Code: protocol.NotFound, Message: "no such group"}
@@ -44,7 +44,7 @@ func (g *fakeGroups) Members(id string) (api.GroupMembers, error) {
 }
 
 func (g *fakeGroups) Group(id string) (api.Group, error) {
-	_, err := g.Members(id)
+	_, err := g.Members(id, "", 0)
 	return api.Group{}, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server/admin/api"
@@ -18,7 +19,7 @@ type Groups interface {
 	Create(ctx context.Context, in api.GroupCreate, by string) (api.Group, error)
 	Groups() []api.Group
 	Group(id string) (api.Group, error)
-	Members(id string) (api.GroupMembers, error)
+	Members(id, after string, limit int) (api.GroupMembers, error)
 	Add(ctx context.Context, id, device, role, by string) (api.DeviceGroups, error)
 	Remove(ctx context.Context, id, device, by string) (api.DeviceGroups, error)
 	Delete(ctx context.Context, id, by string) error
@@ -53,7 +54,15 @@ func (h *handler) registerGroups(m *http.ServeMux) {
 		return map[string]string{"deleted": id}, err
 	}))
 	m.HandleFunc("GET /v1/groups/{id}/members", h.groupOp(func(_ context.Context, g Groups, r *http.Request) (any, error) {
-		return g.Members(r.PathValue("id"))
+		limit := 0 // all, as before paging
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				return nil, &protocol.Error{Code: protocol.BadRequest, Message: fmt.Sprintf("limit must be an integer in 1..%d", MaxPageSize)}
+			}
+			limit = n
+		}
+		return g.Members(r.PathValue("id"), r.URL.Query().Get("after"), limit)
 	}))
 	m.HandleFunc("PUT /v1/groups/{id}/members/{device}", h.groupOp(func(ctx context.Context, g Groups, r *http.Request) (any, error) {
 		var in api.GroupMemberPut

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -100,5 +101,46 @@ func TestGroupsEndpoints(t *testing.T) {
 	plain := newFixture(t, nil)
 	if resp := plain.do(t, "GET", "/v1/groups", testToken, ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("no groups: %d", resp.StatusCode)
+	}
+}
+
+// GET /v1/groups/{id}/members?limit=&after= pages through the members in
+// id order; without limit it lists them all, as before.
+func TestGroupMembersPaged(t *testing.T) {
+	f := groupsFixture(t)
+	if resp := f.do(t, "POST", "/v1/groups", testToken, `{"id":"techs"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	for _, d := range []string{"T5", "T1", "T4", "T2", "T3"} {
+		if resp := f.do(t, "PUT", "/v1/groups/techs/members/"+d, testToken, ""); resp.StatusCode != 200 {
+			t.Fatalf("add %s: %d", d, resp.StatusCode)
+		}
+	}
+	var got []string
+	after, pages := "", 0
+	for {
+		ms := decodeJSON[api.GroupMembers](t, f.do(t, "GET", "/v1/groups/techs/members?limit=2&after="+after, testToken, ""))
+		pages++
+		for _, m := range ms.Members {
+			got = append(got, m.DeviceID)
+		}
+		if ms.Next == "" {
+			break
+		}
+		if len(ms.Members) != 2 || ms.Next != ms.Members[1].DeviceID {
+			t.Fatalf("page %d: %+v", pages, ms)
+		}
+		after = ms.Next
+	}
+	if pages != 3 || fmt.Sprint(got) != "[T1 T2 T3 T4 T5]" {
+		t.Fatalf("%d pages: %v", pages, got)
+	}
+	if all := decodeJSON[api.GroupMembers](t, f.do(t, "GET", "/v1/groups/techs/members", testToken, "")); len(all.Members) != 5 || all.Next != "" {
+		t.Fatalf("unpaged: %+v", all)
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x"} {
+		if resp := f.do(t, "GET", "/v1/groups/techs/members?"+q, testToken, ""); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", q, resp.StatusCode)
+		}
 	}
 }

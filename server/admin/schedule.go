@@ -140,12 +140,22 @@ func (h *handler) registerSchedule(m *http.ServeMux) {
 }
 
 // planQuery reads GET /v1/plan's parameters: release (required), model,
-// device and cluster (repeatable), from_range, from and to (RFC 3339).
+// device and cluster (repeatable), from_range, from and to (RFC 3339),
+// and window (repeatable, START/END in RFC 3339): a selection to weigh.
 func planQuery(r *http.Request) (schedule.PlanQuery, error) {
 	v := r.URL.Query()
 	q := schedule.PlanQuery{ReleaseID: v.Get("release"), Models: v["model"], Devices: v["device"], Clusters: v["cluster"], FromRange: v.Get("from_range")}
 	if q.ReleaseID == "" {
 		return q, &protocol.Error{Code: protocol.BadRequest, Message: "release is required"}
+	}
+	for _, w := range v["window"] {
+		from, to, ok := strings.Cut(w, "/")
+		a, errA := time.Parse(time.RFC3339, strings.TrimSpace(from))
+		b, errB := time.Parse(time.RFC3339, strings.TrimSpace(to))
+		if !ok || errA != nil || errB != nil {
+			return q, &protocol.Error{Code: protocol.BadRequest, Message: "window: want two RFC 3339 times, START/END"}
+		}
+		q.Select = append(q.Select, api.Window{StartMs: a.UnixMilli(), EndMs: b.UnixMilli()})
 	}
 	for _, f := range []struct {
 		name string

@@ -221,7 +221,7 @@ func TestJoinSwitchReplayAndGrants(t *testing.T) {
 	if err != nil || l.GroupVersion != 4 || groupIDs(l.Groups) != "[{ops member}]" {
 		t.Fatalf("leave B: %+v %v", l, err)
 	}
-	ms, _ := n.g.Members("ops")
+	ms, _ := n.g.Members("ops", "", 0)
 	if len(ms.Members) != 1 || ms.Members[0].By != "operator:test" {
 		t.Fatalf("ops members %+v", ms)
 	}
@@ -699,7 +699,7 @@ func TestDynamicGroup(t *testing.T) {
 	if !n.g.IsMember("p4-v2", "T1") || n.g.IsMember("p4-v2", "T2") || n.g.IsMember("p4-v2", "T3") || n.g.SelfJoinable("p4-v2") {
 		t.Fatal("filter evaluation")
 	}
-	if ms, _ := n.g.Members("p4-v2"); len(ms.Members) != 1 || ms.Members[0].DeviceID != "T1" || ms.Members[0].By != "filter" {
+	if ms, _ := n.g.Members("p4-v2", "", 0); len(ms.Members) != 1 || ms.Members[0].DeviceID != "T1" || ms.Members[0].By != "filter" {
 		t.Fatalf("members %+v", ms)
 	}
 	var aa protocol.GroupAuthAck

@@ -3,6 +3,7 @@ package groups
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,21 +99,40 @@ func (s *Service) Groups() []api.Group {
 	return out
 }
 
-// Members lists a group's members in device id order.
-func (s *Service) Members(id string) (api.GroupMembers, error) {
+// Members lists a group's members in device id order: those after
+// after, at most limit of them (0: all), and the id to ask after next
+// ("" at the end).
+func (s *Service) Members(id, after string, limit int) (api.GroupMembers, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	g := s.groups[id]
 	if g == nil || g.def.ID == "" {
 		return api.GroupMembers{}, errUnknownGroup
 	}
-	out := api.GroupMembers{Group: id, Members: make([]api.GroupMember, 0, len(g.members))}
+	var ids []string
 	if isDynamic(g) {
-		for _, dev := range s.dynamicMembers(g) {
-			out.Members = append(out.Members, api.GroupMember{DeviceID: dev, Role: storage.RoleMember, By: "filter", Online: true})
+		ids = s.dynamicMembers(g)
+	} else {
+		ids = make([]string, 0, len(g.members))
+		for dev := range g.members {
+			ids = append(ids, dev)
 		}
 	}
-	for dev := range g.members {
+	if after != "" {
+		ids = slices.DeleteFunc(ids, func(dev string) bool { return dev <= after })
+	}
+	slices.Sort(ids)
+	out := api.GroupMembers{Group: id}
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+		out.Next = ids[limit-1]
+	}
+	out.Members = make([]api.GroupMember, 0, len(ids))
+	for _, dev := range ids {
+		if isDynamic(g) {
+			out.Members = append(out.Members, api.GroupMember{DeviceID: dev, Role: storage.RoleMember, By: "filter", Online: true})
+			continue
+		}
 		d := s.devs[dev]
 		if i := memberIndex(d, id); i >= 0 {
 			m := d.Members[i]
@@ -120,7 +140,6 @@ func (s *Service) Members(id string) (api.GroupMembers, error) {
 				Online: s.srv != nil && s.srv.Presence.Get(dev) != nil})
 		}
 	}
-	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].DeviceID < out.Members[j].DeviceID })
 	return out, nil
 }
 

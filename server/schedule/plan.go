@@ -37,6 +37,40 @@ type PlanQuery struct {
 	Clusters  []string
 	FromMs    int64
 	ToMs      int64
+	// Select are windows the operator is considering: the plan then also
+	// says what they would take (api.Plan.Selection).
+	Select []api.Window
+}
+
+// maxPlanSelect bounds the windows of a plan's selection.
+const maxPlanSelect = 1000
+
+// selection sorts and merges windows (adjacent ones join).
+func selection(ws []api.Window) ([]api.Window, error) {
+	if len(ws) > maxPlanSelect {
+		return nil, bad("at most %d windows", maxPlanSelect)
+	}
+	out := slices.Clone(ws)
+	slices.SortFunc(out, func(a, b api.Window) int { return cmp.Compare(a.StartMs, b.StartMs) })
+	merged := out[:0]
+	for _, w := range out {
+		if w.EndMs <= w.StartMs {
+			return nil, bad("a window must end after it starts")
+		}
+		if n := len(merged); n > 0 && w.StartMs <= merged[n-1].EndMs {
+			merged[n-1].EndMs = max(merged[n-1].EndMs, w.EndMs)
+			continue
+		}
+		merged = append(merged, w)
+	}
+	return merged, nil
+}
+
+// inside reports whether [start, end) lies wholly inside one of ws
+// (sorted, merged), as a slot must lie inside a campaign window.
+func inside(ws []api.Window, start, end int64) bool {
+	i, _ := slices.BinarySearchFunc(ws, start, func(w api.Window, t int64) int { return cmp.Compare(w.EndMs, t+1) })
+	return i < len(ws) && ws[i].StartMs <= start && end <= ws[i].EndMs
 }
 
 // Plan answers: which slots of [from, to) have how much free capacity
@@ -78,6 +112,19 @@ func (s *Service) Plan(_ context.Context, q PlanQuery) (api.Plan, error) {
 		}
 	}
 	plan := api.Plan{ReleaseID: rel.ID, Targeted: len(ids), Slots: []api.PlanSlot{}, Suggested: []api.Window{}}
+	var sel *api.PlanSelection
+	selRemaining := len(ids)
+	if q.Select != nil {
+		ws, err := selection(q.Select)
+		if err != nil {
+			return api.Plan{}, err
+		}
+		sel = &api.PlanSelection{Windows: ws}
+		if sel.Windows == nil {
+			sel.Windows = []api.Window{}
+		}
+		plan.Selection = sel
+	}
 	shares := map[int]float64{}
 	remaining := len(ids)
 	var open *api.Window
@@ -122,6 +169,13 @@ func (s *Service) Plan(_ context.Context, q PlanQuery) (api.Plan, error) {
 		ps.Takes = min(total, int(math.Round(float64(remaining)*ps.OnlineShare)))
 		if start+step <= now {
 			ps.Takes = 0
+		}
+		if sel != nil && start+step > now && inside(sel.Windows, start, start+step) {
+			takes := min(total, int(math.Round(float64(selRemaining)*ps.OnlineShare)))
+			sel.Slots++
+			sel.Free += total
+			sel.Covered += takes
+			selRemaining -= takes
 		}
 		if ps.Takes > 0 && remaining > 0 {
 			remaining -= ps.Takes
@@ -199,7 +253,49 @@ func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress
 	if err != nil {
 		return api.CampaignProgress{}, err
 	}
-	stages, err := s.rels.LatestStages(ctx, c.ReleaseID)
+	// The targeted terminals termd knows, from the in-memory version
+	// index (as retry --unreached finds them), gathered while the
+	// reservations are read: those without one are not reached yet.
+	targeted := make(chan []string, 1)
+	go func() {
+		var ids []string
+		s.mu.RLock()
+		pc := s.camps[id]
+		s.mu.RUnlock()
+		if pc != nil {
+			s.rels.KnownDevices(c.AppID, func(dev, model, version string) {
+				if pc.targets(dev, model, version) && s.rels.Newer(c.ReleaseID, version) {
+					ids = append(ids, dev)
+				}
+			})
+		}
+		targeted <- ids
+	}()
+	// The release's reports (for each device's latest stage) are read
+	// while the reservations are: two scans of the store at once.
+	type stagesOf struct {
+		m   map[string]string
+		err error
+	}
+	stagesc := make(chan stagesOf, 1)
+	go func() {
+		m, err := s.rels.LatestStages(ctx, c.ReleaseID)
+		stagesc <- stagesOf{m, err}
+	}()
+	// resv is what the counts need of a reservation.
+	type resv struct {
+		dev, node, cluster, state string
+		startMs                   int64
+	}
+	var resvs []resv
+	err = s.store.Reservations(ctx, id, func(r storage.Reservation) error {
+		resvs = append(resvs, resv{r.DeviceID, r.NodeID, r.Cluster, r.State, r.SlotStartMs})
+		return nil
+	})
+	st := <-stagesc
+	if err == nil {
+		err = st.err
+	}
 	if err != nil {
 		return api.CampaignProgress{}, err
 	}
@@ -208,21 +304,20 @@ func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress
 		start int64
 	}
 	rows := map[key]*api.SlotProgress{}
-	out := api.CampaignProgress{Campaign: c, Slots: []api.SlotProgress{}}
-	err = s.store.Reservations(ctx, id, func(r storage.Reservation) error {
-		k := key{r.NodeID, r.SlotStartMs}
+	out := api.CampaignProgress{Campaign: c, Slots: []api.SlotProgress{}, UnreachedSample: []string{}}
+	dueBefore := s.now().UnixMilli() - s.cfg.CheckinGrace.Milliseconds()
+	placed := make(map[string]bool, len(resvs))
+	for _, r := range resvs {
+		placed[r.dev] = true
+		k := key{r.node, r.startMs}
 		row := rows[k]
 		if row == nil {
-			row = &api.SlotProgress{Cluster: r.Cluster, Node: r.NodeID, StartMs: r.SlotStartMs}
+			row = &api.SlotProgress{Cluster: r.cluster, Node: r.node, StartMs: r.startMs}
 			rows[k] = row
 		}
 		for _, p := range []*api.SlotProgress{row, &out.Totals} {
-			count(p, &r, stages[r.DeviceID])
+			count(p, r.state, r.startMs, st.m[r.dev], dueBefore)
 		}
-		return nil
-	})
-	if err != nil {
-		return api.CampaignProgress{}, err
 	}
 	for _, r := range rows {
 		out.Slots = append(out.Slots, *r)
@@ -230,20 +325,53 @@ func (s *Service) Progress(ctx context.Context, id string) (api.CampaignProgress
 	slices.SortFunc(out.Slots, func(a, b api.SlotProgress) int {
 		return cmp.Or(cmp.Compare(a.StartMs, b.StartMs), cmp.Compare(a.Node, b.Node))
 	})
+	if out.Totals.Due > 0 {
+		out.NoShowRate = float64(out.Totals.NoShow) / float64(out.Totals.Due)
+	}
+	var sample []string
+	for _, dev := range <-targeted {
+		if !placed[dev] {
+			out.Unreached++
+			sample = keepFirst(sample, dev, unreachedSample)
+		}
+	}
+	out.UnreachedSample = append(out.UnreachedSample, sample...)
 	return out, nil
 }
 
-func count(p *api.SlotProgress, r *storage.Reservation, stage string) {
+// unreachedSample bounds the unreached terminals a progress names.
+const unreachedSample = 20
+
+// keepFirst adds id to the sorted list ids, keeping its first n.
+func keepFirst(ids []string, id string, n int) []string {
+	i, _ := slices.BinarySearch(ids, id)
+	if i >= n {
+		return ids
+	}
+	ids = slices.Insert(ids, i, id)
+	return ids[:min(len(ids), n)]
+}
+
+// count adds a reservation to a progress row; reservations whose slot
+// started before dueBefore are past their check-in grace (due).
+func count(p *api.SlotProgress, state string, slotStartMs int64, stage string, dueBefore int64) {
 	p.Reserved++
-	switch r.State {
+	switch state {
 	case storage.ResvCheckedIn:
 		p.Proceeded++
+		p.CheckedIn++
 	case storage.ResvMissed:
 		p.Missed++
+		p.NoShow++
 	case storage.ResvUpToDate:
 		p.UpToDate++
+		p.CheckedIn++
 	case storage.ResvLapsed:
 		p.Lapsed++
+		p.NoShow++
+	}
+	if slotStartMs <= dueBefore || state == storage.ResvMissed || state == storage.ResvLapsed {
+		p.Due++
 	}
 	switch stage {
 	case "succeeded":

@@ -305,7 +305,7 @@ func loadRelease(r *Request, id string) (*releaseData, error) {
 		f.Devices = devicesURL(rel.ID, g)
 		d.Failures = append(d.Failures, f)
 	}
-	d.History = history(rel, d.Rollout)
+	d.History = releaseHistory(rel, d.Rollout)
 	d.History = append(d.History, operatorHistory(r, rel.ID)...)
 	slices.SortStableFunc(d.History, func(a, b historyItem) int { return cmp.Compare(b.AtMs, a.AtMs) })
 	d.Size = num64(rel.Size)
@@ -407,10 +407,10 @@ func operatorHistory(r *Request, id string) []historyItem {
 	return h
 }
 
-// history is what the release's records keep of its past: its lifecycle
+// releaseHistory is what the release's records keep of its past: its lifecycle
 // times and its rollout's last transitions, newest first. Who did what
 // comes from the operator audit (operatorHistory).
-func history(rel api.Release, ro *api.RolloutStatus) []historyItem {
+func releaseHistory(rel api.Release, ro *api.RolloutStatus) []historyItem {
 	var h []historyItem
 	add := func(ms int64, what string) {
 		if ms > 0 {

@@ -57,6 +57,8 @@ type GroupMember struct {
 type GroupMembers struct {
 	Group   string        `json:"group"`
 	Members []GroupMember `json:"members"`
+	// Next is the after= of the next page when limit= cut the list.
+	Next string `json:"next,omitempty"`
 }
 
 // GroupMemberPut is the optional body of PUT

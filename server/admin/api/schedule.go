@@ -103,20 +103,47 @@ type Plan struct {
 	// targeted terminal (greedy earliest fit); Covered how many they take.
 	Suggested []Window `json:"suggested"`
 	Covered   int      `json:"covered"`
+	// Selection is the plan of the windows the operator selected
+	// (GET /v1/plan's window parameters); nil when none were given.
+	Selection *PlanSelection `json:"selection,omitempty"`
+}
+
+// PlanSelection is what a set of windows would take: the plan's slots
+// that lie wholly inside one of them, taken greedily in time order as
+// the plan's own takes are, but starting again from every targeted
+// terminal.
+type PlanSelection struct {
+	// Windows are the selected windows, sorted and merged.
+	Windows []Window `json:"windows"`
+	// Slots is how many of the plan's slots lie inside them (past slots
+	// excluded); Free their free capacity over the clusters asked.
+	Slots int `json:"slots"`
+	Free  int `json:"free"`
+	// Covered is how many targeted terminals those slots take, as far as
+	// the online share says they will show up.
+	Covered int `json:"covered"`
 }
 
 // SlotProgress is a campaign's progress in one (cluster, node, slot).
 type SlotProgress struct {
-	Cluster   string `json:"cluster"`
-	Node      string `json:"node"`
-	StartMs   int64  `json:"start_ms"`
-	Reserved  int    `json:"reserved"`
-	Proceeded int    `json:"proceeded"`
-	Succeeded int    `json:"succeeded"`
-	Failed    int    `json:"failed"`
-	Missed    int    `json:"missed"`
-	UpToDate  int    `json:"up_to_date"`
-	Lapsed    int    `json:"lapsed"`
+	Cluster  string `json:"cluster"`
+	Node     string `json:"node"`
+	StartMs  int64  `json:"start_ms"`
+	Reserved int    `json:"reserved"`
+	// CheckedIn counts the terminals that checked in inside their slot:
+	// told PROCEED, or already up to date.
+	CheckedIn int `json:"checked_in"`
+	Proceeded int `json:"proceeded"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	Missed    int `json:"missed"`
+	UpToDate  int `json:"up_to_date"`
+	Lapsed    int `json:"lapsed"`
+	// Due counts the reservations whose check-in grace is over (their
+	// terminal should have checked in by now); NoShow those of them that
+	// did not check in inside their slot (lapsed or missed).
+	Due    int `json:"due"`
+	NoShow int `json:"no_show"`
 }
 
 // CampaignRetry is POST /v1/campaigns/{id}/retry's body.
@@ -142,4 +169,12 @@ type CampaignProgress struct {
 	Campaign Campaign       `json:"campaign"`
 	Totals   SlotProgress   `json:"totals"`
 	Slots    []SlotProgress `json:"slots"`
+	// NoShowRate is Totals.NoShow / Totals.Due (0 while nothing is due).
+	NoShowRate float64 `json:"no_show_rate"`
+	// Unreached counts the targeted terminals termd knows (their version
+	// of the app is older than the release's) that have no reservation
+	// in the campaign; UnreachedSample names the first of them in id
+	// order (at most 20).
+	Unreached       int      `json:"unreached"`
+	UnreachedSample []string `json:"unreached_sample"`
 }
