@@ -113,6 +113,13 @@ func runScheduleContract(t *testing.T, open func(t *testing.T) Store) {
 			}
 			return nil
 		})
+		// The same outside a transaction, as operators' views read it.
+		if got, found, err := s.DeviceReservation(ctx, "c1", "d1"); err != nil || !found || got.ID != "v3" {
+			t.Fatalf("DeviceReservation: %+v %v %v", got, found, err)
+		}
+		if _, found, err := s.DeviceReservation(ctx, "c1", "nobody"); err != nil || found {
+			t.Fatalf("DeviceReservation of a device without one: %v %v", found, err)
+		}
 		uses = nil
 		_ = s.SlotUses(ctx, func(u SlotUse) error { uses = append(uses, u); return nil })
 		if len(uses) != 0 {

@@ -158,6 +158,9 @@ type Schedules interface {
 	// reservation in device order; for "" with every reservation, in no
 	// particular order.
 	Reservations(ctx context.Context, campaignID string, fn func(r Reservation) error) error
+	// DeviceReservation is the device's latest reservation in the
+	// campaign, read outside any transaction (operators' views).
+	DeviceReservation(ctx context.Context, campaignID, deviceID string) (Reservation, bool, error)
 	// SlotUses calls fn for every stored slot use, in (node, slot) order.
 	SlotUses(ctx context.Context, fn func(u SlotUse) error) error
 	// DeleteSlotUses deletes the node's slot uses before slot.

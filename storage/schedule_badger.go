@@ -120,6 +120,15 @@ func (t badgerScheduleTx) PutSlotUse(u *SlotUse) error {
 }
 
 // Reservations calls fn for the campaign's reservations ("" = all).
+// DeviceReservation implements Schedules.
+func (b *Badger) DeviceReservation(ctx context.Context, campaign, device string) (r Reservation, found bool, err error) {
+	err = b.viewUp(ctx, func(txn *badger.Txn) error {
+		r, found, err = badgerScheduleTx{txn}.DeviceReservation(campaign, device)
+		return err
+	})
+	return r, found, err
+}
+
 func (b *Badger) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {
 	return b.viewUp(ctx, func(txn *badger.Txn) error {
 		if campaign == "" {

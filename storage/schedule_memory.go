@@ -149,6 +149,18 @@ func (t *memScheduleTx) PutSlotUse(u *SlotUse) error {
 
 // Reservations calls fn for the campaign's reservations ("" = all) in
 // (campaign, device) order.
+// DeviceReservation implements Schedules.
+func (m *Memory) DeviceReservation(ctx context.Context, campaign, device string) (Reservation, bool, error) {
+	if err := m.upReady(ctx); err != nil {
+		return Reservation{}, false, err
+	}
+	m.sch.mu.Lock()
+	defer m.sch.mu.Unlock()
+	m.sch.init()
+	tx := &memScheduleTx{s: &m.sch, resv: map[string]Reservation{}, devs: map[upPair]string{}, slots: map[slotKeyM]SlotUse{}}
+	return tx.DeviceReservation(campaign, device)
+}
+
 func (m *Memory) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {
 	if err := m.upReady(ctx); err != nil {
 		return err

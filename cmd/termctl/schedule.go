@@ -3,6 +3,7 @@ package main
 // termctl campaign, plan and node: upgrade scheduling (docs/scheduling.md).
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"sort"
@@ -265,12 +266,40 @@ func (a *app) campaignRetryCmd() *cobra.Command {
 	return cmd
 }
 
+// showDeviceSchedule prints what scheduling holds for a device.
+func (a *app) showDeviceSchedule(ctx context.Context, dev string) error {
+	var ds api.DeviceSchedule
+	if done, err := a.fetch(ctx, "/v1/devices/"+url.PathEscape(dev)+"/schedule", &ds); done {
+		return err
+	}
+	loc := "none registered"
+	if ds.HasLocation {
+		loc = fmt.Sprintf("%.5f, %.5f", ds.Lat, ds.Lon)
+	}
+	tz := ds.TZ
+	if tz == "" {
+		tz = "the fleet default (" + dash(ds.DefaultTZ) + ")"
+	}
+	a.printf("device %s\nlocation: %s\nzone: %s\n", ds.DeviceID, loc, tz)
+	if len(ds.Reservations) == 0 {
+		a.printf("reservations: none\n")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMPAIGN\tRELEASE\tCLUSTER\tNODE\tSLOT (UTC)\tSTATE")
+	for _, r := range ds.Reservations {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.CampaignID, r.ReleaseID, r.Cluster, r.NodeID,
+			time.UnixMilli(r.SlotStartMs).UTC().Format("2006-01-02 15:04"), r.State)
+	}
+	return tw.Flush()
+}
+
 func (a *app) locationCmd() *cobra.Command {
 	var clear bool
 	var tz string
 	cmd := &cobra.Command{
-		Use:   "location DEVICE (LAT LON | --clear | --tz ZONE)",
-		Short: "Register a device's location for placement when it sends none, or its time zone for campaigns in each device's zone (PUT|DELETE /v1/devices/{id}/location, PUT /v1/devices/{id}/zone)",
+		Use:   "location DEVICE [LAT LON | --clear | --tz ZONE]",
+		Short: "Show a device's registered location, zone and reservations (GET /v1/devices/{id}/schedule), or register its location for placement when it sends none, or its time zone for campaigns in each device's zone (PUT|DELETE /v1/devices/{id}/location, PUT /v1/devices/{id}/zone)",
 		Args:  cobra.RangeArgs(1, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("tz") {
@@ -278,6 +307,9 @@ func (a *app) locationCmd() *cobra.Command {
 					return fmt.Errorf("--tz takes no coordinates (give them in another call)")
 				}
 				return a.send(cmd.Context(), "PUT", "/v1/devices/"+url.PathEscape(args[0])+"/zone", api.Zone{TZ: tz})
+			}
+			if len(args) == 1 && !clear {
+				return a.showDeviceSchedule(cmd.Context(), args[0])
 			}
 			path := "/v1/devices/" + url.PathEscape(args[0]) + "/location"
 			if clear {

@@ -109,7 +109,13 @@ func TestCampaignPlanNodeCommands(t *testing.T) {
 	if err := tc.Do(t.Context(), &protocol.ScheduleRequest{CampaignID: c.ID, Version: "1.0", SystemID: "pos"}, &sa); err != nil || sa.NodeID != "eu-1" {
 		t.Fatalf("schedule: %+v %v", sa, err)
 	}
+	if out := e.mustRun(t, "location", "pos-1"); !strings.Contains(out, "location: 50.10000, 8.60000") || !strings.Contains(out, c.ID) || !strings.Contains(out, "eu-1") {
+		t.Fatalf("location show:\n%s", out)
+	}
 	e.mustRun(t, "location", "pos-1", "--clear")
+	if out := e.mustRun(t, "location", "pos-1"); !strings.Contains(out, "location: none registered") {
+		t.Fatalf("location show after --clear:\n%s", out)
+	}
 	if out := e.mustRun(t, "campaign", "retry", c.ID, "--unreached", "--missed"); !strings.Contains(out, "devices: 0") {
 		t.Fatalf("retry: %s", out)
 	}

@@ -31,6 +31,7 @@ type Scheduler interface {
 	Retry(ctx context.Context, id string, in api.CampaignRetry) (int, error)
 	SetLocation(ctx context.Context, dev string, lat, lon float64, clear bool) error
 	SetZone(ctx context.Context, dev, tz string) error
+	DeviceSchedule(ctx context.Context, dev string) (api.DeviceSchedule, error)
 }
 
 var errNoSchedule = &protocol.Error{Code: protocol.Unavailable, Message: "upgrade scheduling is not served by this node"}
@@ -106,6 +107,13 @@ func (h *handler) registerSchedule(m *http.ServeMux) {
 		err := sc.SetZone(ctx, id, in.TZ)
 		h.log.Info("operator action", "action", "device zone", "device", id, "tz", in.TZ, "remote", r.RemoteAddr, "err", err)
 		return in, http.StatusOK, err
+	}))
+	m.HandleFunc("GET /v1/devices/{id}/schedule", h.schedOp(func(ctx context.Context, sc Scheduler, id string, r *http.Request) (any, int, error) {
+		if !protocol.ValidDeviceID(id) {
+			return nil, 0, &protocol.Error{Code: protocol.BadRequest, Message: "invalid device id"}
+		}
+		v, err := sc.DeviceSchedule(ctx, id)
+		return v, http.StatusOK, err
 	}))
 	m.HandleFunc("DELETE /v1/devices/{id}/location", h.schedOp(func(ctx context.Context, sc Scheduler, id string, r *http.Request) (any, int, error) {
 		err := sc.SetLocation(ctx, id, 0, 0, true)

@@ -6,6 +6,7 @@ package schedule
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,42 @@ func (l *locations) zoneOf(dev, def string) string {
 		return p.tz
 	}
 	return def
+}
+
+// DeviceSchedule is what scheduling holds for dev: its registered
+// location and zone, and its latest reservation in each campaign not
+// cancelled (one point read per campaign).
+func (s *Service) DeviceSchedule(ctx context.Context, dev string) (api.DeviceSchedule, error) {
+	out := api.DeviceSchedule{DeviceID: dev, DefaultTZ: s.cfg.DefaultTZ, Reservations: []api.DeviceReservation{}}
+	s.locs.mu.RLock()
+	if p, ok := s.locs.m[dev]; ok {
+		out.HasLocation, out.TZ = p.hasLoc, p.tz
+		if p.hasLoc {
+			out.Lat, out.Lon = p.loc.lat, p.loc.lon
+		}
+	}
+	s.locs.mu.RUnlock()
+	s.mu.RLock()
+	ids := make([]string, 0, len(s.camps))
+	for id, c := range s.camps {
+		if c.State != storage.CampaignCancelled {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.RUnlock()
+	slices.Sort(ids)
+	for _, id := range ids {
+		r, found, err := s.store.DeviceReservation(ctx, id, dev)
+		if err != nil {
+			return api.DeviceSchedule{}, err
+		}
+		if found {
+			out.Reservations = append(out.Reservations, api.DeviceReservation{CampaignID: r.CampaignID, ReleaseID: r.ReleaseID,
+				NodeID: r.NodeID, Cluster: r.Cluster, SlotStartMs: r.SlotStartMs, SlotEndMs: r.SlotEndMs,
+				State: r.State, CheckedInMs: r.CheckedInMs, UpdatedMs: r.UpdatedMs})
+		}
+	}
+	return out, nil
 }
 
 // SetLocation registers (or, clear, removes) a device's location, used

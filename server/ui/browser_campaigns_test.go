@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,6 +113,14 @@ func TestBrowserCampaignPlanner(t *testing.T) {
 		t.Fatalf("per-node row %q, placed on %s", node, ack.NodeID)
 	}
 	b.shot("campaign-progress")
+	// The device's page shows its reservation, and its registered zone.
+	if code := p.api("PUT", "/v1/devices/POS-1/zone", api.Zone{TZ: "Europe/Warsaw"}, nil); code != http.StatusOK && code != http.StatusNoContent {
+		t.Fatalf("zone: %d", code)
+	}
+	b.open(p.url("/ui/devices/POS-1"))
+	if res := b.text("#reservations"); !strings.Contains(res, camp.ID) || !strings.Contains(res, ack.NodeID) || !strings.Contains(b.text("#location"), "Europe/Warsaw") {
+		t.Fatalf("device page: reservations %q, location %q", res, b.text("#location"))
+	}
 	b.open(p.url("/ui/campaigns/nodes"))
 	b.click(`form.action[action="/ui/campaigns/nodes/waw-1/drain"] button`)
 	b.confirm()

@@ -43,6 +43,9 @@ type deviceData struct {
 	Audit       api.AuditList
 	Operator    api.OperatorAuditList
 	Status      []kv
+	// Schedule is the device's registered location and zone and its
+	// campaign reservations; nil on a node without scheduling.
+	Schedule *api.DeviceSchedule
 }
 
 type kv struct{ K, V string }
@@ -63,7 +66,8 @@ func devicePage(w http.ResponseWriter, r *Request) error {
 	}
 	var hours api.OnlineHours
 	var wg sync.WaitGroup
-	errs := make([]error, 5)
+	var sched api.DeviceSchedule
+	errs := make([]error, 6)
 	for i, f := range []func() error{
 		func() error { return r.Get("/v1/devices/"+esc+"/upgrades", &d.Upgrades) },
 		func() error { return optional(r.Get("/v1/devices/"+esc+"/groups", &d.Groups)) },
@@ -71,6 +75,13 @@ func devicePage(w http.ResponseWriter, r *Request) error {
 		func() error { return r.Get("/v1/audit?limit=20&device="+url.QueryEscape(id), &d.Audit) },
 		func() error {
 			return optional(r.Get("/v1/operator-audit?limit=20&target="+url.QueryEscape(id), &d.Operator))
+		},
+		func() error {
+			err := r.Get("/v1/devices/"+esc+"/schedule", &sched)
+			if err == nil {
+				d.Schedule = &sched
+			}
+			return optional(err)
 		},
 	} {
 		wg.Add(1)

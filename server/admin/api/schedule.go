@@ -178,3 +178,32 @@ type CampaignProgress struct {
 	Unreached       int      `json:"unreached"`
 	UnreachedSample []string `json:"unreached_sample"`
 }
+
+// DeviceSchedule is GET /v1/devices/{id}/schedule: what scheduling holds
+// for one device — its registered location and zone, and its latest
+// reservation in each campaign that is not cancelled.
+type DeviceSchedule struct {
+	DeviceID string `json:"device_id"`
+	// Lat and Lon are the registered location (HasLocation false: none;
+	// placement then uses the request's coordinates or HELLO attrs).
+	HasLocation bool    `json:"has_location"`
+	Lat         float64 `json:"lat,omitempty"`
+	Lon         float64 `json:"lon,omitempty"`
+	// TZ is the registered zone ("": the fleet default, DefaultTZ).
+	TZ           string              `json:"tz,omitempty"`
+	DefaultTZ    string              `json:"default_tz"`
+	Reservations []DeviceReservation `json:"reservations"`
+}
+
+// DeviceReservation is a device's latest reservation in one campaign.
+type DeviceReservation struct {
+	CampaignID  string `json:"campaign_id"`
+	ReleaseID   string `json:"release_id"`
+	NodeID      string `json:"node_id"`
+	Cluster     string `json:"cluster"`
+	SlotStartMs int64  `json:"slot_start_ms"`
+	SlotEndMs   int64  `json:"slot_end_ms"`
+	State       string `json:"state"`
+	CheckedInMs int64  `json:"checked_in_ms,omitempty"`
+	UpdatedMs   int64  `json:"updated_ms"`
+}
