@@ -593,20 +593,7 @@ func formatNum(format string, v float64) string {
 	if format != "int" {
 		return fmt.Sprintf(format, v)
 	}
-	s := strconv.FormatInt(int64(math.Round(v)), 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return groupThousands(strconv.FormatInt(int64(math.Round(v)), 10))
 }
 
 // formatRatio keeps three significant digits.

@@ -7,7 +7,6 @@ package ui
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
@@ -109,34 +108,9 @@ func (sc *schedConsole) release(t testing.TB, version string, models ...string) 
 func startConsoleWith(t testing.TB, cfg config.Config, store *storage.Badger, setup func(*server.Server), mod func(*admin.Options)) *testConsole {
 	t.Helper()
 	node := servertest.StartStore(t, cfg, store, setup)
-	toks, err := admin.TokensFromConfig(config.Admin{Tokens: []config.AdminToken{
-		{Name: "alice", Scope: config.ScopeOperator, SHA256: hashHex(opsToken)},
-		{Name: "ci", Scope: config.ScopeRead, SHA256: hashHex(readToken)},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := admin.Options{Tokens: toks, Bus: node.Bus, Logger: quietLog, EventBuffer: cfg.Admin.EventBuffer, Outbox: store}
+	opt := admin.Options{Bus: node.Bus, EventBuffer: cfg.Admin.EventBuffer, Outbox: store}
 	mod(&opt)
-	apiH := admin.New(node.Server, opt)
-	u, err := Open(Options{API: apiH, Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(Prefix, u)
-	mux.Handle("/", apiH)
-	ctx, cancel := context.WithCancel(context.Background())
-	addr, errc, err := admin.Serve(ctx, "127.0.0.1:0", mux, quietLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-errc
-		_ = u.Close(context.Background())
-	})
-	return &testConsole{URL: "http://" + addr.String(), Node: node, UI: u}
+	return serveConsole(t, node, opt)
 }
 
 // newMemBadger is an in-memory Badger store for the test.

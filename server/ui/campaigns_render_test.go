@@ -3,8 +3,6 @@ package ui
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -63,23 +61,7 @@ func TestCampaignAndGroupRenderTime(t *testing.T) {
 	}
 	fillReservations(t, b, camp, ids, start)
 
-	c := browserless(t)
-	tc.signIn(t, c, opsToken)
-	cookie := c.Jar.Cookies(mustURL(t, tc.URL+"/ui/"))
-	render := func(path string) (time.Duration, string) {
-		req := httptest.NewRequest("GET", path, nil)
-		for _, ck := range cookie {
-			req.AddCookie(ck)
-		}
-		rec := httptest.NewRecorder()
-		start := time.Now()
-		tc.UI.ServeHTTP(rec, req)
-		d := time.Since(start)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("%s: %d\n%.2000s", path, rec.Code, rec.Body)
-		}
-		return d, rec.Body.String()
-	}
+	render := tc.renderer(t)
 	day := time.Now().UTC().AddDate(0, 0, 1)
 	sel := fmt.Sprintf("%d-%d", day.Truncate(24*time.Hour).UnixMilli(), day.Truncate(24*time.Hour).Add(24*time.Hour).UnixMilli())
 	// The campaign's page is logged, not asserted: it reads its 19,000

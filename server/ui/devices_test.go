@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -51,23 +50,7 @@ func TestDevicesSearchRenderTime(t *testing.T) {
 	t.Cleanup(func() { _ = b.Close() })
 	fillRegistry(t, b, fleetSize)
 	tc := startConsole(t, b, func(o *admin.Options) { o.Versions, o.OperatorAudit = b, b })
-	c := browserless(t)
-	tc.signIn(t, c, opsToken)
-	cookie := c.Jar.Cookies(mustURL(t, tc.URL+"/ui/"))
-	render := func(path string) (time.Duration, string) {
-		req := httptest.NewRequest("GET", path, nil)
-		for _, ck := range cookie {
-			req.AddCookie(ck)
-		}
-		rec := httptest.NewRecorder()
-		start := time.Now()
-		tc.UI.ServeHTTP(rec, req)
-		d := time.Since(start)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("%s: %d\n%s", path, rec.Code, rec.Body)
-		}
-		return d, rec.Body.String()
-	}
+	render := tc.renderer(t)
 	// P400 (i%4 == 0), firmware 1.0.0 (i%5 == 0), app pos 2.0.0 (i%4 == 0),
 	// offline for more than a day (i%3 == 2): i%60 == 20, 317 devices; the
 	// page shows the first 100.
@@ -98,6 +81,8 @@ func TestDevicesSearchRenderTime(t *testing.T) {
 	}
 
 	// CSV of the filtered set, through every API page.
+	c := browserless(t)
+	tc.signIn(t, c, opsToken)
 	start := time.Now()
 	resp, body := get(t, c, tc.URL+"/ui/devices.csv?model=P400&fw=1.0.0")
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {

@@ -3,8 +3,6 @@ package ui
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -73,23 +71,7 @@ func TestFleetPageRenderTime(t *testing.T) {
 	t.Cleanup(func() { _ = b.Close() })
 	fillRegistry(t, b, fleetSize)
 	tc := startConsole(t, b, func(o *admin.Options) { o.Versions = b })
-	c := browserless(t)
-	tc.signIn(t, c, opsToken)
-	cookie := c.Jar.Cookies(mustURL(t, tc.URL+"/ui/"))
-	render := func(path string) (time.Duration, string) {
-		req := httptest.NewRequest("GET", path, nil)
-		for _, ck := range cookie {
-			req.AddCookie(ck)
-		}
-		rec := httptest.NewRecorder()
-		start := time.Now()
-		tc.UI.ServeHTTP(rec, req)
-		d := time.Since(start)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("%s: %d\n%s", path, rec.Code, rec.Body)
-		}
-		return d, rec.Body.String()
-	}
+	render := tc.renderer(t)
 	first, body := render("/ui/fleet")
 	if !strings.Contains(body, "19,000 devices") || !strings.Contains(body, ">6,3") {
 		t.Fatalf("fleet page without the registry's counts:\n%s", body)

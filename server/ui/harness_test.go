@@ -14,10 +14,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/config"
@@ -46,18 +48,9 @@ func hashHex(tok string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// startConsole runs a node (on store, or an in-memory one when nil) with
-// the admin API and the console until the test ends; mod may adjust the
-// API's options.
-func startConsole(t testing.TB, store *storage.Badger, mod func(*admin.Options)) *testConsole {
+// consoleTokens are the test tokens: alice (operator) and ci (read).
+func consoleTokens(t testing.TB) []admin.Token {
 	t.Helper()
-	cfg := servertest.Config(t)
-	var node *servertest.Node
-	if store != nil {
-		node = servertest.StartStore(t, cfg, store, nil)
-	} else {
-		node = servertest.Start(t, cfg, nil)
-	}
 	toks, err := admin.TokensFromConfig(config.Admin{Tokens: []config.AdminToken{
 		{Name: "alice", Scope: config.ScopeOperator, SHA256: hashHex(opsToken)},
 		{Name: "ci", Scope: config.ScopeRead, SHA256: hashHex(readToken)},
@@ -66,13 +59,14 @@ func startConsole(t testing.TB, store *storage.Badger, mod func(*admin.Options))
 	if err != nil {
 		t.Fatal(err)
 	}
-	trend := presence.NewTrend()
-	trend.Add(1, 0)
-	opt := admin.Options{Tokens: toks, Bus: node.Bus, Logger: quietLog, EventBuffer: cfg.Admin.EventBuffer,
-		Trend: trend, Cooldowns: node.Cooldowns, Outbox: node.Store.(*storage.Badger)}
-	if mod != nil {
-		mod(&opt)
-	}
+	return toks
+}
+
+// serveConsole serves the admin API with opt (its tokens: consoleTokens)
+// and the console on one loopback listener until the test ends.
+func serveConsole(t testing.TB, node *servertest.Node, opt admin.Options) *testConsole {
+	t.Helper()
+	opt.Tokens, opt.Logger = consoleTokens(t), quietLog
 	apiH := admin.New(node.Server, opt)
 	u, err := Open(Options{API: apiH, Logger: quietLog})
 	if err != nil {
@@ -92,6 +86,54 @@ func startConsole(t testing.TB, store *storage.Badger, mod func(*admin.Options))
 		_ = u.Close(context.Background())
 	})
 	return &testConsole{URL: "http://" + addr.String(), Node: node, UI: u}
+}
+
+// startConsole runs a node (on store, or an in-memory one when nil) with
+// the admin API and the console until the test ends; mod may adjust the
+// API's options.
+func startConsole(t testing.TB, store *storage.Badger, mod func(*admin.Options)) *testConsole {
+	t.Helper()
+	cfg := servertest.Config(t)
+	var node *servertest.Node
+	if store != nil {
+		node = servertest.StartStore(t, cfg, store, nil)
+	} else {
+		node = servertest.Start(t, cfg, nil)
+	}
+	trend := presence.NewTrend()
+	trend.Add(1, 0)
+	opt := admin.Options{Bus: node.Bus, EventBuffer: cfg.Admin.EventBuffer,
+		Trend: trend, Cooldowns: node.Cooldowns, Outbox: node.Store.(*storage.Badger)}
+	if mod != nil {
+		mod(&opt)
+	}
+	return serveConsole(t, node, opt)
+}
+
+// renderer signs in as the operator and returns a function that renders
+// one console page in the server (the UI handler called directly, so the
+// time is the server's: the handler with its in-process API calls) and
+// returns that time and the page; a status other than 200 fails the test.
+func (tc *testConsole) renderer(t testing.TB) func(path string) (time.Duration, string) {
+	t.Helper()
+	c := browserless(t)
+	tc.signIn(t, c, opsToken)
+	cookie := c.Jar.Cookies(mustURL(t, tc.URL+"/ui/"))
+	return func(path string) (time.Duration, string) {
+		t.Helper()
+		req := httptest.NewRequest("GET", path, nil)
+		for _, ck := range cookie {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		tc.UI.ServeHTTP(rec, req)
+		d := time.Since(start)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d\n%.2000s", path, rec.Code, rec.Body)
+		}
+		return d, rec.Body.String()
+	}
 }
 
 // browserless is an HTTP client that keeps cookies and does not follow

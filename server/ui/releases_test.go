@@ -27,7 +27,6 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/admin/api"
-	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/presence"
 	"github.com/termd/termd/server/servertest"
 	"github.com/termd/termd/server/upgrade"
@@ -96,35 +95,10 @@ func startReleaseConsole(t testing.TB, store *storage.Badger) *releaseConsole {
 	} else {
 		node = servertest.Start(t, cfg, setup)
 	}
-	toks, err := admin.TokensFromConfig(config.Admin{Tokens: []config.AdminToken{
-		{Name: "alice", Scope: config.ScopeOperator, SHA256: hashHex(opsToken)},
-		{Name: "ci", Scope: config.ScopeRead, SHA256: hashHex(readToken)},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiH := admin.New(node.Server, admin.Options{Tokens: toks, Bus: node.Bus, Logger: quietLog, Trend: presence.NewTrend(),
+	tc := serveConsole(t, node, admin.Options{Bus: node.Bus, Trend: presence.NewTrend(),
 		Outbox: node.Store.(*storage.Badger), Releases: up, Artifacts: arts, ArtifactInUse: up.ArtifactInUse,
 		OperatorAudit: node.Store.(*storage.Badger)})
-	u, err := Open(Options{API: apiH, Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(Prefix, u)
-	mux.Handle("/", apiH)
-	ctx, cancel := context.WithCancel(context.Background())
-	addr, errc, err := admin.Serve(ctx, "127.0.0.1:0", mux, quietLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-errc
-		_ = u.Close(context.Background())
-	})
-	return &releaseConsole{testConsole: &testConsole{URL: "http://" + addr.String(), Node: node, UI: u},
-		up: up, store: node.Store.(*storage.Badger), key: key}
+	return &releaseConsole{testConsole: tc, up: up, store: node.Store.(*storage.Badger), key: key}
 }
 
 // apiCall calls the admin API over HTTP with the operator token.
