@@ -98,7 +98,9 @@ func TestBrowserReleases(t *testing.T) {
 	query(t, term)
 	reportFailed(t, term, id)
 	b.waitJS(`[...document.querySelectorAll("#toasts .toast")].some(t => t.dataset.kind == "upgrade_failure")`, 15*time.Second)
-	b.waitJS(`[...document.querySelectorAll("#toasts .toast")].some(t => t.dataset.kind == "rollout")`, 5*time.Second)
+	// The pause's toast may come before or after the digest's (each lasts
+	// 30 s); on a loaded CI machine the stream can take seconds.
+	b.waitJS(`[...document.querySelectorAll("#toasts .toast")].some(t => t.dataset.kind == "rollout")`, 15*time.Second)
 	b.waitJS(`!!document.querySelector('#failures tr[data-code="42"][data-model="P400"][data-from="1.0.0"]')`, 10*time.Second)
 	b.waitJS(`document.getElementById("rollout-state").textContent == "paused"`, 10*time.Second)
 	if evalJS[int](b, `window.termdNoReload || 0`) != 1 {
