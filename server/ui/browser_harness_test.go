@@ -366,8 +366,15 @@ func evalJS[T any](b *browser, expr string) T {
 
 // waitJS polls a JavaScript boolean expression until it holds; on timeout
 // the test fails with a screenshot saved.
+// minWait is the least waitJS waits before it fails.
+const minWait = 15 * time.Second
+
 func (b *browser) waitJS(expr string, timeout time.Duration) {
 	b.t.Helper()
+	// A wait that holds returns at once, so a longer limit costs nothing
+	// but a failing test's time; under CI every package's tests share the
+	// two cores, and a stream event or a page load can take seconds.
+	timeout = max(timeout, minWait)
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
