@@ -194,8 +194,11 @@ func groupThousands(s string) string {
 
 // Markdown writes the table.
 func (t *PeerTable) Markdown(w io.Writer) {
-	fmt.Fprintf(w, "| figure (median of %d run%s, range in brackets) | termd | mosquitto | bare gnet floor | termd ÷ mosquitto | termd ÷ floor |\n",
-		len(t.Runs), map[bool]string{true: "s", false: ""}[len(t.Runs) != 1])
+	runs := fmt.Sprintf("%d runs", len(t.Runs))
+	if len(t.Runs) == 1 {
+		runs = "1 run"
+	}
+	fmt.Fprintf(w, "| figure (median of %s, range in brackets) | termd | mosquitto | bare gnet floor | termd ÷ mosquitto | termd ÷ floor |\n", runs)
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range t.rows {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.fig.name,

@@ -47,7 +47,8 @@ func (s *Server) Stats() api.Stats {
 }
 
 // Cooldowns returns up to limit devices in a duplicate-device cool-down
-// (spec §3.4), longest running first, and how many there are in all.
+// (spec §3.4; when more are cooling down, which ones is unspecified),
+// the longest running first, and how many there are in all.
 func (s *Server) Cooldowns(limit int) ([]api.Cooldown, int) {
 	now := s.nowMs()
 	cs, total := s.dups.CoolingDownAll(now, limit)

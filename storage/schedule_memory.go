@@ -157,8 +157,8 @@ func (m *Memory) DeviceReservation(ctx context.Context, campaign, device string)
 	m.sch.mu.Lock()
 	defer m.sch.mu.Unlock()
 	m.sch.init()
-	tx := &memScheduleTx{s: &m.sch, resv: map[string]Reservation{}, devs: map[upPair]string{}, slots: map[slotKeyM]SlotUse{}}
-	return tx.DeviceReservation(campaign, device)
+	// A transaction with nothing of its own reads the store as it is.
+	return (&memScheduleTx{s: &m.sch}).DeviceReservation(campaign, device)
 }
 
 func (m *Memory) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {

@@ -101,30 +101,6 @@ func startReleaseConsole(t testing.TB, store *storage.Badger) *releaseConsole {
 	return &releaseConsole{testConsole: tc, up: up, store: node.Store.(*storage.Badger), key: key}
 }
 
-// apiCall calls the admin API over HTTP with the operator token.
-func (rc *releaseConsole) apiCall(t testing.TB, method, path string, body, out any) int {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, rc.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+opsToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, path, err, b)
-		}
-	}
-	return resp.StatusCode
-}
-
 // sessionCSRF is the CSRF token of c's session (from any page's form).
 func sessionCSRF(t testing.TB, c *http.Client, base string) string {
 	return formToken(t, c, base+"/ui/releases")
