@@ -59,7 +59,7 @@ type Route struct {
 
 	class *workClass
 	// latency is termd_request_duration_seconds of the route's type:
-	// from the loop's decode to the answer handed to the socket.
+	// from the loop's decode to the answer encoded for the socket.
 	latency *metrics.Histogram
 }
 
@@ -266,10 +266,12 @@ func (c *conn) finish(req *Request, resp protocol.Message, err error) {
 	} else {
 		c.send(req.Seq, resp)
 	}
-	slow := c.flush()
+	// Timed before the write, so that a terminal holding its answer finds
+	// the request counted (the write itself is a non-blocking send).
 	if rt := c.l.s.routes[req.Type]; rt != nil && rt.latency != nil {
 		rt.latency.UpdateDuration(req.start)
 	}
+	slow := c.flush()
 	if slow && !c.closed {
 		_ = c.l.el.Close(c.gc)
 	}
