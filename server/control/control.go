@@ -24,6 +24,7 @@ import (
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/control/supervisor"
 	"github.com/termd/termd/server/events"
+	"github.com/termd/termd/server/internal/lifecycle"
 	"github.com/termd/termd/storage"
 )
 
@@ -156,12 +157,8 @@ func (c *Controller) Start() {
 func (c *Controller) Close(ctx context.Context) error {
 	c.once.Do(func() { close(c.stop) })
 	err := c.sup.Shutdown(ctx)
-	done := make(chan struct{})
-	go func() { c.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = errors.Join(err, ctx.Err())
+	if werr := lifecycle.Wait(ctx, &c.wg); werr != nil {
+		err = errors.Join(err, werr)
 	}
 	return err
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/server"
+	"github.com/termd/termd/server/internal/lifecycle"
 	"github.com/termd/termd/storage"
 )
 
@@ -205,14 +206,7 @@ func (s *Service) Start() {
 // Close stops the background work.
 func (s *Service) Close(ctx context.Context) error {
 	s.once.Do(func() { close(s.stop) })
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return lifecycle.Wait(ctx, &s.wg)
 }
 
 // SetReferences installs what names the selectors that refer to a group

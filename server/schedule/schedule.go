@@ -26,6 +26,7 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
+	"github.com/termd/termd/server/internal/lifecycle"
 	"github.com/termd/termd/server/upgrade"
 	"github.com/termd/termd/storage"
 )
@@ -200,14 +201,7 @@ func (s *Service) Start() {
 // Close stops accepting work and drains the committer (bounded by ctx).
 func (s *Service) Close(ctx context.Context) error {
 	s.once.Do(func() { close(s.stop) })
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return lifecycle.Wait(ctx, &s.wg)
 }
 
 // Routes installs SCHEDULE_REQUEST and UPGRADE_CHECK.

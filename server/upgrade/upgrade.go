@@ -21,6 +21,7 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
+	"github.com/termd/termd/server/internal/lifecycle"
 	"github.com/termd/termd/server/notify"
 	"github.com/termd/termd/storage"
 )
@@ -311,14 +312,7 @@ func (s *Service) Close(ctx context.Context) error {
 		s.closeMu.Unlock()
 		close(s.stop)
 	})
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return lifecycle.Wait(ctx, &s.wg)
 }
 
 // Routes installs the UPGRADE_QUERY and UPGRADE_REPORT routes.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/termd/termd/server/config"
+	"github.com/termd/termd/server/internal/lifecycle"
 )
 
 // Errors of Do and Status.
@@ -180,14 +181,10 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("supervisor: shutdown: %w", ctx.Err())
+	if err := lifecycle.Wait(ctx, &s.wg); err != nil {
+		return fmt.Errorf("supervisor: shutdown: %w", err)
 	}
+	return nil
 }
 
 // Services returns the state of every service, sorted by id.
