@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/termd/termd/server/internal/lifecycle"
+
 	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/events"
 	"github.com/termd/termd/storage"
@@ -253,14 +255,10 @@ func (n *Notifier) warnOrphans() {
 // Deliveries not made stay pending for the next start.
 func (n *Notifier) Close(ctx context.Context) error {
 	n.once.Do(func() { close(n.stop) })
-	done := make(chan struct{})
-	go func() { n.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("notify: close: %w", ctx.Err())
+	if err := lifecycle.Wait(ctx, &n.wg); err != nil {
+		return fmt.Errorf("notify: close: %w", err)
 	}
+	return nil
 }
 
 // loopContext is a context cancelled when the notifier stops.

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/termd/termd/server/internal/lifecycle"
+
 	"github.com/VictoriaMetrics/metrics"
 )
 
@@ -217,14 +219,7 @@ func (u *UI) Metrics() *metrics.Set { return u.set }
 // Close ends the live event streams and waits for them, bounded by ctx.
 func (u *UI) Close(ctx context.Context) error {
 	u.cancel()
-	done := make(chan struct{})
-	go func() { u.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return lifecycle.Wait(ctx, &u.wg)
 }
 
 // contentSecurityPolicy allows only the console's own scripts, styles and
