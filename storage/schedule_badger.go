@@ -36,13 +36,10 @@ func (b *Badger) PutCampaign(ctx context.Context, c Campaign) error {
 	if err := checkCampaign(&c); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	return b.db.Update(func(txn *badger.Txn) error { return setUp(txn, upKey(schCampPrefix, c.ID), &c) })
 }
 
@@ -216,13 +213,10 @@ func (b *Badger) PutDeviceLocation(ctx context.Context, l DeviceLocation, remove
 	if err := checkLocation(&l); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	return b.db.Update(func(txn *badger.Txn) error {
 		if remove {
 			return txn.Delete(upKey(schLocPrefix, l.DeviceID))

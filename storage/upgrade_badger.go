@@ -121,13 +121,10 @@ func (b *Badger) PutRelease(ctx context.Context, r Release) error {
 	if err := checkRelease(&r); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if err := b.db.Update(func(txn *badger.Txn) error { return setUp(txn, upKey(upRelPrefix, r.ID), &r) }); err != nil {
 		return fmt.Errorf("storage: put release: %w", err)
 	}
@@ -153,13 +150,10 @@ func (b *Badger) ListReleases(ctx context.Context) ([]Release, error) {
 }
 
 func (b *Badger) viewUp(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	if err := b.enter(); err != nil {
+	if err := b.enterCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	return b.db.View(fn)
 }
 
@@ -173,13 +167,10 @@ func (b *Badger) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error
 // feature's transactions are serialised: conflict detection is off), after
 // the space guard allowed the write.
 func (b *Badger) updateSerial(ctx context.Context, mu *sync.Mutex, fn func(txn *badger.Txn) error) error {
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	return b.db.Update(fn)
