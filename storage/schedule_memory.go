@@ -52,14 +52,8 @@ func (m *Memory) ListCampaigns(ctx context.Context) ([]Campaign, error) {
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	m.sch.mu.Lock()
-	out := make([]Campaign, 0, len(m.sch.camps))
-	for _, c := range m.sch.camps {
-		out = append(out, cloneCampaign(c))
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(out, func(a, b Campaign) int { return cmp.Compare(a.ID, b.ID) })
-	return out, nil
+	return sortedValues(&m.sch.mu, &m.sch.camps, nil, cloneCampaign,
+		func(a, b Campaign) int { return cmp.Compare(a.ID, b.ID) }), nil
 }
 
 type memScheduleTx struct {
@@ -189,12 +183,7 @@ func (m *Memory) Reservations(ctx context.Context, campaign string, fn func(r Re
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	for _, r := range rs {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return callEach(rs, fn)
 }
 
 // SlotUses calls fn for every stored slot use in (node, slot) order.
@@ -202,24 +191,13 @@ func (m *Memory) SlotUses(ctx context.Context, fn func(u SlotUse) error) error {
 	if err := m.upReady(ctx); err != nil {
 		return err
 	}
-	m.sch.mu.Lock()
-	us := make([]SlotUse, 0, len(m.sch.slots))
-	for _, u := range m.sch.slots {
-		us = append(us, u)
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(us, func(a, b SlotUse) int {
+	us := sortedValues(&m.sch.mu, &m.sch.slots, nil, nil, func(a, b SlotUse) int {
 		if c := cmp.Compare(a.Node, b.Node); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Slot, b.Slot)
 	})
-	for _, u := range us {
-		if err := fn(u); err != nil {
-			return err
-		}
-	}
-	return nil
+	return callEach(us, fn)
 }
 
 // DeleteSlotUses deletes the node's slot uses before slot.
@@ -257,14 +235,8 @@ func (m *Memory) NodeStates(ctx context.Context) ([]NodeState, error) {
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	m.sch.mu.Lock()
-	out := make([]NodeState, 0, len(m.sch.nodes))
-	for _, s := range m.sch.nodes {
-		out = append(out, s)
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(out, func(a, b NodeState) int { return cmp.Compare(a.NodeID, b.NodeID) })
-	return out, nil
+	return sortedValues(&m.sch.mu, &m.sch.nodes, nil, nil,
+		func(a, b NodeState) int { return cmp.Compare(a.NodeID, b.NodeID) }), nil
 }
 
 // PutDeviceLocation stores or removes a device's registered location.
@@ -291,17 +263,7 @@ func (m *Memory) DeviceLocations(ctx context.Context, fn func(l DeviceLocation) 
 	if err := m.upReady(ctx); err != nil {
 		return err
 	}
-	m.sch.mu.Lock()
-	ls := make([]DeviceLocation, 0, len(m.sch.locs))
-	for _, l := range m.sch.locs {
-		ls = append(ls, l)
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(ls, func(a, b DeviceLocation) int { return cmp.Compare(a.DeviceID, b.DeviceID) })
-	for _, l := range ls {
-		if err := fn(l); err != nil {
-			return err
-		}
-	}
-	return nil
+	ls := sortedValues(&m.sch.mu, &m.sch.locs, nil, nil,
+		func(a, b DeviceLocation) int { return cmp.Compare(a.DeviceID, b.DeviceID) })
+	return callEach(ls, fn)
 }
