@@ -91,6 +91,18 @@ func sortedValues[K comparable, V any](mu sync.Locker, m *map[K]V, keep func(K) 
 	return out
 }
 
+// lookup returns (*m)[k], read under mu, or the zero value and
+// ErrNotFound. Assignment and FailureMark are this one lookup on two maps.
+func lookup[K comparable, V any](mu sync.Locker, m *map[K]V, k K) (V, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	v, ok := (*m)[k]
+	if !ok {
+		return v, ErrNotFound
+	}
+	return v, nil
+}
+
 // callEach calls fn with each of vs in order and stops at its first error.
 func callEach[V any](vs []V, fn func(V) error) error {
 	for _, v := range vs {
@@ -260,13 +272,7 @@ func (m *Memory) Assignment(ctx context.Context, release, device string) (Upgrad
 	if err := m.upReady(ctx); err != nil {
 		return UpgradeAssignment{}, err
 	}
-	m.up.mu.RLock()
-	defer m.up.mu.RUnlock()
-	a, ok := m.up.assigns[upPair{release, device}]
-	if !ok {
-		return a, ErrNotFound
-	}
-	return a, nil
+	return lookup(m.up.mu.RLocker(), &m.up.assigns, upPair{release, device})
 }
 
 // Assignments calls fn for the release's assignments in device order.
@@ -313,13 +319,7 @@ func (m *Memory) FailureMark(ctx context.Context, device, app string) (UpgradeFa
 	if err := m.upReady(ctx); err != nil {
 		return UpgradeFailureMark{}, err
 	}
-	m.up.mu.RLock()
-	defer m.up.mu.RUnlock()
-	f, ok := m.up.marks[upPair{device, app}]
-	if !ok {
-		return f, ErrNotFound
-	}
-	return f, nil
+	return lookup(m.up.mu.RLocker(), &m.up.marks, upPair{device, app})
 }
 
 // AppVersions returns the device's known app versions ("" = all devices').
