@@ -109,13 +109,10 @@ func (b *Badger) AppendAudit(ctx context.Context, rec AuditRecord) (uint64, erro
 	if err := normalizeAudit(&rec); err != nil {
 		return 0, err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return 0, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
 	b.auditMu.Lock()
 	defer b.auditMu.Unlock()
 	var seq uint64
@@ -147,13 +144,10 @@ func (b *Badger) AppendRefusal(ctx context.Context, rec AuditRecord, window int6
 	if err := normalizeAudit(&rec); err != nil {
 		return 0, false, err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return 0, false, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return 0, false, err
-	}
 	b.auditMu.Lock()
 	defer b.auditMu.Unlock()
 	var (
@@ -239,13 +233,10 @@ func (b *Badger) appendAuditTxn(txn *badger.Txn, rec *AuditRecord) (uint64, erro
 // service filter it walks that index (the device's when both are set,
 // checking the service on each record) instead of every record.
 func (b *Badger) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
-	if err := b.enter(); err != nil {
+	if err := b.enterCtx(ctx); err != nil {
 		return nil, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	recs := []AuditRecord{}
 	if !auditNameMatchable(f.DeviceID, MaxIDLen) || !auditNameMatchable(f.Service, MaxAuditService) || f.Before == 1 {
 		return recs, nil // nothing can match
@@ -342,13 +333,10 @@ func scanAuditIndex(ctx context.Context, txn *badger.Txn, prefix []byte, from ui
 // AuditByRequest returns the record the (deviceID, requestID) index key
 // points at, when its At >= since.
 func (b *Badger) AuditByRequest(ctx context.Context, deviceID string, requestID uint64, since int64) (AuditRecord, error) {
-	if err := b.enter(); err != nil {
+	if err := b.enterCtx(ctx); err != nil {
 		return AuditRecord{}, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return AuditRecord{}, err
-	}
 	if !auditNameMatchable(deviceID, MaxIDLen) {
 		return AuditRecord{}, ErrNotFound
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -253,6 +254,32 @@ func (b *Badger) enterWrite() error {
 			b.leave()
 			return err
 		}
+	}
+	return nil
+}
+
+// enterCtx is enter for a call that also gives up when ctx is done by the
+// time the store holds it open, before any work is started; the caller
+// must call leave when it returns nil.
+func (b *Badger) enterCtx(ctx context.Context) error {
+	return b.checkCtx(ctx, b.enter())
+}
+
+// enterWriteCtx is enterWrite with enterCtx's ctx check.
+func (b *Badger) enterWriteCtx(ctx context.Context) error {
+	return b.checkCtx(ctx, b.enterWrite())
+}
+
+// checkCtx completes enterCtx and enterWriteCtx: err is the entering's
+// answer, and a ctx found done leaves the store again so that the caller
+// holds it only on nil.
+func (b *Badger) checkCtx(ctx context.Context, err error) error {
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		b.leave()
+		return err
 	}
 	return nil
 }

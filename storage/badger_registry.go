@@ -128,13 +128,10 @@ func (b *Badger) ApplyPresence(ctx context.Context, batch []PresenceUpdate) erro
 	if err := checkBatch(batch); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	// No ctx check between chunks: a batch once started is finished unless
 	// Badger fails, so a retry rarely replays a half-applied batch.
 	for start := 0; start < len(batch); start += presenceChunk {

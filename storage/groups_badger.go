@@ -29,13 +29,10 @@ func (b *Badger) ApplyGroups(ctx context.Context, w GroupWrite) error {
 	if err := checkGroupWrite(w); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	return b.db.Update(func(txn *badger.Txn) error {
 		set := func(k []byte, v any) error {
 			val, err := encodeGroupValue(v)

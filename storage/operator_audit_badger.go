@@ -37,13 +37,10 @@ func (b *Badger) AppendOperator(ctx context.Context, rec OperatorRecord) (uint64
 	if err := normalizeOperator(&rec); err != nil {
 		return 0, err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return 0, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
 	b.opMu.Lock()
 	defer b.opMu.Unlock()
 	keep := uint64(DefaultOperatorKeep)

@@ -46,13 +46,10 @@ func (b *Badger) EnqueueOutbox(ctx context.Context, e OutboxEntry, firstAt int64
 	if err != nil {
 		return false, err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return false, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
 	b.outboxMu.Lock()
 	defer b.outboxMu.Unlock()
 	added := false
@@ -157,13 +154,10 @@ func (b *Badger) ClaimOutbox(ctx context.Context, channel string, now int64, lim
 	if err != nil {
 		return OutboxClaim{}, false, err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return OutboxClaim{}, false, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return OutboxClaim{}, false, err
-	}
 	b.outboxMu.Lock()
 	defer b.outboxMu.Unlock()
 	var (
@@ -267,13 +261,10 @@ func (b *Badger) writeDeliveries(changes []deliveryChange) error {
 
 // NextOutbox returns the due time of channel's first pending delivery.
 func (b *Badger) NextOutbox(ctx context.Context, channel string) (int64, bool, error) {
-	if err := b.enter(); err != nil {
+	if err := b.enterCtx(ctx); err != nil {
 		return 0, false, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return 0, false, err
-	}
 	var (
 		at int64
 		ok bool
@@ -297,13 +288,10 @@ func (b *Badger) SettleOutbox(ctx context.Context, channel, batch string, r Outb
 	if err := checkOutboxName("batch", batch, MaxOutboxID, false); err != nil {
 		return 0, err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return 0, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
 	b.outboxMu.Lock()
 	defer b.outboxMu.Unlock()
 	var changes []deliveryChange
@@ -335,13 +323,10 @@ func (b *Badger) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxDelive
 	if err != nil {
 		return nil, "", err
 	}
-	if err := b.enter(); err != nil {
+	if err := b.enterCtx(ctx); err != nil {
 		return nil, "", err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return nil, "", err
-	}
 	limit := listLimit(f.Limit)
 	prefix := outboxDelivPrefix
 	switch f.State {
@@ -425,13 +410,10 @@ func splitIndexKey(k []byte, state string) (ch, id string, err error) {
 
 // GetOutboxEntry reads one entry.
 func (b *Badger) GetOutboxEntry(ctx context.Context, id string) (OutboxEntry, error) {
-	if err := b.enter(); err != nil {
+	if err := b.enterCtx(ctx); err != nil {
 		return OutboxEntry{}, err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return OutboxEntry{}, err
-	}
 	var e OutboxEntry
 	found := false
 	err := b.db.View(func(txn *badger.Txn) (err error) {

@@ -36,30 +36,16 @@ func (b *Badger) PutCampaign(ctx context.Context, c Campaign) error {
 	if err := checkCampaign(&c); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	return b.db.Update(func(txn *badger.Txn) error { return setUp(txn, upKey(schCampPrefix, c.ID), &c) })
 }
 
 // ListCampaigns returns every campaign in id order.
 func (b *Badger) ListCampaigns(ctx context.Context) ([]Campaign, error) {
-	out := []Campaign{}
-	err := b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, schCampPrefix, func(v []byte) error {
-			var c Campaign
-			if err := decodeUpgrade(v, &c); err != nil {
-				return err
-			}
-			out = append(out, c)
-			return nil
-		})
-	})
-	return out, err
+	return listUp[Campaign](ctx, b, schCampPrefix)
 }
 
 // UpdateSchedule runs fn in one Badger transaction; schMu serialises them.
@@ -132,13 +118,7 @@ func (b *Badger) DeviceReservation(ctx context.Context, campaign, device string)
 func (b *Badger) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {
 	return b.viewUp(ctx, func(txn *badger.Txn) error {
 		if campaign == "" {
-			return scanUp(ctx, txn, schResvPrefix, func(v []byte) error {
-				var r Reservation
-				if err := decodeUpgrade(v, &r); err != nil {
-					return err
-				}
-				return fn(r)
-			})
+			return eachUp(ctx, txn, schResvPrefix, fn)
 		}
 		prefix := append(upKey(schDevPrefix, campaign), 0)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
@@ -168,15 +148,7 @@ func (b *Badger) Reservations(ctx context.Context, campaign string, fn func(r Re
 
 // SlotUses calls fn for every stored slot use in (node, slot) order.
 func (b *Badger) SlotUses(ctx context.Context, fn func(u SlotUse) error) error {
-	return b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, schSlotPrefix, func(v []byte) error {
-			var u SlotUse
-			if err := decodeUpgrade(v, &u); err != nil {
-				return err
-			}
-			return fn(u)
-		})
-	})
+	return viewEachUp(ctx, b, schSlotPrefix, fn)
 }
 
 // DeleteSlotUses deletes the node's slot uses before slot (past slots:
@@ -233,18 +205,7 @@ func (b *Badger) PutNodeState(ctx context.Context, s NodeState) error {
 
 // NodeStates returns every stored node state in node order.
 func (b *Badger) NodeStates(ctx context.Context) ([]NodeState, error) {
-	out := []NodeState{}
-	err := b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, schNodePrefix, func(v []byte) error {
-			var s NodeState
-			if err := decodeUpgrade(v, &s); err != nil {
-				return err
-			}
-			out = append(out, s)
-			return nil
-		})
-	})
-	return out, err
+	return listUp[NodeState](ctx, b, schNodePrefix)
 }
 
 // PutDeviceLocation stores or removes a device's registered location.
@@ -252,13 +213,10 @@ func (b *Badger) PutDeviceLocation(ctx context.Context, l DeviceLocation, remove
 	if err := checkLocation(&l); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	return b.db.Update(func(txn *badger.Txn) error {
 		if remove {
 			return txn.Delete(upKey(schLocPrefix, l.DeviceID))
@@ -269,13 +227,5 @@ func (b *Badger) PutDeviceLocation(ctx context.Context, l DeviceLocation, remove
 
 // DeviceLocations calls fn for every registered location, in device order.
 func (b *Badger) DeviceLocations(ctx context.Context, fn func(l DeviceLocation) error) error {
-	return b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, schLocPrefix, func(v []byte) error {
-			var l DeviceLocation
-			if err := decodeUpgrade(v, &l); err != nil {
-				return err
-			}
-			return fn(l)
-		})
-	})
+	return viewEachUp(ctx, b, schLocPrefix, fn)
 }

@@ -32,19 +32,28 @@ func (m *memSchedules) init() {
 	}
 }
 
-// PutCampaign stores a copy of c.
-func (m *Memory) PutCampaign(ctx context.Context, c Campaign) error {
-	if err := checkCampaign(&c); err != nil {
-		return err
-	}
+// withSchedules runs fn on the schedule maps, made if there are none yet,
+// under their lock, once the store is open and ctx alive. Every call that
+// writes them, and DeviceReservation, starts so.
+func (m *Memory) withSchedules(ctx context.Context, fn func(s *memSchedules) error) error {
 	if err := m.upReady(ctx); err != nil {
 		return err
 	}
 	m.sch.mu.Lock()
 	defer m.sch.mu.Unlock()
 	m.sch.init()
-	m.sch.camps[c.ID] = cloneCampaign(c)
-	return nil
+	return fn(&m.sch)
+}
+
+// PutCampaign stores a copy of c.
+func (m *Memory) PutCampaign(ctx context.Context, c Campaign) error {
+	if err := checkCampaign(&c); err != nil {
+		return err
+	}
+	return m.withSchedules(ctx, func(s *memSchedules) error {
+		s.camps[c.ID] = cloneCampaign(c)
+		return nil
+	})
 }
 
 // ListCampaigns returns every campaign in id order.
@@ -52,14 +61,8 @@ func (m *Memory) ListCampaigns(ctx context.Context) ([]Campaign, error) {
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	m.sch.mu.Lock()
-	out := make([]Campaign, 0, len(m.sch.camps))
-	for _, c := range m.sch.camps {
-		out = append(out, cloneCampaign(c))
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(out, func(a, b Campaign) int { return cmp.Compare(a.ID, b.ID) })
-	return out, nil
+	return sortedValues(&m.sch.mu, &m.sch.camps, nil, cloneCampaign,
+		func(a, b Campaign) int { return cmp.Compare(a.ID, b.ID) }), nil
 }
 
 type memScheduleTx struct {
@@ -71,30 +74,26 @@ type memScheduleTx struct {
 
 // UpdateSchedule runs fn with staged writes and applies them when fn succeeds.
 func (m *Memory) UpdateSchedule(ctx context.Context, fn func(tx ScheduleTx) error) error {
-	if err := m.upReady(ctx); err != nil {
-		return err
-	}
-	m.sch.mu.Lock()
-	defer m.sch.mu.Unlock()
-	m.sch.init()
-	tx := &memScheduleTx{s: &m.sch, resv: map[string]Reservation{}, devs: map[upPair]string{}, slots: map[slotKeyM]SlotUse{}}
-	if err := fn(tx); err != nil {
-		return err
-	}
-	for k, v := range tx.resv {
-		m.sch.resv[k] = v
-	}
-	for k, v := range tx.devs {
-		m.sch.devs[k] = v
-	}
-	for k, v := range tx.slots {
-		if v.Count == 0 && v.Bytes == 0 {
-			delete(m.sch.slots, k)
-		} else {
-			m.sch.slots[k] = v
+	return m.withSchedules(ctx, func(s *memSchedules) error {
+		tx := &memScheduleTx{s: s, resv: map[string]Reservation{}, devs: map[upPair]string{}, slots: map[slotKeyM]SlotUse{}}
+		if err := fn(tx); err != nil {
+			return err
 		}
-	}
-	return nil
+		for k, v := range tx.resv {
+			s.resv[k] = v
+		}
+		for k, v := range tx.devs {
+			s.devs[k] = v
+		}
+		for k, v := range tx.slots {
+			if v.Count == 0 && v.Bytes == 0 {
+				delete(s.slots, k)
+			} else {
+				s.slots[k] = v
+			}
+		}
+		return nil
+	})
 }
 
 func (t *memScheduleTx) Reservation(id string) (Reservation, bool, error) {
@@ -150,15 +149,13 @@ func (t *memScheduleTx) PutSlotUse(u *SlotUse) error {
 // Reservations calls fn for the campaign's reservations ("" = all) in
 // (campaign, device) order.
 // DeviceReservation implements Schedules.
-func (m *Memory) DeviceReservation(ctx context.Context, campaign, device string) (Reservation, bool, error) {
-	if err := m.upReady(ctx); err != nil {
-		return Reservation{}, false, err
-	}
-	m.sch.mu.Lock()
-	defer m.sch.mu.Unlock()
-	m.sch.init()
-	// A transaction with nothing of its own reads the store as it is.
-	return (&memScheduleTx{s: &m.sch}).DeviceReservation(campaign, device)
+func (m *Memory) DeviceReservation(ctx context.Context, campaign, device string) (r Reservation, found bool, err error) {
+	err = m.withSchedules(ctx, func(s *memSchedules) error {
+		// A transaction with nothing of its own reads the store as it is.
+		r, found, err = (&memScheduleTx{s: s}).DeviceReservation(campaign, device)
+		return err
+	})
+	return r, found, err
 }
 
 func (m *Memory) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {
@@ -189,12 +186,7 @@ func (m *Memory) Reservations(ctx context.Context, campaign string, fn func(r Re
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	for _, r := range rs {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return callEach(rs, fn)
 }
 
 // SlotUses calls fn for every stored slot use in (node, slot) order.
@@ -202,24 +194,13 @@ func (m *Memory) SlotUses(ctx context.Context, fn func(u SlotUse) error) error {
 	if err := m.upReady(ctx); err != nil {
 		return err
 	}
-	m.sch.mu.Lock()
-	us := make([]SlotUse, 0, len(m.sch.slots))
-	for _, u := range m.sch.slots {
-		us = append(us, u)
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(us, func(a, b SlotUse) int {
+	us := sortedValues(&m.sch.mu, &m.sch.slots, nil, nil, func(a, b SlotUse) int {
 		if c := cmp.Compare(a.Node, b.Node); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Slot, b.Slot)
 	})
-	for _, u := range us {
-		if err := fn(u); err != nil {
-			return err
-		}
-	}
-	return nil
+	return callEach(us, fn)
 }
 
 // DeleteSlotUses deletes the node's slot uses before slot.
@@ -242,14 +223,10 @@ func (m *Memory) PutNodeState(ctx context.Context, s NodeState) error {
 	if err := checkUpgradeID("node id", s.NodeID); err != nil {
 		return err
 	}
-	if err := m.upReady(ctx); err != nil {
-		return err
-	}
-	m.sch.mu.Lock()
-	defer m.sch.mu.Unlock()
-	m.sch.init()
-	m.sch.nodes[s.NodeID] = s
-	return nil
+	return m.withSchedules(ctx, func(sch *memSchedules) error {
+		sch.nodes[s.NodeID] = s
+		return nil
+	})
 }
 
 // NodeStates returns every stored node state in node order.
@@ -257,14 +234,8 @@ func (m *Memory) NodeStates(ctx context.Context) ([]NodeState, error) {
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	m.sch.mu.Lock()
-	out := make([]NodeState, 0, len(m.sch.nodes))
-	for _, s := range m.sch.nodes {
-		out = append(out, s)
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(out, func(a, b NodeState) int { return cmp.Compare(a.NodeID, b.NodeID) })
-	return out, nil
+	return sortedValues(&m.sch.mu, &m.sch.nodes, nil, nil,
+		func(a, b NodeState) int { return cmp.Compare(a.NodeID, b.NodeID) }), nil
 }
 
 // PutDeviceLocation stores or removes a device's registered location.
@@ -272,18 +243,14 @@ func (m *Memory) PutDeviceLocation(ctx context.Context, l DeviceLocation, remove
 	if err := checkLocation(&l); err != nil {
 		return err
 	}
-	if err := m.upReady(ctx); err != nil {
-		return err
-	}
-	m.sch.mu.Lock()
-	defer m.sch.mu.Unlock()
-	m.sch.init()
-	if remove {
-		delete(m.sch.locs, l.DeviceID)
-	} else {
-		m.sch.locs[l.DeviceID] = l
-	}
-	return nil
+	return m.withSchedules(ctx, func(s *memSchedules) error {
+		if remove {
+			delete(s.locs, l.DeviceID)
+		} else {
+			s.locs[l.DeviceID] = l
+		}
+		return nil
+	})
 }
 
 // DeviceLocations calls fn for every registered location, in device order.
@@ -291,17 +258,7 @@ func (m *Memory) DeviceLocations(ctx context.Context, fn func(l DeviceLocation) 
 	if err := m.upReady(ctx); err != nil {
 		return err
 	}
-	m.sch.mu.Lock()
-	ls := make([]DeviceLocation, 0, len(m.sch.locs))
-	for _, l := range m.sch.locs {
-		ls = append(ls, l)
-	}
-	m.sch.mu.Unlock()
-	slices.SortFunc(ls, func(a, b DeviceLocation) int { return cmp.Compare(a.DeviceID, b.DeviceID) })
-	for _, l := range ls {
-		if err := fn(l); err != nil {
-			return err
-		}
-	}
-	return nil
+	ls := sortedValues(&m.sch.mu, &m.sch.locs, nil, nil,
+		func(a, b DeviceLocation) int { return cmp.Compare(a.DeviceID, b.DeviceID) })
+	return callEach(ls, fn)
 }

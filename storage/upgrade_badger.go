@@ -83,18 +83,48 @@ func scanUp(ctx context.Context, txn *badger.Txn, prefix []byte, fn func(v []byt
 	return nil
 }
 
+// eachUp calls fn with each value under prefix decoded into a new T, in
+// key order. Every listing of the upgrade and schedule records is this
+// loop with another T, so it is written once.
+func eachUp[T any](ctx context.Context, txn *badger.Txn, prefix []byte, fn func(T) error) error {
+	return scanUp(ctx, txn, prefix, func(v []byte) error {
+		var x T
+		if err := decodeUpgrade(v, &x); err != nil {
+			return err
+		}
+		return fn(x)
+	})
+}
+
+// listUp returns every value under prefix decoded into T, in key order,
+// read in one view transaction. The slice is empty, not nil, when there is
+// none, as the listings have always answered.
+func listUp[T any](ctx context.Context, b *Badger, prefix []byte) ([]T, error) {
+	out := []T{}
+	err := b.viewUp(ctx, func(txn *badger.Txn) error {
+		return eachUp(ctx, txn, prefix, func(x T) error {
+			out = append(out, x)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// viewEachUp calls fn with each value under prefix decoded into T, in key
+// order, in one view transaction.
+func viewEachUp[T any](ctx context.Context, b *Badger, prefix []byte, fn func(T) error) error {
+	return b.viewUp(ctx, func(txn *badger.Txn) error { return eachUp(ctx, txn, prefix, fn) })
+}
+
 // PutRelease stores r, durable before return.
 func (b *Badger) PutRelease(ctx context.Context, r Release) error {
 	if err := checkRelease(&r); err != nil {
 		return err
 	}
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if err := b.db.Update(func(txn *badger.Txn) error { return setUp(txn, upKey(upRelPrefix, r.ID), &r) }); err != nil {
 		return fmt.Errorf("storage: put release: %w", err)
 	}
@@ -116,28 +146,14 @@ func (b *Badger) GetRelease(ctx context.Context, id string) (Release, error) {
 
 // ListReleases returns every release in id order.
 func (b *Badger) ListReleases(ctx context.Context) ([]Release, error) {
-	rels := []Release{}
-	err := b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, upRelPrefix, func(v []byte) error {
-			var r Release
-			if err := decodeUpgrade(v, &r); err != nil {
-				return err
-			}
-			rels = append(rels, r)
-			return nil
-		})
-	})
-	return rels, err
+	return listUp[Release](ctx, b, upRelPrefix)
 }
 
 func (b *Badger) viewUp(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	if err := b.enter(); err != nil {
+	if err := b.enterCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	return b.db.View(fn)
 }
 
@@ -151,13 +167,10 @@ func (b *Badger) UpdateUpgrades(ctx context.Context, fn func(tx UpgradeTx) error
 // feature's transactions are serialised: conflict detection is off), after
 // the space guard allowed the write.
 func (b *Badger) updateSerial(ctx context.Context, mu *sync.Mutex, fn func(txn *badger.Txn) error) error {
-	if err := b.enterWrite(); err != nil {
+	if err := b.enterWriteCtx(ctx); err != nil {
 		return err
 	}
 	defer b.leave()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	return b.db.Update(fn)
@@ -236,15 +249,7 @@ func (b *Badger) Assignments(ctx context.Context, release string, fn func(a Upgr
 	if err := checkUpgradeID("release id", release); err != nil {
 		return err
 	}
-	return b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, append(upKey(upAssignPrefix, release), 0), func(v []byte) error {
-			var a UpgradeAssignment
-			if err := decodeUpgrade(v, &a); err != nil {
-				return err
-			}
-			return fn(a)
-		})
-	})
+	return viewEachUp(ctx, b, append(upKey(upAssignPrefix, release), 0), fn)
 }
 
 // Reports calls fn for the reports of a release ("" = all).
@@ -253,15 +258,7 @@ func (b *Badger) Reports(ctx context.Context, release string, fn func(r UpgradeR
 	if release != "" {
 		prefix = append(upKey(upReportPrefix, release), 0)
 	}
-	return b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, prefix, func(v []byte) error {
-			var r UpgradeReport
-			if err := decodeUpgrade(v, &r); err != nil {
-				return err
-			}
-			return fn(r)
-		})
-	})
+	return viewEachUp(ctx, b, prefix, fn)
 }
 
 // DeviceReports returns the device's reports in (release, attempt) order.
@@ -313,18 +310,7 @@ func (b *Badger) AppVersions(ctx context.Context, device string) ([]AppVersion, 
 	if device != "" {
 		prefix = append(upKey(upVerPrefix, device), 0)
 	}
-	vs := []AppVersion{}
-	err := b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, prefix, func(v []byte) error {
-			var av AppVersion
-			if err := decodeUpgrade(v, &av); err != nil {
-				return err
-			}
-			vs = append(vs, av)
-			return nil
-		})
-	})
-	return vs, err
+	return listUp[AppVersion](ctx, b, prefix)
 }
 
 func (t badgerUpgradeTx) Rollout(release string) (RolloutState, bool, error) {
@@ -342,16 +328,5 @@ func (t badgerUpgradeTx) PutRollout(s *RolloutState) error {
 
 // Rollouts returns every rollout state in release id order.
 func (b *Badger) Rollouts(ctx context.Context) ([]RolloutState, error) {
-	out := []RolloutState{}
-	err := b.viewUp(ctx, func(txn *badger.Txn) error {
-		return scanUp(ctx, txn, upRollPrefix, func(v []byte) error {
-			var s RolloutState
-			if err := decodeUpgrade(v, &s); err != nil {
-				return err
-			}
-			out = append(out, s)
-			return nil
-		})
-	})
-	return out, err
+	return listUp[RolloutState](ctx, b, upRollPrefix)
 }

@@ -64,6 +64,55 @@ func (m *Memory) upReady(ctx context.Context) error {
 	return nil
 }
 
+// sortedValues copies out the values of *m whose key keep accepts (nil
+// keep: every value), each through clone (nil clone: as stored), while mu
+// is held, and sorts the copy by compare once mu is released, so neither
+// the sort nor a caller's callbacks hold the store's lock. m is a pointer
+// because the map itself is read under mu too: init sets it under the
+// write lock. The slice is empty, not nil, when nothing matches.
+func sortedValues[K comparable, V any](mu sync.Locker, m *map[K]V, keep func(K) bool, clone func(V) V, compare func(a, b V) int) []V {
+	mu.Lock()
+	n := 0
+	if keep == nil {
+		n = len(*m)
+	}
+	out := make([]V, 0, n)
+	for k, v := range *m {
+		if keep != nil && !keep(k) {
+			continue
+		}
+		if clone != nil {
+			v = clone(v)
+		}
+		out = append(out, v)
+	}
+	mu.Unlock()
+	slices.SortFunc(out, compare)
+	return out
+}
+
+// lookup returns (*m)[k], read under mu, or the zero value and
+// ErrNotFound. Assignment and FailureMark are this one lookup on two maps.
+func lookup[K comparable, V any](mu sync.Locker, m *map[K]V, k K) (V, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	v, ok := (*m)[k]
+	if !ok {
+		return v, ErrNotFound
+	}
+	return v, nil
+}
+
+// callEach calls fn with each of vs in order and stops at its first error.
+func callEach[V any](vs []V, fn func(V) error) error {
+	for _, v := range vs {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // PutRelease stores a copy of r.
 func (m *Memory) PutRelease(ctx context.Context, r Release) error {
 	if err := checkRelease(&r); err != nil {
@@ -100,15 +149,8 @@ func (m *Memory) ListReleases(ctx context.Context) ([]Release, error) {
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	u := &m.up
-	u.mu.RLock()
-	rels := make([]Release, 0, len(u.releases))
-	for _, r := range u.releases {
-		rels = append(rels, cloneRelease(r))
-	}
-	u.mu.RUnlock()
-	slices.SortFunc(rels, func(a, b Release) int { return cmp.Compare(a.ID, b.ID) })
-	return rels, nil
+	return sortedValues(m.up.mu.RLocker(), &m.up.releases, nil, cloneRelease,
+		func(a, b Release) int { return cmp.Compare(a.ID, b.ID) }), nil
 }
 
 // memUpgradeTx stages a transaction's writes over the committed state.
@@ -230,13 +272,7 @@ func (m *Memory) Assignment(ctx context.Context, release, device string) (Upgrad
 	if err := m.upReady(ctx); err != nil {
 		return UpgradeAssignment{}, err
 	}
-	m.up.mu.RLock()
-	defer m.up.mu.RUnlock()
-	a, ok := m.up.assigns[upPair{release, device}]
-	if !ok {
-		return a, ErrNotFound
-	}
-	return a, nil
+	return lookup(m.up.mu.RLocker(), &m.up.assigns, upPair{release, device})
 }
 
 // Assignments calls fn for the release's assignments in device order.
@@ -247,21 +283,9 @@ func (m *Memory) Assignments(ctx context.Context, release string, fn func(a Upgr
 	if err := m.upReady(ctx); err != nil {
 		return err
 	}
-	m.up.mu.RLock()
-	var as []UpgradeAssignment
-	for k, a := range m.up.assigns {
-		if k.a == release {
-			as = append(as, a)
-		}
-	}
-	m.up.mu.RUnlock()
-	slices.SortFunc(as, func(x, y UpgradeAssignment) int { return cmp.Compare(x.DeviceID, y.DeviceID) })
-	for _, a := range as {
-		if err := fn(a); err != nil {
-			return err
-		}
-	}
-	return nil
+	as := sortedValues(m.up.mu.RLocker(), &m.up.assigns, func(k upPair) bool { return k.a == release }, nil,
+		func(x, y UpgradeAssignment) int { return cmp.Compare(x.DeviceID, y.DeviceID) })
+	return callEach(as, fn)
 }
 
 func compareReports(x, y UpgradeReport) int {
@@ -273,21 +297,9 @@ func (m *Memory) Reports(ctx context.Context, release string, fn func(r UpgradeR
 	if err := m.upReady(ctx); err != nil {
 		return err
 	}
-	m.up.mu.RLock()
-	var rs []UpgradeReport
-	for k, r := range m.up.reports {
-		if release == "" || k.release == release {
-			rs = append(rs, r)
-		}
-	}
-	m.up.mu.RUnlock()
-	slices.SortFunc(rs, compareReports)
-	for _, r := range rs {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	rs := sortedValues(m.up.mu.RLocker(), &m.up.reports,
+		func(k upReportKeyM) bool { return release == "" || k.release == release }, nil, compareReports)
+	return callEach(rs, fn)
 }
 
 // DeviceReports returns the device's reports in (release, attempt) order.
@@ -298,16 +310,8 @@ func (m *Memory) DeviceReports(ctx context.Context, device string) ([]UpgradeRep
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	m.up.mu.RLock()
-	rs := []UpgradeReport{}
-	for k, r := range m.up.reports {
-		if k.device == device {
-			rs = append(rs, r)
-		}
-	}
-	m.up.mu.RUnlock()
-	slices.SortFunc(rs, compareReports)
-	return rs, nil
+	return sortedValues(m.up.mu.RLocker(), &m.up.reports,
+		func(k upReportKeyM) bool { return k.device == device }, nil, compareReports), nil
 }
 
 // FailureMark returns the device's failure mark for the app or ErrNotFound.
@@ -315,13 +319,7 @@ func (m *Memory) FailureMark(ctx context.Context, device, app string) (UpgradeFa
 	if err := m.upReady(ctx); err != nil {
 		return UpgradeFailureMark{}, err
 	}
-	m.up.mu.RLock()
-	defer m.up.mu.RUnlock()
-	f, ok := m.up.marks[upPair{device, app}]
-	if !ok {
-		return f, ErrNotFound
-	}
-	return f, nil
+	return lookup(m.up.mu.RLocker(), &m.up.marks, upPair{device, app})
 }
 
 // AppVersions returns the device's known app versions ("" = all devices').
@@ -329,18 +327,10 @@ func (m *Memory) AppVersions(ctx context.Context, device string) ([]AppVersion, 
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	m.up.mu.RLock()
-	vs := []AppVersion{}
-	for k, v := range m.up.versions {
-		if device == "" || k.a == device {
-			vs = append(vs, v)
-		}
-	}
-	m.up.mu.RUnlock()
-	slices.SortFunc(vs, func(x, y AppVersion) int {
-		return cmp.Or(cmp.Compare(x.DeviceID, y.DeviceID), cmp.Compare(x.AppID, y.AppID))
-	})
-	return vs, nil
+	return sortedValues(m.up.mu.RLocker(), &m.up.versions, func(k upPair) bool { return device == "" || k.a == device }, nil,
+		func(x, y AppVersion) int {
+			return cmp.Or(cmp.Compare(x.DeviceID, y.DeviceID), cmp.Compare(x.AppID, y.AppID))
+		}), nil
 }
 
 func (t *memUpgradeTx) Rollout(release string) (RolloutState, bool, error) {
@@ -364,13 +354,6 @@ func (m *Memory) Rollouts(ctx context.Context) ([]RolloutState, error) {
 	if err := m.upReady(ctx); err != nil {
 		return nil, err
 	}
-	u := &m.up
-	u.mu.RLock()
-	out := make([]RolloutState, 0, len(u.rollouts))
-	for _, s := range u.rollouts {
-		out = append(out, s.Clone())
-	}
-	u.mu.RUnlock()
-	slices.SortFunc(out, func(a, b RolloutState) int { return cmp.Compare(a.ReleaseID, b.ReleaseID) })
-	return out, nil
+	return sortedValues(m.up.mu.RLocker(), &m.up.rollouts, nil, RolloutState.Clone,
+		func(a, b RolloutState) int { return cmp.Compare(a.ReleaseID, b.ReleaseID) }), nil
 }
