@@ -105,7 +105,6 @@ func (t badgerScheduleTx) PutSlotUse(u *SlotUse) error {
 	return setUp(t.txn, schSlotKey(u.Node, u.Slot), u)
 }
 
-// Reservations calls fn for the campaign's reservations ("" = all).
 // DeviceReservation implements Schedules.
 func (b *Badger) DeviceReservation(ctx context.Context, campaign, device string) (r Reservation, found bool, err error) {
 	err = b.viewUp(ctx, func(txn *badger.Txn) error {
@@ -115,6 +114,7 @@ func (b *Badger) DeviceReservation(ctx context.Context, campaign, device string)
 	return r, found, err
 }
 
+// Reservations calls fn for the campaign's reservations ("" = all).
 func (b *Badger) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {
 	return b.viewUp(ctx, func(txn *badger.Txn) error {
 		if campaign == "" {

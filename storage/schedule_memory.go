@@ -146,8 +146,6 @@ func (t *memScheduleTx) PutSlotUse(u *SlotUse) error {
 	return nil
 }
 
-// Reservations calls fn for the campaign's reservations ("" = all) in
-// (campaign, device) order.
 // DeviceReservation implements Schedules.
 func (m *Memory) DeviceReservation(ctx context.Context, campaign, device string) (r Reservation, found bool, err error) {
 	err = m.withSchedules(ctx, func(s *memSchedules) error {
@@ -158,6 +156,8 @@ func (m *Memory) DeviceReservation(ctx context.Context, campaign, device string)
 	return r, found, err
 }
 
+// Reservations calls fn for the campaign's reservations ("" = all) in
+// (campaign, device) order.
 func (m *Memory) Reservations(ctx context.Context, campaign string, fn func(r Reservation) error) error {
 	if err := m.upReady(ctx); err != nil {
 		return err
