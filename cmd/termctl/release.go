@@ -289,18 +289,9 @@ func (a *app) releaseStatusCmd() *cobra.Command {
 		Short: "Rollout status: devices per stage, failure rate, failures by code x model x from-version (GET /v1/releases/{id}/status)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var st api.ReleaseStatus
-			b, err := c.getJSON(cmd.Context(), releasePath(args[0], "/status"), &st)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), releasePath(args[0], "/status"), &st); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			r := st.Release
 			a.printf("release %s: %s %s, %s, rollout %s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r))

@@ -3,7 +3,6 @@ package main
 // termctl rollout: phased rollouts (docs/upgrades.md, "Phases").
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
@@ -45,18 +44,9 @@ func (a *app) rolloutShowCmd() *cobra.Command {
 		Short: "A rollout's phases with their counts against their conditions, and the funnel (GET /v1/releases/{id}/rollout)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var st api.RolloutStatus
-			b, err := c.getJSON(cmd.Context(), releasePath(args[0], "/rollout"), &st)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), releasePath(args[0], "/rollout"), &st); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			a.printf("rollout of %s: %s, phase %d of %d", st.ReleaseID, st.State, st.Phase, len(st.Phases))
 			if st.PauseReason != "" {
