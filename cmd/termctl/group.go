@@ -19,8 +19,12 @@ func (a *app) groupCmd() *cobra.Command {
 		Use:   "group",
 		Short: "Manage device groups: create, list, show, members, add, remove, import, delete, send, rotate-key",
 	}
-	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(), a.groupShowCmd(), a.groupMembersCmd(),
-		a.groupAddCmd(), a.groupRemoveCmd(), a.groupDeleteCmd(), a.groupSendCmd(), a.groupRotateCmd(), a.groupImportCmd())
+	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(),
+		a.idCmd("show", "Show a group (GET /v1/groups/{id})", "GET", "/v1/groups", ""),
+		a.groupMembersCmd(), a.groupAddCmd(), a.groupRemoveCmd(),
+		a.idCmd("delete", "Delete a group and its memberships; refused while a release, rollout or ACL refers to it (DELETE /v1/groups/{id})",
+			"DELETE", "/v1/groups", ""),
+		a.groupSendCmd(), a.groupRotateCmd(), a.groupImportCmd())
 	return cmd
 }
 
@@ -77,17 +81,6 @@ func (a *app) groupListCmd() *cobra.Command {
 	}
 }
 
-func (a *app) groupShowCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show ID",
-		Short: "Show a group (GET /v1/groups/{id})",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "GET", groupPath(args[0]), nil)
-		},
-	}
-}
-
 func (a *app) groupMembersCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "members ID",
@@ -129,17 +122,6 @@ func (a *app) groupRemoveCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.send(cmd.Context(), "DELETE", groupPath(args[0], "/members/", url.PathEscape(args[1])), nil)
-		},
-	}
-}
-
-func (a *app) groupDeleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a group and its memberships; refused while a release, rollout or ACL refers to it (DELETE /v1/groups/{id})",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "DELETE", groupPath(args[0]), nil)
 		},
 	}
 }

@@ -31,17 +31,15 @@ func (a *app) releaseCmd() *cobra.Command {
 		Short: "Manage releases: create, publish, pause, resume, cancel, archive, rollout, deadline, list, show, status, retry",
 	}
 	cmd.AddCommand(a.releaseCreateCmd(), a.releaseListCmd(),
-		a.releaseGetCmd("show", "Show one release (GET /v1/releases/{id})", ""),
+		a.idCmd("show", "Show one release (GET /v1/releases/{id})", "GET", "/v1/releases", ""),
 		a.releaseStatusCmd(), a.releaseRolloutCmd(), a.releaseRetryCmd(), a.releaseDeadlineCmd())
-	for _, op := range []struct{ name, short string }{
+	cmd.AddCommand(a.opCmds("/v1/releases", "", []idOp{
 		{"publish", "Publish a draft release: offered to the devices it targets, which are notified"},
 		{"pause", "Pause a published release: no new offers; assigned devices keep reporting"},
 		{"resume", "Resume a paused release (notifies the targeted devices again)"},
 		{"cancel", "Cancel a published or paused release for good: offers stop, devices not yet installing are told to discard it"},
 		{"archive", "Archive a release for good"},
-	} {
-		cmd.AddCommand(a.releaseOpCmd(op.name, op.short))
-	}
+	})...)
 	return cmd
 }
 
@@ -154,28 +152,6 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 	_ = cmd.MarkFlagRequired("app")
 	_ = cmd.MarkFlagRequired("version")
 	return cmd
-}
-
-func (a *app) releaseOpCmd(op, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:   op + " ID",
-		Short: short + " (POST /v1/releases/{id}/" + op + ")",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "POST", releasePath(args[0], "/", op), nil)
-		},
-	}
-}
-
-func (a *app) releaseGetCmd(use, short, suffix string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use + " ID",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "GET", releasePath(args[0], suffix), nil)
-		},
-	}
 }
 
 func (a *app) releaseRolloutCmd() *cobra.Command {

@@ -21,20 +21,11 @@ func (a *app) rolloutCmd() *cobra.Command {
 		Short: "Phased rollouts of releases: show, approve, pause, resume",
 	}
 	cmd.AddCommand(a.rolloutShowCmd())
-	for _, op := range []struct{ name, short string }{
+	cmd.AddCommand(a.opCmds("/v1/releases", "/rollout", []idOp{
 		{"approve", "Approve the next phase of a rollout waiting for approval"},
 		{"pause", "Pause a rollout: no device gets a first offer; assigned devices go on"},
 		{"resume", "Resume a paused rollout; the current phase's failures so far are accepted"},
-	} {
-		cmd.AddCommand(&cobra.Command{
-			Use:   op.name + " ID",
-			Short: op.short + " (POST /v1/releases/{id}/rollout/" + op.name + ")",
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.send(cmd.Context(), "POST", releasePath(args[0], "/rollout/", op.name), nil)
-			},
-		})
-	}
+	})...)
 	return cmd
 }
 

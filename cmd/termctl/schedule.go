@@ -22,29 +22,14 @@ func (a *app) campaignCmd() *cobra.Command {
 		Use:   "campaign",
 		Short: "Scheduled upgrade campaigns: create, publish, pause, resume, cancel, list, show, progress",
 	}
-	cmd.AddCommand(a.campaignCreateCmd(), a.campaignListCmd(), a.campaignProgressCmd(), a.campaignRetryCmd(), &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one campaign (GET /v1/campaigns/{id})",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "GET", "/v1/campaigns/"+url.PathEscape(args[0]), nil)
-		},
-	})
-	for _, op := range []struct{ name, short string }{
+	cmd.AddCommand(a.campaignCreateCmd(), a.campaignListCmd(), a.campaignProgressCmd(), a.campaignRetryCmd(),
+		a.idCmd("show", "Show one campaign (GET /v1/campaigns/{id})", "GET", "/v1/campaigns", ""))
+	cmd.AddCommand(a.opCmds("/v1/campaigns", "", []idOp{
 		{"publish", "Publish a draft campaign: its online targets get UPGRADE_NOTICE kind 2"},
 		{"pause", "Pause a campaign: placements and check-ins answer UNAVAILABLE until resumed"},
 		{"resume", "Resume a paused campaign"},
 		{"cancel", "Cancel a campaign for good: EXPIRED to its terminals, its capacity given back"},
-	} {
-		cmd.AddCommand(&cobra.Command{
-			Use:   op.name + " ID",
-			Short: op.short + " (POST /v1/campaigns/{id}/" + op.name + ")",
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.send(cmd.Context(), "POST", "/v1/campaigns/"+url.PathEscape(args[0])+"/"+op.name, nil)
-			},
-		})
-	}
+	})...)
 	return cmd
 }
 
@@ -231,19 +216,10 @@ func (a *app) nodeCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	})
-	for _, op := range []struct{ name, short string }{
+	cmd.AddCommand(a.opCmds("/v1/nodes", "", []idOp{
 		{"drain", "Take no new reservations on a node; its check-ins go to another node of its cluster"},
 		{"undrain", "Let a drained node take reservations again"},
-	} {
-		cmd.AddCommand(&cobra.Command{
-			Use:   op.name + " ID",
-			Short: op.short + " (POST /v1/nodes/{id}/" + op.name + ")",
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.send(cmd.Context(), "POST", "/v1/nodes/"+url.PathEscape(args[0])+"/"+op.name, nil)
-			},
-		})
-	}
+	})...)
 	return cmd
 }
 
