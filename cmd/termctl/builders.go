@@ -1,15 +1,49 @@
 package main
 
-// Builders of the commands that differ only in their route and help
-// text. Many of termctl's API commands are an operation on an id: one
-// request, then the answer's fields. Written out again for each, their
-// details drifted apart; built here, they cannot.
+// Builders of the commands that differ only in their route, help text
+// and table. Most of termctl's API commands are one of two kinds: a list
+// (GET, then a table, or the JSON as sent with --json) or an operation on
+// an id (one request, then the answer's fields). Written out again for
+// each, their details drift apart; built here, they cannot.
 
 import (
+	"fmt"
+	"io"
 	"net/url"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
+
+// table starts a table on stdout with its header line; the caller writes
+// the rows and flushes it. Every table is spaced the same so that the
+// commands' output reads alike.
+func (a *app) table(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
+// listCmd makes a command without arguments that GETs path into a T and
+// prints rows' lines under header; with --json it prints the answer as
+// sent instead. T is fresh on each run so that nothing of an earlier run
+// leaks into the next.
+func listCmd[T any](a *app, use, short, path, header string, rows func(w io.Writer, list *T)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var list T
+			if done, err := a.fetch(cmd.Context(), path, &list); done {
+				return err
+			}
+			tw := a.table(header)
+			rows(tw, &list)
+			return tw.Flush()
+		},
+	}
+}
 
 // idCmd makes `USE ID`: one request without a body, method on
 // base/{ID}suffix, whose answer's fields are printed.

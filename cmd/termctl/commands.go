@@ -92,8 +92,7 @@ func (a *app) devicesCmd() *cobra.Command {
 
 // deviceTable prints ID, ONLINE, LAST SEEN, FW, MODEL, REMOTE.
 func (a *app) deviceTable(devs []api.Device) {
-	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tONLINE\tLAST SEEN\tFW\tMODEL\tREMOTE")
+	tw := a.table("ID\tONLINE\tLAST SEEN\tFW\tMODEL\tREMOTE")
 	for _, d := range devs {
 		on := "no"
 		if d.Online {

@@ -4,10 +4,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -58,27 +58,16 @@ func (a *app) groupCreateCmd() *cobra.Command {
 }
 
 func (a *app) groupListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List groups (GET /v1/groups)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.GroupList
-			if done, err := a.fetch(cmd.Context(), "/v1/groups", &list); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tPOLICY\tMEMBERS\tONLINE\tLIMIT")
+	return listCmd(a, "list", "List groups (GET /v1/groups)", "/v1/groups",
+		"ID\tNAME\tPOLICY\tMEMBERS\tONLINE\tLIMIT", func(w io.Writer, list *api.GroupList) {
 			for _, g := range list.Groups {
 				limit := "-"
 				if g.Limit > 0 {
 					limit = strconv.Itoa(g.Limit)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", g.ID, dash(g.Name), g.Policy, g.Members, g.Online, limit)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", g.ID, dash(g.Name), g.Policy, g.Members, g.Online, limit)
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (a *app) groupMembersCmd() *cobra.Command {
@@ -91,8 +80,7 @@ func (a *app) groupMembersCmd() *cobra.Command {
 			if done, err := a.fetch(cmd.Context(), groupPath(args[0], "/members"), &ms); done {
 				return err
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tROLE\tBY\tSINCE\tONLINE")
+			tw := a.table("DEVICE\tROLE\tBY\tSINCE\tONLINE")
 			for _, m := range ms.Members {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", m.DeviceID, m.Role, m.By, a.msTime(m.AtMs, timeLayout), m.Online)
 			}

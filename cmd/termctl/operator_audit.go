@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -50,8 +49,7 @@ func (a *app) operatorAuditCmd() *cobra.Command {
 				a.printf("%s\n", bytes.TrimSpace(b))
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tOPERATOR\tSCOPE\tFROM\tREQUEST\tTARGETS\tSTATUS")
+			tw := a.table("SEQ\tTIME\tOPERATOR\tSCOPE\tFROM\tREQUEST\tTARGETS\tSTATUS")
 			for _, r := range page.Records {
 				targets := strings.Join(r.Targets, ",")
 				if r.TargetCount > len(r.Targets) {

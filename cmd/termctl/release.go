@@ -9,11 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -225,17 +225,8 @@ func (a *app) releaseRetryCmd() *cobra.Command {
 }
 
 func (a *app) releaseListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List releases (GET /v1/releases)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.ReleaseList
-			if done, err := a.fetch(cmd.Context(), "/v1/releases", &list); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tAPP\tVERSION\tSTATE\tROLLOUT\tSIGNED\tTARGET\tCREATED")
+	return listCmd(a, "list", "List releases (GET /v1/releases)", "/v1/releases",
+		"ID\tAPP\tVERSION\tSTATE\tROLLOUT\tSIGNED\tTARGET\tCREATED", func(w io.Writer, list *api.ReleaseList) {
 			for _, r := range list.Releases {
 				var target []string
 				if len(r.Models) > 0 {
@@ -251,12 +242,10 @@ func (a *app) releaseListCmd() *cobra.Command {
 				if r.Sig != "" {
 					signed = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r), signed,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r), signed,
 					dash(strings.Join(target, "; ")), a.msTime(r.CreatedMs, timeLayout))
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (a *app) releaseStatusCmd() *cobra.Command {
@@ -282,8 +271,7 @@ func (a *app) releaseStatusCmd() *cobra.Command {
 			if len(st.Failures) == 0 {
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STAGE\tCODE\tMODEL\tFROM\tDEVICES\tIDS")
+			tw := a.table("STAGE\tCODE\tMODEL\tFROM\tDEVICES\tIDS")
 			for _, g := range st.Failures {
 				shown := g.Devices[:min(len(g.Devices), statusDevicesShown)]
 				ids := strings.Join(shown, ",")
@@ -308,8 +296,7 @@ func (a *app) printUpgrades(ctx context.Context, c *apiClient, id string) error 
 		return nil
 	}
 	a.printf("upgrades:\n")
-	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  RELEASE\tAPP\tFROM\tTO\tATTEMPT\tSTAGE\tCODE\tUPDATED\tMESSAGE")
+	tw := a.table("  RELEASE\tAPP\tFROM\tTO\tATTEMPT\tSTAGE\tCODE\tUPDATED\tMESSAGE")
 	for _, at := range h.Attempts {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", at.ReleaseID, at.AppID, dash(at.FromVersion), at.Version,
 			at.Attempt, at.Stage, at.Code, a.msTime(at.UpdatedMs, timeLayout), dash(at.Message))

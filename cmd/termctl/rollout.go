@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,8 +43,7 @@ func (a *app) rolloutShowCmd() *cobra.Command {
 				a.printf(" (%s)", st.PauseReason)
 			}
 			a.printf("\n")
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PHASE\tDEVICES\tSOAK\tOFFERED\tSUCCEEDED\tFAILED\tADVANCE AT\tPAUSE ABOVE\tSTATE")
+			tw := a.table("PHASE\tDEVICES\tSOAK\tOFFERED\tSUCCEEDED\tFAILED\tADVANCE AT\tPAUSE ABOVE\tSTATE")
 			for i, p := range st.Phases {
 				who := strconv.Itoa(p.Percent) + "%"
 				if len(p.Devices) > 0 {

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,17 +22,8 @@ import (
 const serviceOpTimeout = 10 * time.Minute
 
 func (a *app) servicesCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "services",
-		Short: "List the services termd runs and their state (GET /v1/services)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var page api.ServiceList
-			if done, err := a.fetch(cmd.Context(), "/v1/services", &page); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tSTATE\tPID\tEXIT\tSINCE\tNOTE")
+	return listCmd(a, "services", "List the services termd runs and their state (GET /v1/services)", "/v1/services",
+		"ID\tKIND\tSTATE\tPID\tEXIT\tSINCE\tNOTE", func(w io.Writer, page *api.ServiceList) {
 			for _, s := range page.Services {
 				var note []string
 				if s.Busy != "" {
@@ -51,12 +42,10 @@ func (a *app) servicesCmd() *cobra.Command {
 				if s.PID > 0 {
 					pid = strconv.Itoa(s.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Kind, s.State, pid, s.ExitCode,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Kind, s.State, pid, s.ExitCode,
 					a.msTime(s.SinceMs, timeLayout), dash(strings.Join(note, ", ")))
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (a *app) serviceCmd() *cobra.Command {
@@ -149,8 +138,7 @@ func (a *app) auditCmd() *cobra.Command {
 				a.printf("%s\n", bytes.TrimSpace(b))
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tWHO\tSERVICE\tOP\tARGS\tRESULT\tSTATE\tEXIT\tMS")
+			tw := a.table("SEQ\tTIME\tWHO\tSERVICE\tOP\tARGS\tRESULT\tSTATE\tEXIT\tMS")
 			for _, r := range page.Records {
 				who := r.Source
 				if r.DeviceID != "" {
