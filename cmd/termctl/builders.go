@@ -45,6 +45,14 @@ func listCmd[T any](a *app, use, short, path, header string, rows func(w io.Writ
 	}
 }
 
+// checkLimit refuses a --limit the API would refuse, before a request.
+func checkLimit(limit int) error {
+	if limit < 1 || limit > maxPage {
+		return fmt.Errorf("--limit must be in 1..%d", maxPage)
+	}
+	return nil
+}
+
 // idCmd makes `USE ID`: one request without a body, method on
 // base/{ID}suffix, whose answer's fields are printed.
 func (a *app) idCmd(use, short, method, base, suffix string) *cobra.Command {

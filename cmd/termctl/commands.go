@@ -45,8 +45,8 @@ func (a *app) devicesCmd() *cobra.Command {
 			if online && offline {
 				return errors.New("--online and --offline exclude each other")
 			}
-			if limit < 1 || limit > maxPage {
-				return fmt.Errorf("--limit must be in 1..%d", maxPage)
+			if err := checkLimit(limit); err != nil {
+				return err
 			}
 			var filter *bool
 			if online || offline {

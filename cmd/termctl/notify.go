@@ -27,8 +27,8 @@ attempts, next attempt and last error) or was given up after notify.max_age.
 --delivered the delivered ones still kept (notify.retention).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 1 || limit > maxPage {
-				return fmt.Errorf("--limit must be in 1..%d", maxPage)
+			if err := checkLimit(limit); err != nil {
+				return err
 			}
 			q := url.Values{}
 			q.Set("limit", strconv.Itoa(limit))
