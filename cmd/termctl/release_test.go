@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/servertest"
 	"github.com/termd/termd/server/upgrade"
 )
@@ -24,25 +23,22 @@ func releaseEnv(t *testing.T) (*env, string) {
 	cfg := servertest.Config(t)
 	cfg.Upgrade.NoticeSpread.Duration = 0
 	var up *upgrade.Service
-	n := servertest.Start(t, cfg, func(s *server.Server) {
-		var err error
-		if up, err = upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)}); err != nil {
-			t.Fatal(err)
-		}
-		up.Routes(s)
-		up.Start()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = up.Close(ctx)
-		})
-	})
-	e := &env{}
-	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{
-		Token: testToken, Bus: n.Bus, Releases: up, Logger: slog.New(slog.DiscardHandler),
-	}))
-	t.Cleanup(e.srv.Close)
-	return e, n.Addr
+	n := servertest.Start(t, cfg, func(s *server.Server) { up = startUpgrade(t, cfg, s) })
+	return (&env{}).serveAdmin(t, n.Server, admin.Options{Bus: n.Bus, Releases: up}), n.Addr
+}
+
+// startUpgrade opens release management on s, routed and started, and
+// closes it when the test ends.
+func startUpgrade(t *testing.T, cfg config.Config, s *server.Server) *upgrade.Service {
+	t.Helper()
+	up, err := upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Routes(s)
+	up.Start()
+	closeAtEnd(t, up.Close)
+	return up
 }
 
 func TestReleaseCommands(t *testing.T) {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -39,30 +37,16 @@ func scheduleEnv(t *testing.T) (*env, string) {
 	var up *upgrade.Service
 	var sc *schedule.Service
 	n := servertest.StartStore(t, cfg, store, func(s *server.Server) {
+		up = startUpgrade(t, cfg, s)
 		var err error
-		if up, err = upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)}); err != nil {
-			t.Fatal(err)
-		}
-		up.Routes(s)
-		up.Start()
 		if sc, err = schedule.Open(schedule.Options{Config: cfg, Store: store, Server: s, Releases: up, Log: slog.New(slog.DiscardHandler)}); err != nil {
 			t.Fatal(err)
 		}
 		sc.Routes(s)
 		sc.Start()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = sc.Close(ctx)
-			_ = up.Close(ctx)
-		})
+		closeAtEnd(t, sc.Close) // cleanups run last first: sc closes before up, which it uses
 	})
-	e := &env{}
-	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{
-		Token: testToken, Bus: n.Bus, Releases: up, Schedule: sc, Logger: slog.New(slog.DiscardHandler),
-	}))
-	t.Cleanup(e.srv.Close)
-	return e, n.Addr
+	return (&env{}).serveAdmin(t, n.Server, admin.Options{Bus: n.Bus, Releases: up, Schedule: sc}), n.Addr
 }
 
 func TestCampaignPlanNodeCommands(t *testing.T) {
