@@ -51,15 +51,10 @@ func scheduleEnv(t *testing.T) (*env, string) {
 
 func TestCampaignPlanNodeCommands(t *testing.T) {
 	e, tgp := scheduleEnv(t)
-	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
-		"--sha256", strings.Repeat("ab", 32), "--size", "4096")
-	var rel api.Release
-	if err := json.Unmarshal([]byte(out), &rel); err != nil {
-		t.Fatal(err)
-	}
+	rel := e.createRelease(t, "2.0")
 	e.mustRun(t, "release", "publish", rel.ID)
 	day := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
-	out = e.mustRun(t, "--json", "campaign", "create", "--release", rel.ID, "--daily", "01:00-03:00", "--dates", day, "--tz", "Europe/Berlin", "--model", "P400")
+	out := e.mustRun(t, "--json", "campaign", "create", "--release", rel.ID, "--daily", "01:00-03:00", "--dates", day, "--tz", "Europe/Berlin", "--model", "P400")
 	var c api.Campaign
 	if err := json.Unmarshal([]byte(out), &c); err != nil || len(c.Windows) != 1 || c.State != "draft" {
 		t.Fatalf("create: %v %s", err, out)
