@@ -54,6 +54,18 @@ func (e *env) createRelease(t *testing.T, version string, flags ...string) api.R
 	return rel
 }
 
+// dialTerminal connects to tgp as terminal dev (model P400, fw 1) until
+// the test ends.
+func dialTerminal(t *testing.T, tgp, dev string) *client.Conn {
+	t.Helper()
+	c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: dev, FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func TestReleaseCommands(t *testing.T) {
 	e, tgp := releaseEnv(t)
 	rel := e.createRelease(t, "2.0", "--model", "P400", "--rollout", "100", "--notes", "fixes")
@@ -69,11 +81,7 @@ func TestReleaseCommands(t *testing.T) {
 	if out := e.mustRun(t, "release", "list"); !strings.Contains(out, rel.ID) || !strings.Contains(out, "models P400") {
 		t.Fatalf("list: %s", out)
 	}
-	c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: "pos-1", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialTerminal(t, tgp, "pos-1")
 	var qa protocol.UpgradeQueryAck
 	if err := c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil || qa.Offer == nil {
 		t.Fatalf("query: %+v, %v", qa, err)
@@ -148,11 +156,7 @@ func TestRolloutCommands(t *testing.T) {
 	}
 	e.mustRun(t, "release", "publish", rel.ID)
 	query := func(dev string) *protocol.UpgradeQueryAck {
-		c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: dev, FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := dialTerminal(t, tgp, dev)
 		var qa protocol.UpgradeQueryAck
 		if err := c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil {
 			t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/termd/termd/protocol"
-	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/admin/api"
@@ -71,11 +70,7 @@ func TestCampaignPlanNodeCommands(t *testing.T) {
 		t.Fatalf("list: %s", out)
 	}
 	// A terminal asks: it gets the campaign, then its reservation.
-	tc, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: "pos-1", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
+	tc := dialTerminal(t, tgp, "pos-1")
 	var qa protocol.UpgradeQueryAck
 	if err := tc.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil || qa.Campaign == nil {
 		t.Fatalf("query: %+v %v", qa, err)
