@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -76,23 +75,12 @@ their digest.`,
 			return nil
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List stored artifacts, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.ArtifactList
-			if done, err := a.fetch(cmd.Context(), "/v1/artifacts", &list); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SHA256\tSIZE\tCREATED")
+	cmd.AddCommand(listCmd(a, "list", "List stored artifacts, newest first", "/v1/artifacts",
+		"SHA256\tSIZE\tCREATED", func(w io.Writer, list *api.ArtifactList) {
 			for _, x := range list.Artifacts {
-				fmt.Fprintf(tw, "%s\t%d\t%s\n", x.SHA256, x.Size, a.msTime(x.CreatedMs, timeLayout))
+				fmt.Fprintf(w, "%s\t%d\t%s\n", x.SHA256, x.Size, a.msTime(x.CreatedMs, timeLayout))
 			}
-			return tw.Flush()
-		},
-	})
+		}))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "rm SHA256",
 		Short: "Remove a stored artifact (refused while a release refers to it)",

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,9 +23,7 @@ func TestArtifactCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{node: newFakeNode()}
-	e.srv = httptest.NewServer(admin.New(e.node, admin.Options{Token: testToken, Artifacts: store, Logger: slog.New(slog.DiscardHandler)}))
-	defer e.srv.Close()
+	e := (&env{}).serveAdmin(t, newFakeNode(), admin.Options{Artifacts: store})
 
 	img := bytes.Repeat([]byte("pos firmware 2.14.03b\n"), 50000)
 	file := filepath.Join(t.TempDir(), "pos.bin")

@@ -45,8 +45,8 @@ func (a *app) devicesCmd() *cobra.Command {
 			if online && offline {
 				return errors.New("--online and --offline exclude each other")
 			}
-			if limit < 1 || limit > maxPage {
-				return fmt.Errorf("--limit must be in 1..%d", maxPage)
+			if err := checkLimit(limit); err != nil {
+				return err
 			}
 			var filter *bool
 			if online || offline {
@@ -92,8 +92,7 @@ func (a *app) devicesCmd() *cobra.Command {
 
 // deviceTable prints ID, ONLINE, LAST SEEN, FW, MODEL, REMOTE.
 func (a *app) deviceTable(devs []api.Device) {
-	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tONLINE\tLAST SEEN\tFW\tMODEL\tREMOTE")
+	tw := a.table("ID\tONLINE\tLAST SEEN\tFW\tMODEL\tREMOTE")
 	for _, d := range devs {
 		on := "no"
 		if d.Online {

@@ -4,10 +4,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -19,8 +19,12 @@ func (a *app) groupCmd() *cobra.Command {
 		Use:   "group",
 		Short: "Manage device groups: create, list, show, members, add, remove, import, delete, send, rotate-key",
 	}
-	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(), a.groupShowCmd(), a.groupMembersCmd(),
-		a.groupAddCmd(), a.groupRemoveCmd(), a.groupDeleteCmd(), a.groupSendCmd(), a.groupRotateCmd(), a.groupImportCmd())
+	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(),
+		a.idCmd("show", "Show a group (GET /v1/groups/{id})", "GET", "/v1/groups", ""),
+		a.groupMembersCmd(), a.groupAddCmd(), a.groupRemoveCmd(),
+		a.idCmd("delete", "Delete a group and its memberships; refused while a release, rollout or ACL refers to it (DELETE /v1/groups/{id})",
+			"DELETE", "/v1/groups", ""),
+		a.groupSendCmd(), a.groupRotateCmd(), a.groupImportCmd())
 	return cmd
 }
 
@@ -54,38 +58,16 @@ func (a *app) groupCreateCmd() *cobra.Command {
 }
 
 func (a *app) groupListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List groups (GET /v1/groups)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.GroupList
-			if done, err := a.fetch(cmd.Context(), "/v1/groups", &list); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tPOLICY\tMEMBERS\tONLINE\tLIMIT")
+	return listCmd(a, "list", "List groups (GET /v1/groups)", "/v1/groups",
+		"ID\tNAME\tPOLICY\tMEMBERS\tONLINE\tLIMIT", func(w io.Writer, list *api.GroupList) {
 			for _, g := range list.Groups {
 				limit := "-"
 				if g.Limit > 0 {
 					limit = strconv.Itoa(g.Limit)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", g.ID, dash(g.Name), g.Policy, g.Members, g.Online, limit)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", g.ID, dash(g.Name), g.Policy, g.Members, g.Online, limit)
 			}
-			return tw.Flush()
-		},
-	}
-}
-
-func (a *app) groupShowCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show ID",
-		Short: "Show a group (GET /v1/groups/{id})",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "GET", groupPath(args[0]), nil)
-		},
-	}
+		})
 }
 
 func (a *app) groupMembersCmd() *cobra.Command {
@@ -98,8 +80,7 @@ func (a *app) groupMembersCmd() *cobra.Command {
 			if done, err := a.fetch(cmd.Context(), groupPath(args[0], "/members"), &ms); done {
 				return err
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tROLE\tBY\tSINCE\tONLINE")
+			tw := a.table("DEVICE\tROLE\tBY\tSINCE\tONLINE")
 			for _, m := range ms.Members {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", m.DeviceID, m.Role, m.By, a.msTime(m.AtMs, timeLayout), m.Online)
 			}
@@ -129,17 +110,6 @@ func (a *app) groupRemoveCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.send(cmd.Context(), "DELETE", groupPath(args[0], "/members/", url.PathEscape(args[1])), nil)
-		},
-	}
-}
-
-func (a *app) groupDeleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a group and its memberships; refused while a release, rollout or ACL refers to it (DELETE /v1/groups/{id})",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "DELETE", groupPath(args[0]), nil)
 		},
 	}
 }

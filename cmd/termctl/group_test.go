@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,9 +35,7 @@ func TestGroupCommands(t *testing.T) {
 		g.Start()
 		t.Cleanup(func() { _ = g.Close(context.Background()) })
 	})
-	e := &env{}
-	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{Token: testToken, Bus: n.Bus, Groups: g, Logger: slog.New(slog.DiscardHandler)}))
-	t.Cleanup(e.srv.Close)
+	e := (&env{}).serveAdmin(t, n.Server, admin.Options{Bus: n.Bus, Groups: g})
 
 	var mu sync.Mutex
 	var pushes []string

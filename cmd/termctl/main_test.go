@@ -142,13 +142,29 @@ func newEnv(t *testing.T) *env {
 		_, err := io.WriteString(w, "BADGER-BACKUP")
 		return 77, err
 	}
-	h := admin.New(e.node, admin.Options{
-		Token: testToken, Bus: e.bus, Logger: slog.New(slog.DiscardHandler),
+	return e.serveAdmin(t, e.node, admin.Options{
+		Bus:    e.bus,
 		Backup: func(ctx context.Context, w io.Writer) (uint64, error) { return e.backup(ctx, w) },
 	})
-	e.srv = httptest.NewServer(h)
+}
+
+// serveAdmin serves the admin API over node for e, with opts plus the
+// test token and a silent log, until the test ends.
+func (e *env) serveAdmin(t *testing.T, node admin.Node, opts admin.Options) *env {
+	opts.Token, opts.Logger = testToken, slog.New(slog.DiscardHandler)
+	e.srv = httptest.NewServer(admin.New(node, opts))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// closeAtEnd closes a service when the test ends, giving it 10 s: its
+// Close waits for the work it has in flight.
+func closeAtEnd(t *testing.T, closeFn func(context.Context) error) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = closeFn(ctx)
+	})
 }
 
 // run runs termctl with args (plus --addr and --token unless given) and
@@ -349,17 +365,30 @@ func TestBackup(t *testing.T) {
 	}
 }
 
-func TestWatch(t *testing.T) {
-	e := newEnv(t)
+// startWatch runs `termctl watch args...` into out until the returned stop
+// cancels it (and returns its error). It returns once the watcher has
+// subscribed, so that every event published after it is seen.
+func (e *env) startWatch(t *testing.T, out *syncBuffer, args ...string) (stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
+	t.Cleanup(cancel)
+	args = append([]string{"watch"}, args...)
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := e.runTo(ctx, &out, &errOut, nil, "watch")
+		_, _, err := e.runTo(ctx, out, &syncBuffer{}, nil, args...)
 		done <- err
 	}()
-	waitFor(t, "watch to subscribe", func() bool { return e.bus.Subscribers() == 1 })
+	waitFor(t, strings.Join(args, " ")+" to subscribe", func() bool { return e.bus.Subscribers() == 1 })
+	return func() error {
+		cancel()
+		return <-done
+	}
+}
+
+func TestWatch(t *testing.T) {
+	e := newEnv(t)
+	var out syncBuffer
+	stop := e.startWatch(t, &out)
 	e.bus.Publish(events.Event{Kind: events.KindOnline, DeviceID: "POS-1", SessionID: 5, At: 1700000000123, Remote: "10.0.0.1:4000"})
 	e.bus.Publish(events.Event{Kind: events.KindOffline, DeviceID: "POS-1", SessionID: 5, At: 1700000005000, Reason: "disconnected"})
 	e.bus.Publish(events.Event{Kind: events.KindRelease, Release: "r-1", State: "published", At: 1700000006000})
@@ -369,8 +398,7 @@ func TestWatch(t *testing.T) {
 		"2023-11-14 22:13:26.000  release      release=r-1 state=published\n" +
 		"2023-11-14 22:13:27.000  upgrade    POS-1  release=r-1 stage=failed reason=disk full\n"
 	waitFor(t, "four event lines", func() bool { return strings.Count(out.String(), "\n") >= 4 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("watch: %v", err)
 	}
 	if out.String() != want {
@@ -379,18 +407,11 @@ func TestWatch(t *testing.T) {
 
 	// --json prints each event's data line.
 	waitFor(t, "the first stream to end", func() bool { return e.bus.Subscribers() == 0 })
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
 	var jout syncBuffer
-	go func() {
-		_, _, err := e.runTo(ctx, &jout, &errOut, nil, "watch", "--json")
-		done <- err
-	}()
-	waitFor(t, "watch --json to subscribe", func() bool { return e.bus.Subscribers() == 1 })
+	stop = e.startWatch(t, &jout, "--json")
 	e.bus.Publish(events.Event{Kind: events.KindDuplicate, DeviceID: "POS-9", At: 1})
 	waitFor(t, "a JSON line", func() bool { return strings.HasSuffix(jout.String(), "\n") })
-	cancel()
-	<-done
+	_ = stop()
 	if got := jout.String(); got != `{"kind":"duplicate","device_id":"POS-9","session_id":0,"at_ms":1}`+"\n" {
 		t.Errorf("watch --json %q", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -28,8 +27,8 @@ attempts, next attempt and last error) or was given up after notify.max_age.
 --delivered the delivered ones still kept (notify.retention).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 1 || limit > maxPage {
-				return fmt.Errorf("--limit must be in 1..%d", maxPage)
+			if err := checkLimit(limit); err != nil {
+				return err
 			}
 			q := url.Values{}
 			q.Set("limit", strconv.Itoa(limit))
@@ -53,8 +52,7 @@ attempts, next attempt and last error) or was given up after notify.max_age.
 			if done, err := a.fetch(cmd.Context(), "/v1/outbox?"+q.Encode(), &page); done {
 				return err
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CHANNEL\tSTATE\tKIND\tRELEASE\tENTRY\tATTEMPTS\tNEXT\tDELIVERY\tLAST ERROR")
+			tw := a.table("CHANNEL\tSTATE\tKIND\tRELEASE\tENTRY\tATTEMPTS\tNEXT\tDELIVERY\tLAST ERROR")
 			for _, d := range page.Deliveries {
 				next := "-"
 				if d.State == "pending" {

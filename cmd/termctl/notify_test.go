@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -29,9 +27,7 @@ func TestOutboxCommand(t *testing.T) {
 	if _, err := store.SettleOutbox(ctx, "webhook:ops", c.Batch, storage.OutboxResult{At: 1700000070000, Error: "webhook answered 500", NextAt: 1700000090000}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{node: newFakeNode()}
-	e.srv = httptest.NewServer(admin.New(e.node, admin.Options{Token: testToken, Logger: slog.New(slog.DiscardHandler), Outbox: store}))
-	t.Cleanup(e.srv.Close)
+	e := (&env{}).serveAdmin(t, newFakeNode(), admin.Options{Outbox: store})
 
 	out, stderr, err := e.run(nil, "outbox")
 	if err != nil {
@@ -58,20 +54,12 @@ func TestOutboxCommand(t *testing.T) {
 
 func TestWatchPrintsFailureDigest(t *testing.T) {
 	e := newEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := e.runTo(ctx, &out, &errOut, nil, "watch")
-		done <- err
-	}()
-	waitFor(t, "watch to subscribe", func() bool { return e.bus.Subscribers() == 1 })
+	var out syncBuffer
+	stop := e.startWatch(t, &out)
 	e.bus.Publish(events.Event{Kind: events.KindUpgradeFailure, At: 1700000000000,
 		Digest: &events.FailureDigest{ID: "d1", ReleaseID: "rel-1", AppID: "pos", Version: "2.0", Failures: 5000, Devices: 4990}})
 	waitFor(t, "the digest line", func() bool { return strings.Count(out.String(), "\n") >= 1 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	want := "2023-11-14 22:13:20.000  upgrade_failure  rel-1  app=pos version=2.0 failures=5000 devices=4990 delivery=d1\n"

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -16,42 +13,22 @@ import (
 // operatorAuditCmd is `termctl audit operator`: GET /v1/operator-audit.
 func (a *app) operatorAuditCmd() *cobra.Command {
 	var operator, method, target, path, result, since, until string
-	var limit int
-	var before uint64
+	var paging seqPage
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "List the operator audit: every state-changing admin request, newest first (GET /v1/operator-audit)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 1 || limit > maxPage {
-				return fmt.Errorf("--limit must be in 1..%d", maxPage)
-			}
-			c, err := a.client()
+			p, err := paging.path("/v1/operator-audit", map[string]string{"operator": operator, "method": method, "target": target,
+				"path": path, "result": result, "since": since, "until": until})
 			if err != nil {
 				return err
-			}
-			q := url.Values{}
-			q.Set("limit", strconv.Itoa(limit))
-			for k, v := range map[string]string{"operator": operator, "method": method, "target": target, "path": path,
-				"result": result, "since": since, "until": until} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			if before > 0 {
-				q.Set("before", strconv.FormatUint(before, 10))
 			}
 			var page api.OperatorAuditList
-			b, err := c.getJSON(cmd.Context(), "/v1/operator-audit?"+q.Encode(), &page)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), p, &page); done {
 				return err
 			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tOPERATOR\tSCOPE\tFROM\tREQUEST\tTARGETS\tSTATUS")
+			tw := a.table("SEQ\tTIME\tOPERATOR\tSCOPE\tFROM\tREQUEST\tTARGETS\tSTATUS")
 			for _, r := range page.Records {
 				targets := strings.Join(r.Targets, ",")
 				if r.TargetCount > len(r.Targets) {
@@ -67,9 +44,7 @@ func (a *app) operatorAuditCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if page.NextBefore != 0 {
-				fmt.Fprintf(a.errOut, "older records follow: --before %d\n", page.NextBefore)
-			}
+			a.olderFollow(page.NextBefore)
 			return nil
 		},
 	}
@@ -81,7 +56,6 @@ func (a *app) operatorAuditCmd() *cobra.Command {
 	f.StringVar(&result, "result", "", "ok (status < 400) or failed")
 	f.StringVar(&since, "since", "", "only records at or after this time (RFC 3339 or unix ms)")
 	f.StringVar(&until, "until", "", "only records before this time (RFC 3339 or unix ms)")
-	f.IntVar(&limit, "limit", 50, fmt.Sprintf("records, 1..%d", maxPage))
-	f.Uint64Var(&before, "before", 0, "only records older than this seq (paging)")
+	paging.addFlags(cmd)
 	return cmd
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -15,9 +13,7 @@ import (
 // up in `termctl audit operator`, with their filters.
 func TestOperatorAuditCommand(t *testing.T) {
 	e := &env{node: newFakeNode(), bus: events.NewBus()}
-	e.srv = httptest.NewServer(admin.New(e.node, admin.Options{Token: testToken, Bus: e.bus, Logger: slog.New(slog.DiscardHandler),
-		OperatorAudit: storage.NewMemory()}))
-	t.Cleanup(e.srv.Close)
+	e.serveAdmin(t, e.node, admin.Options{Bus: e.bus, OperatorAudit: storage.NewMemory()})
 	e.mustRun(t, "block", "pos-1")
 	e.mustRun(t, "unblock", "pos-2")
 	_, _, _ = e.run(nil, "disconnect", "pos-9") // not online: 404

@@ -9,11 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,17 +31,15 @@ func (a *app) releaseCmd() *cobra.Command {
 		Short: "Manage releases: create, publish, pause, resume, cancel, archive, rollout, deadline, list, show, status, retry",
 	}
 	cmd.AddCommand(a.releaseCreateCmd(), a.releaseListCmd(),
-		a.releaseGetCmd("show", "Show one release (GET /v1/releases/{id})", ""),
+		a.idCmd("show", "Show one release (GET /v1/releases/{id})", "GET", "/v1/releases", ""),
 		a.releaseStatusCmd(), a.releaseRolloutCmd(), a.releaseRetryCmd(), a.releaseDeadlineCmd())
-	for _, op := range []struct{ name, short string }{
+	cmd.AddCommand(a.opCmds("/v1/releases", "", []idOp{
 		{"publish", "Publish a draft release: offered to the devices it targets, which are notified"},
 		{"pause", "Pause a published release: no new offers; assigned devices keep reporting"},
 		{"resume", "Resume a paused release (notifies the targeted devices again)"},
 		{"cancel", "Cancel a published or paused release for good: offers stop, devices not yet installing are told to discard it"},
 		{"archive", "Archive a release for good"},
-	} {
-		cmd.AddCommand(a.releaseOpCmd(op.name, op.short))
-	}
+	})...)
 	return cmd
 }
 
@@ -156,28 +154,6 @@ func (a *app) releaseCreateCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) releaseOpCmd(op, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:   op + " ID",
-		Short: short + " (POST /v1/releases/{id}/" + op + ")",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "POST", releasePath(args[0], "/", op), nil)
-		},
-	}
-}
-
-func (a *app) releaseGetCmd(use, short, suffix string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use + " ID",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "GET", releasePath(args[0], suffix), nil)
-		},
-	}
-}
-
 func (a *app) releaseRolloutCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rollout ID PCT",
@@ -249,17 +225,8 @@ func (a *app) releaseRetryCmd() *cobra.Command {
 }
 
 func (a *app) releaseListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List releases (GET /v1/releases)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.ReleaseList
-			if done, err := a.fetch(cmd.Context(), "/v1/releases", &list); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tAPP\tVERSION\tSTATE\tROLLOUT\tSIGNED\tTARGET\tCREATED")
+	return listCmd(a, "list", "List releases (GET /v1/releases)", "/v1/releases",
+		"ID\tAPP\tVERSION\tSTATE\tROLLOUT\tSIGNED\tTARGET\tCREATED", func(w io.Writer, list *api.ReleaseList) {
 			for _, r := range list.Releases {
 				var target []string
 				if len(r.Models) > 0 {
@@ -275,12 +242,10 @@ func (a *app) releaseListCmd() *cobra.Command {
 				if r.Sig != "" {
 					signed = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r), signed,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r), signed,
 					dash(strings.Join(target, "; ")), a.msTime(r.CreatedMs, timeLayout))
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (a *app) releaseStatusCmd() *cobra.Command {
@@ -289,18 +254,9 @@ func (a *app) releaseStatusCmd() *cobra.Command {
 		Short: "Rollout status: devices per stage, failure rate, failures by code x model x from-version (GET /v1/releases/{id}/status)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var st api.ReleaseStatus
-			b, err := c.getJSON(cmd.Context(), releasePath(args[0], "/status"), &st)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), releasePath(args[0], "/status"), &st); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			r := st.Release
 			a.printf("release %s: %s %s, %s, rollout %s\n", r.ID, r.AppID, r.Version, r.State, rolloutOf(r))
@@ -315,8 +271,7 @@ func (a *app) releaseStatusCmd() *cobra.Command {
 			if len(st.Failures) == 0 {
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STAGE\tCODE\tMODEL\tFROM\tDEVICES\tIDS")
+			tw := a.table("STAGE\tCODE\tMODEL\tFROM\tDEVICES\tIDS")
 			for _, g := range st.Failures {
 				shown := g.Devices[:min(len(g.Devices), statusDevicesShown)]
 				ids := strings.Join(shown, ",")
@@ -341,8 +296,7 @@ func (a *app) printUpgrades(ctx context.Context, c *apiClient, id string) error 
 		return nil
 	}
 	a.printf("upgrades:\n")
-	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  RELEASE\tAPP\tFROM\tTO\tATTEMPT\tSTAGE\tCODE\tUPDATED\tMESSAGE")
+	tw := a.table("  RELEASE\tAPP\tFROM\tTO\tATTEMPT\tSTAGE\tCODE\tUPDATED\tMESSAGE")
 	for _, at := range h.Attempts {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", at.ReleaseID, at.AppID, dash(at.FromVersion), at.Version,
 			at.Attempt, at.Stage, at.Code, a.msTime(at.UpdatedMs, timeLayout), dash(at.Message))

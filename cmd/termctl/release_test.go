@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/admin/api"
+	"github.com/termd/termd/server/config"
 	"github.com/termd/termd/server/servertest"
 	"github.com/termd/termd/server/upgrade"
 )
@@ -24,34 +23,54 @@ func releaseEnv(t *testing.T) (*env, string) {
 	cfg := servertest.Config(t)
 	cfg.Upgrade.NoticeSpread.Duration = 0
 	var up *upgrade.Service
-	n := servertest.Start(t, cfg, func(s *server.Server) {
-		var err error
-		if up, err = upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)}); err != nil {
-			t.Fatal(err)
-		}
-		up.Routes(s)
-		up.Start()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = up.Close(ctx)
-		})
-	})
-	e := &env{}
-	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{
-		Token: testToken, Bus: n.Bus, Releases: up, Logger: slog.New(slog.DiscardHandler),
-	}))
-	t.Cleanup(e.srv.Close)
-	return e, n.Addr
+	n := servertest.Start(t, cfg, func(s *server.Server) { up = startUpgrade(t, cfg, s) })
+	return (&env{}).serveAdmin(t, n.Server, admin.Options{Bus: n.Bus, Releases: up}), n.Addr
+}
+
+// startUpgrade opens release management on s, routed and started, and
+// closes it when the test ends.
+func startUpgrade(t *testing.T, cfg config.Config, s *server.Server) *upgrade.Service {
+	t.Helper()
+	up, err := upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Routes(s)
+	up.Start()
+	closeAtEnd(t, up.Close)
+	return up
+}
+
+// createRelease creates a draft release of app pos at version with an
+// external artifact, plus flags, and returns it as the API answered.
+func (e *env) createRelease(t *testing.T, version string, flags ...string) api.Release {
+	t.Helper()
+	out := e.mustRun(t, append([]string{"--json", "release", "create", "--app", "pos", "--version", version,
+		"--url", "https://dl.example/p.bin", "--sha256", strings.Repeat("ab", 32), "--size", "4096"}, flags...)...)
+	var rel api.Release
+	if err := json.Unmarshal([]byte(out), &rel); err != nil {
+		t.Fatalf("release create: %v %s", err, out)
+	}
+	return rel
+}
+
+// dialTerminal connects to tgp as terminal dev (model P400, fw 1) until
+// the test ends.
+func dialTerminal(t *testing.T, tgp, dev string) *client.Conn {
+	t.Helper()
+	c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: dev, FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func TestReleaseCommands(t *testing.T) {
 	e, tgp := releaseEnv(t)
-	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
-		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--model", "P400", "--rollout", "100", "--notes", "fixes")
-	var rel api.Release
-	if err := json.Unmarshal([]byte(out), &rel); err != nil || rel.ID == "" || rel.State != "draft" || rel.Models[0] != "P400" {
-		t.Fatalf("create: %v %s", err, out)
+	rel := e.createRelease(t, "2.0", "--model", "P400", "--rollout", "100", "--notes", "fixes")
+	if rel.ID == "" || rel.State != "draft" || rel.Models[0] != "P400" {
+		t.Fatalf("create: %+v", rel)
 	}
 	if _, _, err := e.run(nil, "release", "create", "--app", "pos", "--version", "2.0"); err == nil {
 		t.Fatal("create without an artifact accepted")
@@ -62,11 +81,7 @@ func TestReleaseCommands(t *testing.T) {
 	if out := e.mustRun(t, "release", "list"); !strings.Contains(out, rel.ID) || !strings.Contains(out, "models P400") {
 		t.Fatalf("list: %s", out)
 	}
-	c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: "pos-1", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialTerminal(t, tgp, "pos-1")
 	var qa protocol.UpgradeQueryAck
 	if err := c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil || qa.Offer == nil {
 		t.Fatalf("query: %+v, %v", qa, err)
@@ -77,7 +92,7 @@ func TestReleaseCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out = e.mustRun(t, "release", "status", rel.ID)
+	out := e.mustRun(t, "release", "status", rel.ID)
 	for _, want := range []string{"failed 1", "failure rate 100.0%", "failed  28    P400   1.0   1        pos-1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -104,16 +119,14 @@ func TestReleaseCommands(t *testing.T) {
 // cancel ID against a real node; bad times are refused before a request.
 func TestReleaseCancelDeadlineCommands(t *testing.T) {
 	e, _ := releaseEnv(t)
-	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
-		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--deadline", "2026-12-31T00:00:00Z")
-	var rel api.Release
-	if err := json.Unmarshal([]byte(out), &rel); err != nil || rel.DeadlineMs != time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC).UnixMilli() {
-		t.Fatalf("create --deadline: %v %s", err, out)
+	rel := e.createRelease(t, "2.0", "--deadline", "2026-12-31T00:00:00Z")
+	if rel.DeadlineMs != time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC).UnixMilli() {
+		t.Fatalf("create --deadline: %+v", rel)
 	}
 	if _, _, err := e.run(nil, "release", "deadline", rel.ID, "tomorrow"); err == nil {
 		t.Fatal("deadline tomorrow accepted")
 	}
-	out = e.mustRun(t, "--json", "release", "deadline", rel.ID, "none")
+	out := e.mustRun(t, "--json", "release", "deadline", rel.ID, "none")
 	var cleared api.Release
 	if err := json.Unmarshal([]byte(out), &cleared); err != nil || cleared.ID != rel.ID || cleared.DeadlineMs != 0 {
 		t.Fatalf("deadline none: %v %s", err, out)
@@ -132,12 +145,10 @@ func TestReleaseCancelDeadlineCommands(t *testing.T) {
 // device is not until the pilot succeeded and an operator approved.
 func TestRolloutCommands(t *testing.T) {
 	e, tgp := releaseEnv(t)
-	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
-		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--pilot", "pilot-1", "--phases", "100", "--soak", "0s", "--approval")
-	var rel api.Release
-	if err := json.Unmarshal([]byte(out), &rel); err != nil || len(rel.Phases) != 2 || rel.Phases[0].Devices[0] != "pilot-1" || rel.Phases[1].Percent != 100 ||
+	rel := e.createRelease(t, "2.0", "--pilot", "pilot-1", "--phases", "100", "--soak", "0s", "--approval")
+	if len(rel.Phases) != 2 || rel.Phases[0].Devices[0] != "pilot-1" || rel.Phases[1].Percent != 100 ||
 		!rel.Phases[0].Approval || rel.Phases[0].SuccessPct != 95 || rel.Phases[0].MinDevices != 1 {
-		t.Fatalf("create: %v %s", err, out)
+		t.Fatalf("create: %+v", rel)
 	}
 	if _, _, err := e.run(nil, "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
 		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--phases", "1,x"); err == nil {
@@ -145,11 +156,7 @@ func TestRolloutCommands(t *testing.T) {
 	}
 	e.mustRun(t, "release", "publish", rel.ID)
 	query := func(dev string) *protocol.UpgradeQueryAck {
-		c, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: dev, FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := dialTerminal(t, tgp, dev)
 		var qa protocol.UpgradeQueryAck
 		if err := c.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil {
 			t.Fatal(err)
@@ -170,7 +177,7 @@ func TestRolloutCommands(t *testing.T) {
 	if query("pilot-1").Offer == nil {
 		t.Fatal("the pilot device was not offered")
 	}
-	out = e.mustRun(t, "rollout", "show", rel.ID)
+	out := e.mustRun(t, "rollout", "show", rel.ID)
 	for _, want := range []string{"waiting_approval, phase 1 of 2", "1 listed", "1        1          0", "95%", "5% (min 1)", "current, approval", "succeeded 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)

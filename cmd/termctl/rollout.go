@@ -3,12 +3,10 @@ package main
 // termctl rollout: phased rollouts (docs/upgrades.md, "Phases").
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,20 +20,11 @@ func (a *app) rolloutCmd() *cobra.Command {
 		Short: "Phased rollouts of releases: show, approve, pause, resume",
 	}
 	cmd.AddCommand(a.rolloutShowCmd())
-	for _, op := range []struct{ name, short string }{
+	cmd.AddCommand(a.opCmds("/v1/releases", "/rollout", []idOp{
 		{"approve", "Approve the next phase of a rollout waiting for approval"},
 		{"pause", "Pause a rollout: no device gets a first offer; assigned devices go on"},
 		{"resume", "Resume a paused rollout; the current phase's failures so far are accepted"},
-	} {
-		cmd.AddCommand(&cobra.Command{
-			Use:   op.name + " ID",
-			Short: op.short + " (POST /v1/releases/{id}/rollout/" + op.name + ")",
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.send(cmd.Context(), "POST", releasePath(args[0], "/rollout/", op.name), nil)
-			},
-		})
-	}
+	})...)
 	return cmd
 }
 
@@ -45,26 +34,16 @@ func (a *app) rolloutShowCmd() *cobra.Command {
 		Short: "A rollout's phases with their counts against their conditions, and the funnel (GET /v1/releases/{id}/rollout)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			var st api.RolloutStatus
-			b, err := c.getJSON(cmd.Context(), releasePath(args[0], "/rollout"), &st)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), releasePath(args[0], "/rollout"), &st); done {
 				return err
-			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
 			}
 			a.printf("rollout of %s: %s, phase %d of %d", st.ReleaseID, st.State, st.Phase, len(st.Phases))
 			if st.PauseReason != "" {
 				a.printf(" (%s)", st.PauseReason)
 			}
 			a.printf("\n")
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PHASE\tDEVICES\tSOAK\tOFFERED\tSUCCEEDED\tFAILED\tADVANCE AT\tPAUSE ABOVE\tSTATE")
+			tw := a.table("PHASE\tDEVICES\tSOAK\tOFFERED\tSUCCEEDED\tFAILED\tADVANCE AT\tPAUSE ABOVE\tSTATE")
 			for i, p := range st.Phases {
 				who := strconv.Itoa(p.Percent) + "%"
 				if len(p.Devices) > 0 {

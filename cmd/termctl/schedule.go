@@ -5,11 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,29 +22,14 @@ func (a *app) campaignCmd() *cobra.Command {
 		Use:   "campaign",
 		Short: "Scheduled upgrade campaigns: create, publish, pause, resume, cancel, list, show, progress",
 	}
-	cmd.AddCommand(a.campaignCreateCmd(), a.campaignListCmd(), a.campaignProgressCmd(), a.campaignRetryCmd(), &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one campaign (GET /v1/campaigns/{id})",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.send(cmd.Context(), "GET", "/v1/campaigns/"+url.PathEscape(args[0]), nil)
-		},
-	})
-	for _, op := range []struct{ name, short string }{
+	cmd.AddCommand(a.campaignCreateCmd(), a.campaignListCmd(), a.campaignProgressCmd(), a.campaignRetryCmd(),
+		a.idCmd("show", "Show one campaign (GET /v1/campaigns/{id})", "GET", "/v1/campaigns", ""))
+	cmd.AddCommand(a.opCmds("/v1/campaigns", "", []idOp{
 		{"publish", "Publish a draft campaign: its online targets get UPGRADE_NOTICE kind 2"},
 		{"pause", "Pause a campaign: placements and check-ins answer UNAVAILABLE until resumed"},
 		{"resume", "Resume a paused campaign"},
 		{"cancel", "Cancel a campaign for good: EXPIRED to its terminals, its capacity given back"},
-	} {
-		cmd.AddCommand(&cobra.Command{
-			Use:   op.name + " ID",
-			Short: op.short + " (POST /v1/campaigns/{id}/" + op.name + ")",
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.send(cmd.Context(), "POST", "/v1/campaigns/"+url.PathEscape(args[0])+"/"+op.name, nil)
-			},
-		})
-	}
+	})...)
 	return cmd
 }
 
@@ -91,23 +76,12 @@ func (a *app) campaignCreateCmd() *cobra.Command {
 }
 
 func (a *app) campaignListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List campaigns (GET /v1/campaigns)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.CampaignList
-			if done, err := a.fetch(cmd.Context(), "/v1/campaigns", &list); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tRELEASE\tVERSION\tSTATE\tWINDOWS\tENDS")
+	return listCmd(a, "list", "List campaigns (GET /v1/campaigns)", "/v1/campaigns",
+		"ID\tRELEASE\tVERSION\tSTATE\tWINDOWS\tENDS", func(w io.Writer, list *api.CampaignList) {
 			for _, c := range list.Campaigns {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.ReleaseID, c.Version, c.State, len(c.Windows), time.UnixMilli(c.EndMs).UTC().Format(time.RFC3339))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.ReleaseID, c.Version, c.State, len(c.Windows), time.UnixMilli(c.EndMs).UTC().Format(time.RFC3339))
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (a *app) campaignProgressCmd() *cobra.Command {
@@ -121,8 +95,7 @@ func (a *app) campaignProgressCmd() *cobra.Command {
 				return err
 			}
 			a.printf("campaign %s (%s %s): %s\n", p.Campaign.ID, p.Campaign.ReleaseID, p.Campaign.Version, p.Campaign.State)
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLOT\tCLUSTER\tNODE\tRESERVED\tPROCEEDED\tSUCCEEDED\tFAILED\tMISSED\tUP TO DATE\tLAPSED")
+			tw := a.table("SLOT\tCLUSTER\tNODE\tRESERVED\tPROCEEDED\tSUCCEEDED\tFAILED\tMISSED\tUP TO DATE\tLAPSED")
 			row := func(slot string, r api.SlotProgress) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", slot, dash(r.Cluster), dash(r.Node), r.Reserved, r.Proceeded, r.Succeeded, r.Failed, r.Missed, r.UpToDate, r.Lapsed)
 			}
@@ -169,8 +142,7 @@ func (a *app) planCmd() *cobra.Command {
 			for _, w := range p.Suggested {
 				a.printf("  %s - %s\n", time.UnixMilli(w.StartMs).In(loc).Format("2006-01-02 15:04 MST"), time.UnixMilli(w.EndMs).In(loc).Format("15:04 MST"))
 			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLOT\tFREE PER CLUSTER\tONLINE\tTAKES")
+			tw := a.table("SLOT\tFREE PER CLUSTER\tONLINE\tTAKES")
 			for _, s := range p.Slots {
 				var free []string
 				for cl, n := range s.Free {
@@ -207,17 +179,8 @@ func (a *app) nodeCmd() *cobra.Command {
 		Use:   "node",
 		Short: "Download nodes: list, drain, undrain",
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List download nodes with their current slot's reservations (GET /v1/nodes)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.NodeList
-			if done, err := a.fetch(cmd.Context(), "/v1/nodes", &list); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tCLUSTER\tURL\tSLOT\tCAPACITY\tRESERVED\tLOAD\tSTATE")
+	cmd.AddCommand(listCmd(a, "list", "List download nodes with their current slot's reservations (GET /v1/nodes)", "/v1/nodes",
+		"NODE\tCLUSTER\tURL\tSLOT\tCAPACITY\tRESERVED\tLOAD\tSTATE", func(w io.Writer, list *api.NodeList) {
 			for _, n := range list.Nodes {
 				state := "up"
 				switch {
@@ -226,24 +189,13 @@ func (a *app) nodeCmd() *cobra.Command {
 				case n.Draining:
 					state = "draining"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, n.Cluster, dash(n.URL), time.Duration(n.SlotS)*time.Second, n.Capacity, n.Reserved, n.Load, state)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, n.Cluster, dash(n.URL), time.Duration(n.SlotS)*time.Second, n.Capacity, n.Reserved, n.Load, state)
 			}
-			return tw.Flush()
-		},
-	})
-	for _, op := range []struct{ name, short string }{
+		}))
+	cmd.AddCommand(a.opCmds("/v1/nodes", "", []idOp{
 		{"drain", "Take no new reservations on a node; its check-ins go to another node of its cluster"},
 		{"undrain", "Let a drained node take reservations again"},
-	} {
-		cmd.AddCommand(&cobra.Command{
-			Use:   op.name + " ID",
-			Short: op.short + " (POST /v1/nodes/{id}/" + op.name + ")",
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return a.send(cmd.Context(), "POST", "/v1/nodes/"+url.PathEscape(args[0])+"/"+op.name, nil)
-			},
-		})
-	}
+	})...)
 	return cmd
 }
 
@@ -285,8 +237,7 @@ func (a *app) showDeviceSchedule(ctx context.Context, dev string) error {
 		a.printf("reservations: none\n")
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CAMPAIGN\tRELEASE\tCLUSTER\tNODE\tSLOT (UTC)\tSTATE")
+	tw := a.table("CAMPAIGN\tRELEASE\tCLUSTER\tNODE\tSLOT (UTC)\tSTATE")
 	for _, r := range ds.Reservations {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.CampaignID, r.ReleaseID, r.Cluster, r.NodeID,
 			time.UnixMilli(r.SlotStartMs).UTC().Format("2006-01-02 15:04"), r.State)

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/termd/termd/protocol"
-	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server"
 	"github.com/termd/termd/server/admin"
 	"github.com/termd/termd/server/admin/api"
@@ -39,43 +36,24 @@ func scheduleEnv(t *testing.T) (*env, string) {
 	var up *upgrade.Service
 	var sc *schedule.Service
 	n := servertest.StartStore(t, cfg, store, func(s *server.Server) {
+		up = startUpgrade(t, cfg, s)
 		var err error
-		if up, err = upgrade.Open(upgrade.Options{Config: cfg, Store: s.Store(), Server: s, Log: slog.New(slog.DiscardHandler)}); err != nil {
-			t.Fatal(err)
-		}
-		up.Routes(s)
-		up.Start()
 		if sc, err = schedule.Open(schedule.Options{Config: cfg, Store: store, Server: s, Releases: up, Log: slog.New(slog.DiscardHandler)}); err != nil {
 			t.Fatal(err)
 		}
 		sc.Routes(s)
 		sc.Start()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = sc.Close(ctx)
-			_ = up.Close(ctx)
-		})
+		closeAtEnd(t, sc.Close) // cleanups run last first: sc closes before up, which it uses
 	})
-	e := &env{}
-	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{
-		Token: testToken, Bus: n.Bus, Releases: up, Schedule: sc, Logger: slog.New(slog.DiscardHandler),
-	}))
-	t.Cleanup(e.srv.Close)
-	return e, n.Addr
+	return (&env{}).serveAdmin(t, n.Server, admin.Options{Bus: n.Bus, Releases: up, Schedule: sc}), n.Addr
 }
 
 func TestCampaignPlanNodeCommands(t *testing.T) {
 	e, tgp := scheduleEnv(t)
-	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0", "--url", "https://dl.example/p.bin",
-		"--sha256", strings.Repeat("ab", 32), "--size", "4096")
-	var rel api.Release
-	if err := json.Unmarshal([]byte(out), &rel); err != nil {
-		t.Fatal(err)
-	}
+	rel := e.createRelease(t, "2.0")
 	e.mustRun(t, "release", "publish", rel.ID)
 	day := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
-	out = e.mustRun(t, "--json", "campaign", "create", "--release", rel.ID, "--daily", "01:00-03:00", "--dates", day, "--tz", "Europe/Berlin", "--model", "P400")
+	out := e.mustRun(t, "--json", "campaign", "create", "--release", rel.ID, "--daily", "01:00-03:00", "--dates", day, "--tz", "Europe/Berlin", "--model", "P400")
 	var c api.Campaign
 	if err := json.Unmarshal([]byte(out), &c); err != nil || len(c.Windows) != 1 || c.State != "draft" {
 		t.Fatalf("create: %v %s", err, out)
@@ -92,11 +70,7 @@ func TestCampaignPlanNodeCommands(t *testing.T) {
 		t.Fatalf("list: %s", out)
 	}
 	// A terminal asks: it gets the campaign, then its reservation.
-	tc, err := client.Dial(t.Context(), client.Config{Addr: tgp, DeviceID: "pos-1", FleetSecret: []byte(servertest.FleetSecret), FW: "1", Model: "P400", NoHeartbeat: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
+	tc := dialTerminal(t, tgp, "pos-1")
 	var qa protocol.UpgradeQueryAck
 	if err := tc.Do(t.Context(), &protocol.UpgradeQuery{AppID: "pos", Version: "1.0", Launch: true}, &qa); err != nil || qa.Campaign == nil {
 		t.Fatalf("query: %+v %v", qa, err)

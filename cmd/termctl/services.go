@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,17 +22,8 @@ import (
 const serviceOpTimeout = 10 * time.Minute
 
 func (a *app) servicesCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "services",
-		Short: "List the services termd runs and their state (GET /v1/services)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var page api.ServiceList
-			if done, err := a.fetch(cmd.Context(), "/v1/services", &page); done {
-				return err
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tSTATE\tPID\tEXIT\tSINCE\tNOTE")
+	return listCmd(a, "services", "List the services termd runs and their state (GET /v1/services)", "/v1/services",
+		"ID\tKIND\tSTATE\tPID\tEXIT\tSINCE\tNOTE", func(w io.Writer, page *api.ServiceList) {
 			for _, s := range page.Services {
 				var note []string
 				if s.Busy != "" {
@@ -51,12 +42,10 @@ func (a *app) servicesCmd() *cobra.Command {
 				if s.PID > 0 {
 					pid = strconv.Itoa(s.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Kind, s.State, pid, s.ExitCode,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Kind, s.State, pid, s.ExitCode,
 					a.msTime(s.SinceMs, timeLayout), dash(strings.Join(note, ", ")))
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (a *app) serviceCmd() *cobra.Command {
@@ -115,42 +104,21 @@ refused, timed out, or left the service failed.`,
 
 func (a *app) auditCmd() *cobra.Command {
 	var device, svc string
-	var limit int
-	var before uint64
+	var paging seqPage
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "List service-control audit records, newest first (GET /v1/audit)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 1 || limit > maxPage {
-				return fmt.Errorf("--limit must be in 1..%d", maxPage)
-			}
-			c, err := a.client()
+			path, err := paging.path("/v1/audit", map[string]string{"device": device, "service": svc})
 			if err != nil {
 				return err
-			}
-			q := url.Values{}
-			q.Set("limit", strconv.Itoa(limit))
-			if device != "" {
-				q.Set("device", device)
-			}
-			if svc != "" {
-				q.Set("service", svc)
-			}
-			if before > 0 {
-				q.Set("before", strconv.FormatUint(before, 10))
 			}
 			var page api.AuditList
-			b, err := c.getJSON(cmd.Context(), "/v1/audit?"+q.Encode(), &page)
-			if err != nil {
+			if done, err := a.fetch(cmd.Context(), path, &page); done {
 				return err
 			}
-			if a.jsonOut {
-				a.printf("%s\n", bytes.TrimSpace(b))
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tWHO\tSERVICE\tOP\tARGS\tRESULT\tSTATE\tEXIT\tMS")
+			tw := a.table("SEQ\tTIME\tWHO\tSERVICE\tOP\tARGS\tRESULT\tSTATE\tEXIT\tMS")
 			for _, r := range page.Records {
 				who := r.Source
 				if r.DeviceID != "" {
@@ -173,17 +141,54 @@ func (a *app) auditCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if page.NextBefore != 0 {
-				fmt.Fprintf(a.errOut, "older records follow: --before %d\n", page.NextBefore)
-			}
+			a.olderFollow(page.NextBefore)
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&device, "device", "", "only this device's requests")
 	f.StringVar(&svc, "service", "", "only this service")
-	f.IntVar(&limit, "limit", 50, fmt.Sprintf("records, 1..%d", maxPage))
-	f.Uint64Var(&before, "before", 0, "only records older than this seq (paging)")
+	paging.addFlags(cmd)
 	cmd.AddCommand(a.operatorAuditCmd())
 	return cmd
+}
+
+// seqPage is the paging of the two audits, newest first: at most --limit
+// records, older than --before, the seq where the previous page ended.
+type seqPage struct {
+	limit  int
+	before uint64
+}
+
+// addFlags adds --limit and --before to cmd.
+func (p *seqPage) addFlags(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&p.limit, "limit", 50, fmt.Sprintf("records, 1..%d", maxPage))
+	cmd.Flags().Uint64Var(&p.before, "before", 0, "only records older than this seq (paging)")
+}
+
+// path is base with the page's query: its limit and before, and each of
+// filters that is set (the query is encoded sorted, whatever the map's
+// order).
+func (p *seqPage) path(base string, filters map[string]string) (string, error) {
+	if err := checkLimit(p.limit); err != nil {
+		return "", err
+	}
+	q := url.Values{}
+	q.Set("limit", strconv.Itoa(p.limit))
+	for k, v := range filters {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if p.before > 0 {
+		q.Set("before", strconv.FormatUint(p.before, 10))
+	}
+	return base + "?" + q.Encode(), nil
+}
+
+// olderFollow tells stderr where the next page starts, when one does.
+func (a *app) olderFollow(next uint64) {
+	if next != 0 {
+		fmt.Fprintf(a.errOut, "older records follow: --before %d\n", next)
+	}
 }

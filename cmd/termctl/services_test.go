@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -40,18 +38,9 @@ func serviceEnv(t *testing.T) (*env, string) {
 		}
 		s.Handle(protocol.TypeControl, ctl.Route())
 		ctl.Start()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = ctl.Close(ctx)
-		})
+		closeAtEnd(t, ctl.Close)
 	})
-	e := &env{}
-	e.srv = httptest.NewServer(admin.New(n.Server, admin.Options{
-		Token: testToken, Bus: n.Bus, Services: ctl, Logger: slog.New(slog.DiscardHandler),
-	}))
-	t.Cleanup(e.srv.Close)
-	return e, n.Addr
+	return (&env{}).serveAdmin(t, n.Server, admin.Options{Bus: n.Bus, Services: ctl}), n.Addr
 }
 
 func TestControlServicesAudit(t *testing.T) {

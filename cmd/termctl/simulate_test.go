@@ -215,12 +215,7 @@ func TestPacer(t *testing.T) {
 // the release's status then counts.
 func TestSimulateUpgrades(t *testing.T) {
 	e, tgp := releaseEnv(t)
-	out := e.mustRun(t, "--json", "release", "create", "--app", "pos", "--version", "2.0.0", "--url", "https://dl.example/p.bin",
-		"--sha256", strings.Repeat("ab", 32), "--size", "4096", "--model", simModel, "--rollout", "100")
-	var rel api.Release
-	if err := json.Unmarshal([]byte(out), &rel); err != nil {
-		t.Fatal(err, out)
-	}
+	rel := e.createRelease(t, "2.0.0", "--model", simModel, "--rollout", "100")
 	e.mustRun(t, "release", "publish", rel.ID)
 	sim, stop := startSimulate(t, "-n", "4", "--addr-tgp", tgp, "--secret", servertest.FleetSecret, "--rate", "1000",
 		"--app", "pos", "--app-version", "1.0.0", "--upgrade-fail", "1")
