@@ -31,6 +31,8 @@ func AsError(err error) *protocol.Error {
 		return &protocol.Error{Code: protocol.NotFound, Message: "not found"}
 	case errors.Is(err, storage.ErrInvalid):
 		return &protocol.Error{Code: protocol.BadRequest, Message: err.Error()}
+	case errors.Is(err, storage.ErrTooMany):
+		return &protocol.Error{Code: protocol.Conflict, Message: err.Error()}
 	case errors.Is(err, storage.ErrClosed):
 		return &protocol.Error{Code: protocol.Unavailable, Message: "store is closed (node stopping)"}
 	case errors.Is(err, storage.ErrDiskFull):

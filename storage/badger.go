@@ -143,6 +143,8 @@ type Badger struct {
 	// opKeep is the retention, <= 0 for DefaultOperatorKeep.
 	opMu   sync.Mutex
 	opKeep int
+	// dfMu serialises saved device filter writes (the count bound).
+	dfMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup

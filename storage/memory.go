@@ -45,7 +45,9 @@ type Memory struct {
 
 	// ops are the operator audit records in seq order (not in Backup);
 	// opSeq is the last seq assigned, opKeep the retention (<= 0: default).
-	ops    []OperatorRecord
+	ops []OperatorRecord
+	// dfs are the saved device filters by name (not in Backup).
+	dfs    map[string]DeviceFilter
 	opSeq  uint64
 	opKeep int
 

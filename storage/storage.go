@@ -187,6 +187,7 @@ type Store interface {
 	Meta
 	Audit
 	OperatorAudit
+	DeviceFilters
 	Upgrades
 	// Backup writes a full backup to w and returns the version it covers.
 	Backup(ctx context.Context, w io.Writer) (uint64, error)

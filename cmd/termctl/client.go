@@ -137,10 +137,10 @@ func (a *app) fetch(ctx context.Context, path string, v any) (done bool, err err
 }
 
 // devices returns one page of devices.
-func (c *apiClient) devices(ctx context.Context, online *bool, limit int, cursor string) (devicePage, error) {
+func (c *apiClient) devices(ctx context.Context, filter url.Values, limit int, cursor string) (devicePage, error) {
 	q := url.Values{}
-	if online != nil {
-		q.Set("online", strconv.FormatBool(*online))
+	for k, v := range filter {
+		q[k] = v
 	}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))

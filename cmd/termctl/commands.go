@@ -36,10 +36,10 @@ const (
 func (a *app) devicesCmd() *cobra.Command {
 	var online, offline, all bool
 	var limit int
-	var cursor string
+	var cursor, where, saved string
 	cmd := &cobra.Command{
 		Use:   "devices",
-		Short: "List devices (GET /v1/devices)",
+		Short: "List devices (GET /v1/devices); search with --where or a saved --filter",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if online && offline {
@@ -48,9 +48,27 @@ func (a *app) devicesCmd() *cobra.Command {
 			if err := checkLimit(limit); err != nil {
 				return err
 			}
-			var filter *bool
+			// The search: a saved filter's query, then --where's
+			// filters over it, then --online/--offline.
+			q := url.Values{}
+			if saved != "" {
+				sq, err := a.savedQuery(cmd, saved)
+				if err != nil {
+					return err
+				}
+				q = sq
+			}
+			if where != "" {
+				wq, err := url.ParseQuery(where)
+				if err != nil {
+					return fmt.Errorf("--where: %w", err)
+				}
+				for k, v := range wq {
+					q[k] = v
+				}
+			}
 			if online || offline {
-				filter = &online
+				q.Set("online", strconv.FormatBool(online))
 			}
 			c, err := a.client()
 			if err != nil {
@@ -59,7 +77,7 @@ func (a *app) devicesCmd() *cobra.Command {
 			var devs []api.Device
 			var raw []json.RawMessage
 			for {
-				p, err := c.devices(cmd.Context(), filter, limit, cursor)
+				p, err := c.devices(cmd.Context(), q, limit, cursor)
 				if err != nil {
 					return err
 				}
@@ -87,6 +105,8 @@ func (a *app) devicesCmd() *cobra.Command {
 	f.IntVar(&limit, "limit", 100, fmt.Sprintf("page size, 1..%d", maxPage))
 	f.StringVar(&cursor, "cursor", "", "start after this device id (from a previous page)")
 	f.BoolVar(&all, "all", false, "follow cursors and list every device")
+	f.StringVar(&where, "where", "", "search filters as GET /v1/devices takes them, e.g. 'model=P400&offline_for=24h' (docs/admin-api.md §22)")
+	f.StringVar(&saved, "filter", "", "run the saved device search NAME (termctl filters)")
 	return cmd
 }
 

@@ -77,7 +77,7 @@ else the file DATA/admin-token that "termd -dev" writes, DATA being --data).`,
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)
 	root.AddCommand(
-		a.devicesCmd(), a.deviceCmd(), a.statsCmd(), a.watchCmd(),
+		a.devicesCmd(), a.deviceCmd(), a.filtersCmd(), a.statsCmd(), a.watchCmd(),
 		a.actionCmd("block", "Block a device: end its session and refuse its HELLOs", "blocked"),
 		a.actionCmd("unblock", "Let a blocked device connect again", "unblocked"),
 		a.actionCmd("disconnect", "End a device's session (GOAWAY 7; it reconnects with backoff)", "disconnected"),

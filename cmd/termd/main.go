@@ -348,6 +348,7 @@ func serve(cfg config.Config, log *slog.Logger) error {
 			Bus: srv.Bus, Backup: store.Backup, Metrics: []*metrics.Set{srv.Metrics(), ctl.Metrics(), up.Metrics(), grp.Metrics(), storeMetrics, dl.Metrics(), ntf.Metrics(), gcMetrics, sc.Metrics(), con.Metrics()}, Logger: log,
 			Services: ctl, Artifacts: dl.Artifacts, ArtifactInUse: up.ArtifactInUse, Outbox: store, Releases: up, Schedule: sc, Groups: grp,
 			OnlineHistory: hist, Trend: trend, Versions: store, Cooldowns: srv.Cooldowns, OperatorAudit: store,
+			DeviceFilters: store,
 		})
 	}, log)
 	if err != nil {

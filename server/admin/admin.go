@@ -101,6 +101,9 @@ type Options struct {
 	// token, before its answer, and serves GET /v1/operator-audit; nil:
 	// nothing is recorded and that endpoint answers 503.
 	OperatorAudit OperatorAudit
+	// DeviceFilters keeps the saved device searches of
+	// /v1/device-filters; nil: 503 there.
+	DeviceFilters DeviceFilters
 }
 
 // Token is one accepted bearer token, known by its SHA-256 only.
@@ -205,6 +208,7 @@ func New(node Node, opt Options) http.Handler {
 	m.HandleFunc("POST /v1/services/{id}/restart", h.operate(config.OpRestart))
 	m.HandleFunc("GET /v1/audit", h.auditLog)
 	m.HandleFunc("GET /v1/operator-audit", h.operatorAuditLog)
+	h.registerDeviceFilters(m)
 	h.artifactRoutes(m)
 	h.registerNotifyRoutes(m)
 	h.registerReleases(m)

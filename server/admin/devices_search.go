@@ -57,30 +57,9 @@ type deviceQuery struct {
 // parseDeviceQuery reads the filters of q: online, blocked, id, model,
 // fw, offline_for, group, app, app_version, release, stage.
 func (h *handler) parseDeviceQuery(ctx context.Context, q url.Values) (*deviceQuery, error) {
-	dq := &deviceQuery{id: strings.ToLower(q.Get("id")), model: q.Get("model"), fw: q.Get("fw")}
-	for _, k := range []string{"id", "model", "fw", "group", "app", "app_version", "release", "stage"} {
-		if len(q.Get(k)) > maxFilterValue {
-			return nil, badRequest("%s is longer than %d bytes", k, maxFilterValue)
-		}
-	}
-	for _, b := range []struct {
-		name string
-		to   **bool
-	}{{"online", &dq.online}, {"blocked", &dq.blocked}} {
-		if s := q.Get(b.name); s != "" {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				return nil, badRequest("%s must be true or false", b.name)
-			}
-			*b.to = &v
-		}
-	}
-	if s := q.Get("offline_for"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return nil, badRequest("offline_for must be a positive duration such as 90m or 24h")
-		}
-		dq.offlineFor = d
+	dq, err := readDeviceQuery(q)
+	if err != nil {
+		return nil, err
 	}
 	dq.filtered = dq.blocked != nil || dq.id != "" || dq.model != "" || dq.fw != "" || dq.offlineFor > 0
 	narrow := func(set map[string]bool) {
@@ -110,9 +89,6 @@ func (h *handler) parseDeviceQuery(ctx context.Context, q url.Values) (*deviceQu
 		narrow(set)
 	}
 	app, appVersion := q.Get("app"), q.Get("app_version")
-	if appVersion != "" && app == "" {
-		return nil, badRequest("app_version needs app")
-	}
 	if app != "" {
 		set := map[string]bool{}
 		if h.opt.Versions != nil {
@@ -129,9 +105,6 @@ func (h *handler) parseDeviceQuery(ctx context.Context, q url.Values) (*deviceQu
 		narrow(set)
 	}
 	rel, stage := q.Get("release"), q.Get("stage")
-	if stage != "" && rel == "" {
-		return nil, badRequest("stage needs release")
-	}
 	if rel != "" {
 		rs, ok := h.opt.Releases.(ReleaseStages)
 		if !ok {
@@ -150,6 +123,52 @@ func (h *handler) parseDeviceQuery(ctx context.Context, q url.Values) (*deviceQu
 		narrow(set)
 	}
 	return dq, nil
+}
+
+// readDeviceQuery reads what q's filters say on their own: the lengths,
+// the booleans, the duration, and the filters that need another. The
+// stores are not read, so a saved filter is checked with it
+// (checkDeviceQuery) as the search will check it.
+func readDeviceQuery(q url.Values) (*deviceQuery, error) {
+	dq := &deviceQuery{id: strings.ToLower(q.Get("id")), model: q.Get("model"), fw: q.Get("fw")}
+	for _, k := range []string{"id", "model", "fw", "group", "app", "app_version", "release", "stage"} {
+		if len(q.Get(k)) > maxFilterValue {
+			return nil, badRequest("%s is longer than %d bytes", k, maxFilterValue)
+		}
+	}
+	for _, b := range []struct {
+		name string
+		to   **bool
+	}{{"online", &dq.online}, {"blocked", &dq.blocked}} {
+		if s := q.Get(b.name); s != "" {
+			v, err := strconv.ParseBool(s)
+			if err != nil {
+				return nil, badRequest("%s must be true or false", b.name)
+			}
+			*b.to = &v
+		}
+	}
+	if s := q.Get("offline_for"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, badRequest("offline_for must be a positive duration such as 90m or 24h")
+		}
+		dq.offlineFor = d
+	}
+	if q.Get("app_version") != "" && q.Get("app") == "" {
+		return nil, badRequest("app_version needs app")
+	}
+	if q.Get("stage") != "" && q.Get("release") == "" {
+		return nil, badRequest("stage needs release")
+	}
+	return dq, nil
+}
+
+// checkDeviceQuery refuses a query the device search would refuse
+// without reading a store.
+func checkDeviceQuery(q url.Values) error {
+	_, err := readDeviceQuery(q)
+	return err
 }
 
 func badRequest(format string, args ...any) error {

@@ -43,6 +43,15 @@ autostart = true
 
 	b.open(p.url("/ui/devices?model=P400&online=true"))
 	b.waitJS(`document.querySelectorAll("#device-table tbody tr[data-id]").length == 4`, 5*time.Second)
+	// Save the search under a name: the page comes back on it, marked.
+	b.typeInto(`#save-filter input[name="name"]`, "P400 online")
+	b.click(`#save-filter button`)
+	b.waitJS(`!!document.querySelector('.saved-filter.current[data-name="P400 online"]')`, 5*time.Second)
+	var saved api.DeviceFilter
+	p.api("GET", "/v1/device-filters/P400%20online", nil, &saved)
+	if saved.Query != "model=P400&online=true" || saved.CreatedBy != "alice" {
+		t.Fatalf("the saved search through the API: %+v", saved)
+	}
 	b.shot("devices")
 	csv := evalJS[string](b, `fetch("/ui/devices.csv?model=P400").then(r => r.text())`)
 	lines := strings.Split(strings.TrimSpace(csv), "\n")
@@ -93,9 +102,9 @@ autostart = true
 	}
 
 	b.open(p.url("/ui/audit"))
-	b.waitJS(`document.querySelectorAll("#operator-audit tbody tr[data-seq]").length == 3`, 5*time.Second)
+	b.waitJS(`document.querySelectorAll("#operator-audit tbody tr[data-seq]").length == 4`, 5*time.Second)
 	text := b.text("#operator-audit")
-	for _, want := range []string{"POST /v1/services/spooler/restart", "POST /v1/devices/KIOSK-001/block", "POST /v1/devices/bulk", "alice"} {
+	for _, want := range []string{"PUT /v1/device-filters/P400 online", "POST /v1/services/spooler/restart", "POST /v1/devices/KIOSK-001/block", "POST /v1/devices/bulk", "alice"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("audit page lacks %q:\n%s", want, text)
 		}

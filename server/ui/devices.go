@@ -2,9 +2,11 @@ package ui
 
 // Device search (/ui/devices): the filters of GET /v1/devices, paging by
 // the registry's cursor, bulk actions through POST /v1/devices/bulk, and
-// a CSV export of the whole filtered set streamed page by page. Saved
-// filters are the page's URL: the filter form is a GET, so a filter is
-// bookmarked or shared as a link (docs/console.md, "Devices").
+// a CSV export of the whole filtered set streamed page by page. A search
+// is the page's URL (the filter form is a GET, so it can be bookmarked or
+// shared as a link), and operators give searches names that every
+// operator of the node sees: the saved filters of /v1/device-filters
+// (docs/console.md, "Devices").
 
 import (
 	"encoding/csv"
@@ -21,7 +23,7 @@ import (
 
 // deviceFilterKeys are the query parameters the page passes to GET
 // /v1/devices (anything else in its URL is ignored).
-var deviceFilterKeys = []string{"id", "model", "fw", "online", "blocked", "offline_for", "group", "app", "app_version", "release", "stage"}
+var deviceFilterKeys = api.DeviceSearchKeys
 
 // csvPage is the page size of the CSV export's API calls.
 const csvPage = 1000
@@ -31,6 +33,8 @@ func init() {
 		rt.Get(Prefix+"devices", devicesPage)
 		rt.Get(Prefix+"devices.csv", devicesCSV)
 		rt.Post(Prefix+"devices/bulk", devicesBulk)
+		rt.Post(Prefix+"devices/filters", saveDeviceFilter)
+		rt.Post(Prefix+"devices/filters/delete", deleteDeviceFilter)
 	}})
 }
 
@@ -55,6 +59,12 @@ type devicesData struct {
 	// Error is why the API refused the filter.
 	Error string
 	Now   int64
+	// Saved are the saved filters; SavedOn is false when the node keeps
+	// none (the API answered 503). Current is the name of the one whose
+	// query is Filter, if any.
+	Saved   []api.DeviceFilter
+	SavedOn bool
+	Current string
 }
 
 func devicesPage(w http.ResponseWriter, r *Request) error {
@@ -72,6 +82,17 @@ func devicesPage(w http.ResponseWriter, r *Request) error {
 		Stages: []string{"offered", "downloading", "downloaded", "installing", "succeeded", "failed", "rolled_back", "timed_out", "reverted"}}
 	for _, k := range deviceFilterKeys {
 		d.F[k] = f.Get(k)
+	}
+	var saved api.DeviceFilterList
+	if err := r.Get("/v1/device-filters", &saved); err == nil {
+		d.Saved, d.SavedOn = saved.Filters, true
+		for _, sf := range saved.Filters {
+			if sf.Query == d.Filter {
+				d.Current = sf.Name
+			}
+		}
+	} else if !isStatus(err, http.StatusServiceUnavailable) {
+		return err
 	}
 	if err := r.Get("/v1/devices?"+api1.Encode(), &d.List); err != nil {
 		var ae *APIError
@@ -167,4 +188,49 @@ func devicesBulk(w http.ResponseWriter, r *Request) error {
 	}
 	r.Back(w)
 	return nil
+}
+
+// isStatus reports whether err is the API's answer with status.
+func isStatus(err error, status int) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == status
+}
+
+// saveDeviceFilter saves the search the page shows under the name typed
+// (a name in use is replaced), then shows that search.
+func saveDeviceFilter(w http.ResponseWriter, r *Request) error {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if name == "" {
+		return errors.New("give the search a name to save it")
+	}
+	fq, err := url.ParseQuery(r.PostFormValue("filter"))
+	if err != nil {
+		return fmt.Errorf("bad filter: %v", err)
+	}
+	var f api.DeviceFilter
+	if err := r.API(http.MethodPut, "/v1/device-filters/"+url.PathEscape(name), api.DeviceFilterSave{Query: deviceFilter(fq).Encode()}, &f); err != nil {
+		return err
+	}
+	r.Flash(fmt.Sprintf("Saved the search as %q.", f.Name))
+	http.Redirect(w, r.Request, searchURL(f.Query), http.StatusSeeOther)
+	return nil
+}
+
+// deleteDeviceFilter deletes a saved filter; the page stays where it was.
+func deleteDeviceFilter(w http.ResponseWriter, r *Request) error {
+	name := r.PostFormValue("name")
+	if err := r.API(http.MethodDelete, "/v1/device-filters/"+url.PathEscape(name), nil, nil); err != nil {
+		return err
+	}
+	r.Flash(fmt.Sprintf("Deleted the saved search %q.", name))
+	r.Back(w)
+	return nil
+}
+
+// searchURL is the device page showing the search query.
+func searchURL(query string) string {
+	if query == "" {
+		return Prefix + "devices"
+	}
+	return Prefix + "devices?" + query
 }

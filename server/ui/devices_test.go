@@ -199,3 +199,104 @@ func TestDevicePagesUnit(t *testing.T) {
 		t.Fatalf("services page, bad filter:\n%s", body)
 	}
 }
+
+// Saved searches on the device page, over a real Badger store: an
+// operator saves the search shown, the page lists it and marks it as the
+// one shown, a link runs it, a save under the same name replaces it, a
+// misspelt name is refused with the API's message, delete removes it,
+// the API holds what the page did, and a read-only session sees the list
+// but no form, and its forced POST is refused.
+func TestSavedDeviceFilters(t *testing.T) {
+	b, err := storage.OpenBadger(t.TempDir(), storage.BadgerOptions{Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	tc := startConsole(t, b, func(o *admin.Options) { o.OperatorAudit = b })
+	ctx := context.Background()
+	for _, id := range []string{"pos-1", "pos-2", "kiosk-1"} {
+		if err := tc.Node.Store.SetKey(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tc.Node.Store.SetBlocked(ctx, "pos-2", true); err != nil {
+		t.Fatal(err)
+	}
+	c := browserless(t)
+	tc.signIn(t, c, opsToken)
+	_, body := get(t, c, tc.URL+"/ui/devices?id=pos&blocked=true")
+	if !strings.Contains(body, `id="saved-filters"`) || !strings.Contains(body, "none yet") || !strings.Contains(body, `id="save-filter"`) {
+		t.Fatalf("devices page without saved searches:\n%s", body)
+	}
+	csrf := hiddenCSRF.FindStringSubmatch(body)[1]
+	resp, _ := post(t, c, tc.URL+"/ui/devices/filters", url.Values{"csrf": {csrf}, "name": {"blocked POS"},
+		"filter": {"id=pos&blocked=true"}, "back": {"/ui/devices?id=pos&blocked=true"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/devices?blocked=true&id=pos" {
+		t.Fatalf("save: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var f api.DeviceFilter
+	apiGet(t, tc, "/v1/device-filters/"+url.PathEscape("blocked POS"), &f)
+	if f.Query != "blocked=true&id=pos" || f.CreatedBy != "alice" {
+		t.Fatalf("saved through the API: %+v", f)
+	}
+	_, body = get(t, c, tc.URL+"/ui/devices?blocked=true&id=pos")
+	if !strings.Contains(body, `Saved the search as &#34;blocked POS&#34;.`) ||
+		!strings.Contains(body, `class="saved-filter current" data-name="blocked POS"`) ||
+		!strings.Contains(body, `href="/ui/devices?blocked=true&amp;id=pos"`) ||
+		strings.Count(body, `<tr data-id=`) != 1 || !strings.Contains(body, `data-id="pos-2"`) {
+		t.Fatalf("page after the save:\n%s", body)
+	}
+	// The same name again replaces the search; every device is a search too.
+	post(t, c, tc.URL+"/ui/devices/filters", url.Values{"csrf": {csrf}, "name": {"blocked POS"}, "filter": {"blocked=true"}}, nil)
+	post(t, c, tc.URL+"/ui/devices/filters", url.Values{"csrf": {csrf}, "name": {"everything"}, "filter": {""}}, nil)
+	var l api.DeviceFilterList
+	apiGet(t, tc, "/v1/device-filters", &l)
+	if len(l.Filters) != 2 || l.Filters[0].Query != "blocked=true" || l.Filters[1].Name != "everything" || l.Filters[1].Query != "" {
+		t.Fatalf("after replace: %+v", l.Filters)
+	}
+	_, body = get(t, c, tc.URL+"/ui/devices")
+	if !strings.Contains(body, `class="saved-filter current" data-name="everything"`) || !strings.Contains(body, `href="/ui/devices"`) {
+		t.Fatalf("the unfiltered page is the saved search everything:\n%s", body)
+	}
+	// Refused by the API: the message comes back on the page.
+	post(t, c, tc.URL+"/ui/devices/filters", url.Values{"csrf": {csrf}, "name": {" padded "}, "filter": {"blocked=true"},
+		"back": {"/ui/devices"}}, nil)
+	post(t, c, tc.URL+"/ui/devices/filters", url.Values{"csrf": {csrf}, "name": {"bad"}, "filter": {"offline_for=soon"},
+		"back": {"/ui/devices"}}, nil)
+	_, body = get(t, c, tc.URL+"/ui/devices")
+	if !strings.Contains(body, "offline_for must be a positive duration") {
+		t.Fatalf("a refused save:\n%s", body)
+	}
+	apiGet(t, tc, "/v1/device-filters", &l)
+	if len(l.Filters) != 3 || l.Filters[2].Name != "padded" {
+		t.Fatalf("the padded name is trimmed, the bad search is not saved: %+v", l.Filters)
+	}
+	// Delete.
+	resp, _ = post(t, c, tc.URL+"/ui/devices/filters/delete", url.Values{"csrf": {csrf}, "name": {"padded"}, "back": {"/ui/devices"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	apiGet(t, tc, "/v1/device-filters", &l)
+	if len(l.Filters) != 2 {
+		t.Fatalf("after delete: %+v", l.Filters)
+	}
+	_, body = get(t, c, tc.URL+"/ui/audit?target=padded")
+	if strings.Count(body, "/v1/device-filters/padded") != 2 {
+		t.Fatalf("the audit lacks the save and the delete:\n%s", body)
+	}
+
+	ro := browserless(t)
+	tc.signIn(t, ro, readToken)
+	_, body = get(t, ro, tc.URL+"/ui/devices")
+	if !strings.Contains(body, `data-name="blocked POS"`) || strings.Contains(body, `id="save-filter"`) ||
+		strings.Contains(body, "/ui/devices/filters/delete") {
+		t.Fatalf("read-only session: the list without forms expected:\n%s", body)
+	}
+	roCSRF := hiddenCSRF.FindStringSubmatch(body)[1]
+	if resp, _ := post(t, ro, tc.URL+"/ui/devices/filters/delete", url.Values{"csrf": {roCSRF}, "name": {"everything"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forced delete with a read token: %d", resp.StatusCode)
+	}
+	if apiGet(t, tc, "/v1/device-filters", &l); len(l.Filters) != 2 {
+		t.Fatalf("the read-only POST deleted: %+v", l.Filters)
+	}
+}

@@ -103,7 +103,7 @@ func startConsole(t testing.TB, store *storage.Badger, mod func(*admin.Options))
 	trend := presence.NewTrend()
 	trend.Add(1, 0)
 	opt := admin.Options{Bus: node.Bus, EventBuffer: cfg.Admin.EventBuffer,
-		Trend: trend, Cooldowns: node.Cooldowns, Outbox: node.Store.(*storage.Badger)}
+		Trend: trend, Cooldowns: node.Cooldowns, Outbox: node.Store.(*storage.Badger), DeviceFilters: node.Store.(*storage.Badger)}
 	if mod != nil {
 		mod(&opt)
 	}

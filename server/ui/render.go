@@ -112,16 +112,17 @@ func (u *UI) renderError(w http.ResponseWriter, r *http.Request, status int, msg
 // funcs are the helpers every template may use.
 func (u *UI) funcs() template.FuncMap {
 	return template.FuncMap{
-		"when":   when,
-		"ago":    ago,
-		"num":    num,
-		"pct":    pct,
-		"act":    act,
-		"csrf":   csrfInput,
-		"next":   nextPage,
-		"static": u.staticURL,
-		"path":   joinPath,
-		"bar":    barWidth,
+		"when":      when,
+		"ago":       ago,
+		"num":       num,
+		"pct":       pct,
+		"act":       act,
+		"csrf":      csrfInput,
+		"next":      nextPage,
+		"static":    u.staticURL,
+		"path":      joinPath,
+		"searchURL": searchURL,
+		"bar":       barWidth,
 	}
 }
 

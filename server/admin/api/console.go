@@ -149,6 +149,32 @@ type OperatorAuditList struct {
 	NextBefore uint64           `json:"next_before,omitempty"`
 }
 
+// DeviceSearchKeys are the filters of GET /v1/devices, in the order the
+// console's form shows them; a saved device filter's query holds no
+// other key.
+var DeviceSearchKeys = []string{"id", "model", "fw", "app", "app_version", "group", "online", "offline_for", "blocked", "release", "stage"}
+
+// DeviceFilter is a saved device search (/v1/device-filters): Query is
+// the query of GET /v1/devices it stands for.
+type DeviceFilter struct {
+	Name      string `json:"name"`
+	Query     string `json:"query"`
+	CreatedBy string `json:"created_by,omitempty"`
+	CreatedMs int64  `json:"created_ms"`
+	UpdatedBy string `json:"updated_by,omitempty"`
+	UpdatedMs int64  `json:"updated_ms"`
+}
+
+// DeviceFilterList is GET /v1/device-filters, in name order.
+type DeviceFilterList struct {
+	Filters []DeviceFilter `json:"filters"`
+}
+
+// DeviceFilterSave is the body of PUT /v1/device-filters/{name}.
+type DeviceFilterSave struct {
+	Query string `json:"query"`
+}
+
 // Bulk actions of POST /v1/devices/bulk.
 const (
 	BulkDisconnect   = "disconnect"
