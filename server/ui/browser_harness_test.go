@@ -328,12 +328,22 @@ func (b *browser) problem(s string) {
 }
 
 // run runs chromedp steps with a time limit, failing the test on error.
+// A step that found a node of a document just replaced by a navigation
+// ("No node with given id found", before anything was done to it) is run
+// again.
 func (b *browser) run(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.t.Fatalf("browser: %v", err)
+	for try := 0; ; try++ {
+		err := chromedp.Do(ctx, steps...)
+		if err == nil {
+			return
+		}
+		if try == 2 || !strings.Contains(err.Error(), "No node with given id found") {
+			b.t.Fatalf("browser: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -394,13 +404,15 @@ func (b *browser) waitJS(expr string, timeout time.Duration) {
 // text returns the text of the first element matching the CSS selector.
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		b.t.Fatalf("browser: text of %s: %v", sel, err)
+	// Read in the page by script, not through the DevTools DOM node ids:
+	// right after a navigation those may still name the old document's
+	// nodes ("No node with given id found").
+	q, _ := json.Marshal(sel)
+	s := evalJS[*string](b, `(e => e ? e.innerText : null)(document.querySelector(`+string(q)+`))`)
+	if s == nil {
+		b.t.Fatalf("browser: no element matches %s", sel)
 	}
-	return s
+	return *s
 }
 
 // click clicks the first element matching the CSS selector.
