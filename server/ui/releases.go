@@ -107,6 +107,21 @@ func releaseRoutes(rt *Routes) {
 		r.Back(w)
 		return nil
 	})
+	// The share of targeted devices offered a release without phases
+	// (a phased release moves by phase).
+	rt.Post(Prefix+"releases/{id}/rollout-pct", func(w http.ResponseWriter, r *Request) error {
+		pct, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("pct")))
+		if err != nil {
+			return errors.New("the rollout is a whole percentage, 0 to 100")
+		}
+		var rel api.Release
+		if err := r.API("PUT", r.fill("/v1/releases/{id}/rollout"), api.Rollout{Pct: pct}, &rel); err != nil {
+			return err
+		}
+		r.Flash(fmt.Sprintf("Rollout set to %d %% of the targeted devices; raising it only adds devices.", rel.RolloutPct))
+		r.Back(w)
+		return nil
+	})
 	rt.Post(Prefix+"releases/{id}/signature", func(w http.ResponseWriter, r *Request) error {
 		sig := strings.TrimSpace(r.PostFormValue("sig"))
 		if sig == "" {

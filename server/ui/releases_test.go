@@ -339,6 +339,61 @@ func putReports(t testing.TB, b *storage.Badger, rel api.Release, rs []storage.U
 	}
 }
 
+// A release without phases shows its rollout percentage and a form that
+// moves it through PUT /v1/releases/{id}/rollout; a bad value comes back
+// as an error; a phased release shows neither; a read-only session's
+// forced POST is refused.
+func TestReleaseRolloutPercent(t *testing.T) {
+	rc := startReleaseConsole(t, nil)
+	var plain, phased api.Release
+	ten := 10
+	if code := rc.apiCall(t, "POST", "/v1/releases", api.ReleaseCreate{AppID: "pos", Version: "2.0.0", SHA256: strings.Repeat("ab", 32), Size: 10,
+		URL: "https://cdn.example/pos.bin", RolloutPct: &ten}, &plain); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	if code := rc.apiCall(t, "POST", "/v1/releases", api.ReleaseCreate{AppID: "pos", Version: "2.1.0", SHA256: strings.Repeat("cd", 32), Size: 10,
+		URL: "https://cdn.example/pos2.bin", Phases: []api.Phase{{Percent: 100}}}, &phased); code != http.StatusCreated {
+		t.Fatalf("create phased: %d", code)
+	}
+	rc.apiCall(t, "POST", "/v1/releases/"+plain.ID+"/publish", nil, nil)
+	c := browserless(t)
+	rc.signIn(t, c, opsToken)
+	_, page := get(t, c, rc.URL+"/ui/releases/"+plain.ID)
+	if !strings.Contains(page, `<td id="rollout-pct">10 % of the targeted devices</td>`) || !strings.Contains(page, `id="rollout-pct-form"`) {
+		t.Fatalf("a release without phases lacks its rollout:\n%s", page)
+	}
+	csrf := sessionCSRF(t, c, rc.URL)
+	back := "/ui/releases/" + plain.ID
+	if resp, _ := post(t, c, rc.URL+back+"/rollout-pct", url.Values{"csrf": {csrf}, "pct": {"25"}, "back": {back}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("set rollout: %d", resp.StatusCode)
+	}
+	var rel api.Release
+	if rc.apiCall(t, "GET", "/v1/releases/"+plain.ID, nil, &rel); rel.RolloutPct != 25 {
+		t.Fatalf("rollout after the form: %d", rel.RolloutPct)
+	}
+	if _, page = get(t, c, rc.URL+back); !strings.Contains(page, "Rollout set to 25 % of the targeted devices") {
+		t.Fatalf("no confirmation:\n%s", page)
+	}
+	for _, bad := range []string{"150", "half"} {
+		post(t, c, rc.URL+back+"/rollout-pct", url.Values{"csrf": {csrf}, "pct": {bad}, "back": {back}}, nil)
+		if _, page = get(t, c, rc.URL+back); !strings.Contains(page, "flash-error") {
+			t.Fatalf("rollout %q not refused on the page:\n%s", bad, page)
+		}
+	}
+	if rc.apiCall(t, "GET", "/v1/releases/"+plain.ID, nil, &rel); rel.RolloutPct != 25 {
+		t.Fatalf("rollout after refused values: %d", rel.RolloutPct)
+	}
+	if _, page = get(t, c, rc.URL+"/ui/releases/"+phased.ID); strings.Contains(page, `id="rollout-pct`) {
+		t.Fatalf("a phased release shows the percentage:\n%s", page)
+	}
+	ro := browserless(t)
+	rc.signIn(t, ro, readToken)
+	roCSRF := formToken(t, ro, rc.URL+"/ui/releases")
+	if resp, _ := post(t, ro, rc.URL+back+"/rollout-pct", url.Values{"csrf": {roCSRF}, "pct": {"100"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("read-only rollout: %d", resp.StatusCode)
+	}
+}
+
 // A read-only session sees the pages without a single control that
 // changes anything, and its forced POSTs are refused with nothing changed.
 func TestReleasePagesReadOnly(t *testing.T) {
