@@ -121,6 +121,10 @@ func TestBrowserCampaignPlanner(t *testing.T) {
 	if res := b.text("#reservations"); !strings.Contains(res, camp.ID) || !strings.Contains(res, ack.NodeID) || !strings.Contains(b.text("#location"), "Europe/Warsaw") {
 		t.Fatalf("device page: reservations %q, location %q", res, b.text("#location"))
 	}
+	// Its next query would be sent to the campaign, not offered the release.
+	if next := b.text("#next-offers"); !strings.Contains(next, "schedule through campaign "+camp.ID) {
+		t.Fatalf("device page: next query %q", next)
+	}
 	b.open(p.url("/ui/campaigns/nodes"))
 	b.click(`form.action[action="/ui/campaigns/nodes/waw-1/drain"] button`)
 	b.confirm()

@@ -140,6 +140,12 @@ func TestBrowserReleases(t *testing.T) {
 	b.open(p.url("/ui/releases"))
 	b.waitJS(`!!document.querySelector('#releases tr[data-release="`+id+`"] .light')`, 5*time.Second)
 	b.shot("releases")
+	// The terminal's page: its next query would be offered the release
+	// again (its assignment holds; one failed attempt is under the cap).
+	b.open(p.url("/ui/devices/POS-000"))
+	if next := b.text("#next-offers"); !strings.Contains(next, "offer 2.0.0") || !strings.Contains(next, "offered before") {
+		t.Fatalf("device page: next query %q", next)
+	}
 
 	ro2 := newBrowser(t)
 	ro2.signIn(p, readToken)

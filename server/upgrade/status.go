@@ -237,13 +237,14 @@ func (s *Service) Retry(ctx context.Context, id string, in api.Retry) (int, erro
 
 // DeviceUpgrades is a device's app versions and upgrade history.
 func (s *Service) DeviceUpgrades(ctx context.Context, deviceID string) (api.DeviceUpgrades, error) {
-	out := api.DeviceUpgrades{Apps: []api.AppVersion{}, Attempts: []api.UpgradeAttempt{}}
+	out := api.DeviceUpgrades{Apps: []api.AppVersion{}, Attempts: []api.UpgradeAttempt{}, Next: []api.NextOffer{}}
 	vs, err := s.store.AppVersions(ctx, deviceID)
 	if err != nil {
 		return out, err
 	}
 	for _, v := range vs {
 		out.Apps = append(out.Apps, api.AppVersion{AppID: v.AppID, Version: v.Version, AtMs: v.AtMs})
+		out.Next = append(out.Next, s.nextOffer(deviceID, v.Model, v.AppID, v.Version))
 	}
 	rs, err := s.store.DeviceReports(ctx, deviceID)
 	if err != nil {
@@ -263,6 +264,24 @@ func (s *Service) DeviceUpgrades(ctx context.Context, deviceID string) (api.Devi
 		out.Attempts = append(out.Attempts, at)
 	}
 	return out, nil
+}
+
+// nextOffer is what an UPGRADE_QUERY of the device with version of app
+// would be answered now, decided from memory as serveQuery decides it
+// (choose, then a governing campaign), without writing anything.
+func (s *Service) nextOffer(dev, model, app, version string) api.NextOffer {
+	n := api.NextOffer{AppID: app, Version: version}
+	c := s.choose(dev, model, &protocol.UpgradeQuery{AppID: app, Version: version})
+	n.Capped = c.capped && c.offer == nil
+	if camp := s.campaignFor(dev, model, app, version); camp != nil && (c.offer == nil || !c.offer.newerThan(camp.Version)) {
+		n.CampaignID = camp.CampaignID
+		return n
+	}
+	if r := c.offer; r != nil {
+		n.ReleaseID, n.ReleaseVersion, n.Assigned = r.ID, r.Version, !c.firstOffer
+		n.Mandatory = r.Mandatory || s.pastDeadline(r)
+	}
+	return n
 }
 
 // StageOffered is DeviceStages' stage of a device offered the release

@@ -516,3 +516,46 @@ func TestConcurrentReportsCommitted(t *testing.T) {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 }
+
+// The device page's next offer: what a query with each known version
+// would be answered now, decided from memory without a write: the first
+// offer of a targeting release, the frozen one after it was offered, a
+// mandatory one, none on the newest version, and the attempt cap.
+func TestNextOffer(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Upgrade.MaxAttempts = 1 })
+	a := n.dial(t, "pos-1", "P400")
+	next := func() api.NextOffer {
+		t.Helper()
+		h, err := n.up.DeviceUpgrades(t.Context(), "pos-1")
+		if err != nil || len(h.Next) != len(h.Apps) || len(h.Next) != 1 {
+			t.Fatalf("device upgrades %+v, %v", h, err)
+		}
+		return h.Next[0]
+	}
+	a.query(t, "pos", "1.0.0", true) // the version is known once a release exists
+	rel := n.release(t, api.ReleaseCreate{Version: "2.0.0", Models: []string{"P400"}, Mandatory: true}, true)
+	a.query(t, "pos", "1.0.0", false)
+	// That query was the first offer: the assignment is frozen now.
+	if got := next(); got != (api.NextOffer{AppID: "pos", Version: "1.0.0", ReleaseID: rel.ID, ReleaseVersion: "2.0.0", Assigned: true, Mandatory: true}) {
+		t.Fatalf("after the offer: %+v", got)
+	}
+	rel2 := n.release(t, api.ReleaseCreate{Version: "2.1.0", Models: []string{"P400"}}, true)
+	if got := next(); got.ReleaseID != rel2.ID || got.Assigned || got.Mandatory {
+		t.Fatalf("a newer release not offered yet: %+v", got)
+	}
+	a.query(t, "pos", "2.1.0", false)
+	if got := next(); got != (api.NextOffer{AppID: "pos", Version: "2.1.0"}) {
+		t.Fatalf("on the newest version: %+v", got)
+	}
+	// Back on 1.0.0, the newer release fails once: at the cap, 2.0.0
+	// (assigned, not failed) is offered instead; then it fails too.
+	a.query(t, "pos", "1.0.0", false)
+	a.mustReport(t, rel2.ID, 1, protocol.StageDownloading, protocol.StageFailed)
+	if got := next(); got.ReleaseID != rel.ID {
+		t.Fatalf("2.1.0 at the cap: %+v", got)
+	}
+	a.mustReport(t, rel.ID, 1, protocol.StageDownloading, protocol.StageFailed)
+	if got := next(); got.ReleaseID != "" || !got.Capped {
+		t.Fatalf("both at the cap: %+v", got)
+	}
+}

@@ -152,4 +152,30 @@ type AppVersion struct {
 type DeviceUpgrades struct {
 	Apps     []AppVersion     `json:"apps"`
 	Attempts []UpgradeAttempt `json:"attempts"`
+	// Next is, per app in Apps, what the device's next UPGRADE_QUERY
+	// with that version would be answered now.
+	Next []NextOffer `json:"next"`
+}
+
+// NextOffer is what a device would be told for one app if it asked now:
+// an offer, a campaign to schedule, or neither (with why not, when the
+// attempt cap withheld an offer).
+type NextOffer struct {
+	AppID   string `json:"app_id"`
+	Version string `json:"version"`
+	// ReleaseID and ReleaseVersion name the release offered ("" for
+	// none); Assigned is true when the device was offered it before (its
+	// assignment is frozen), false when this would be the first offer;
+	// Mandatory as the offer would say (the release's flag or its
+	// deadline passed).
+	ReleaseID      string `json:"release_id,omitempty"`
+	ReleaseVersion string `json:"release_version,omitempty"`
+	Assigned       bool   `json:"assigned,omitempty"`
+	Mandatory      bool   `json:"mandatory,omitempty"`
+	// CampaignID is the campaign the device would be sent to schedule
+	// through instead of an offer.
+	CampaignID string `json:"campaign_id,omitempty"`
+	// Capped is true when a release newer than Version is withheld
+	// because the device reached upgrade.max_attempts on it.
+	Capped bool `json:"capped,omitempty"`
 }
