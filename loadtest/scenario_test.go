@@ -131,7 +131,18 @@ func TestMixedSkipsTypesMQTTCannotSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Counts["skipped_type:control"] == 0 || res.Counts["skipped_type:upgrade_query"] == 0 {
+	// Which kinds were drawn is chance (about 50 draws, 30 % of them not
+	// heartbeats): some were skipped, and only kinds MQTT cannot send.
+	var skipped uint64
+	for k, n := range res.Counts {
+		if kind, ok := strings.CutPrefix(k, "skipped_type:"); ok {
+			if kind == "heartbeat" {
+				t.Errorf("heartbeats skipped: %v", res.Counts)
+			}
+			skipped += n
+		}
+	}
+	if skipped == 0 {
 		t.Errorf("no skipped_type counts: %v", res.Counts)
 	}
 	if res.Counts["answered"] == 0 || res.Counts["answered"] != res.Counts["answered:heartbeat:OK"] {
