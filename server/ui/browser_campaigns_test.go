@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
 	"github.com/termd/termd/protocol"
 	"github.com/termd/termd/protocol/client"
 	"github.com/termd/termd/server/admin/api"
@@ -72,6 +75,19 @@ func TestBrowserCampaignPlanner(t *testing.T) {
 	if sel := evalJS[string](b, `document.getElementById("sel").value`); sel != fmt.Sprintf("%d-%d", at(1, 0), at(1, 30)) {
 		t.Fatalf("selection field %q", sel)
 	}
+	// The same selection from the keyboard: cleared, then Space on the
+	// 01:00 cell and Shift+ArrowRight to the next one.
+	b.click("#clear-selection")
+	b.waitJS(`document.getElementById("sel").value == ""`, 5*time.Second)
+	evalJS[bool](b, fmt.Sprintf(`document.querySelector('#heatmap td[data-s="%d"]').focus(), true`, at(1, 0)))
+	b.run(chromedp.KeyEvent(" "), chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	if sel := evalJS[string](b, `document.getElementById("sel").value`); sel != fmt.Sprintf("%d-%d", at(1, 0), at(1, 30)) {
+		t.Fatalf("selection field after the keyboard %q", sel)
+	}
+	if focused := evalJS[string](b, `document.activeElement.dataset.s || ""`); focused != fmt.Sprint(at(1, 15)) {
+		t.Fatalf("focus after Shift+ArrowRight on %q", focused)
+	}
+	b.waitJS(`(document.querySelector("#cover-figures") || {}).dataset && document.querySelector("#cover-figures").dataset.slots == "2"`, 5*time.Second)
 	// The figures are the API's for that window (POS-1 has no online
 	// history at 01:00 yet, so the planner expects it not to show up).
 	var plan api.Plan

@@ -1,5 +1,8 @@
 // termd console: the campaign planner's selection. Cells of the heat map
-// (#heatmap td[data-s]) are selected by a click or a drag; the selection
+// (#heatmap td[data-s]) are selected by a click or a drag, or from the
+// keyboard (one cell is in the tab order; the arrows move between cells,
+// Space or Enter toggles one, Shift with an arrow adds the cell moved
+// to); the selection
 // is kept in the hidden field #sel as windows "START-END" (unix ms, runs
 // of adjacent cells merged), and the server says what it covers
 // (/ui/campaigns/plan/cover, rendered there). No inline script, no eval.
@@ -44,6 +47,7 @@
     }
 
     function changed() {
+      cells.forEach(function (c) { c.setAttribute("aria-selected", c.classList.contains("sel") ? "true" : "false"); });
       field.value = windows();
       if (create) { create.disabled = field.value === ""; }
       cover.dataset.sel = "…";
@@ -68,6 +72,55 @@
     });
     document.addEventListener("mouseup", function () {
       if (dragging) { dragging = false; changed(); }
+    });
+    // Keyboard: a roving tab stop over the selectable cells.
+    var current = cells[0] || null;
+    cells.forEach(function (c) {
+      c.tabIndex = c === current ? 0 : -1;
+      c.setAttribute("role", "gridcell");
+      c.setAttribute("aria-selected", "false");
+    });
+    map.setAttribute("role", "grid");
+    function moveTo(c) {
+      if (current) { current.tabIndex = -1; }
+      c.tabIndex = 0;
+      c.focus();
+      current = c;
+    }
+    // cellAt is the selectable cell in column i of row r, if any.
+    function cellAt(r, i) {
+      var c = r && r.children[i];
+      return c && c.matches("td[data-s]") ? c : null;
+    }
+    map.addEventListener("keydown", function (e) {
+      var c = e.target.closest("td[data-s]");
+      if (!c) { return; }
+      var row = c.parentElement, i = Array.prototype.indexOf.call(row.children, c), next = null;
+      switch (e.key) {
+      case "ArrowRight": next = cellAt(row, i + 1); break;
+      case "ArrowLeft": next = cellAt(row, i - 1); break;
+      case "ArrowDown": next = cellAt(row.nextElementSibling, i); break;
+      case "ArrowUp": next = cellAt(row.previousElementSibling, i); break;
+      case " ":
+      case "Enter":
+        e.preventDefault();
+        c.classList.toggle("sel");
+        changed();
+        return;
+      default:
+        return;
+      }
+      e.preventDefault();
+      if (!next) { return; }
+      if (e.shiftKey) {
+        next.classList.add("sel");
+        changed();
+      }
+      moveTo(next);
+    });
+    map.addEventListener("focusin", function (e) {
+      var c = e.target.closest("td[data-s]");
+      if (c && c !== current) { moveTo(c); }
     });
     var sug = document.getElementById("select-suggested");
     if (sug) {
