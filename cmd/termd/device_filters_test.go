@@ -6,9 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/termd/termd/server/admin/api"
 )
@@ -27,42 +25,24 @@ func TestDeviceFiltersKillNine(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		acked = map[string]int{} // name → the last i answered
-		wg    sync.WaitGroup
-		stop  = make(chan struct{})
 	)
-	client := &http.Client{Timeout: 5 * time.Second}
-	for w := range workers {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				name := fmt.Sprintf("k9-%d-%02d", w, i%names)
-				body := fmt.Sprintf(`{"query":"id=w%d-%d"}`, w, i)
-				req, _ := http.NewRequest("PUT", "http://"+n.adminAddr+"/v1/device-filters/"+name, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+testToken)
-				resp, err := client.Do(req)
-				if err != nil {
-					return // killed
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
-					mu.Lock()
-					acked[name] = i
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	time.Sleep(700 * time.Millisecond)
-	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = n.cmd.Wait()
-	close(stop)
-	wg.Wait()
+	killDuring(t, n, workers, func(client *http.Client, w, i int) bool {
+		name := fmt.Sprintf("k9-%d-%02d", w, i%names)
+		body := fmt.Sprintf(`{"query":"id=w%d-%d"}`, w, i)
+		req, _ := http.NewRequest("PUT", "http://"+n.adminAddr+"/v1/device-filters/"+name, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false // killed
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
+			mu.Lock()
+			acked[name] = i
+			mu.Unlock()
+		}
+		return true
+	})
 	if len(acked) < workers*names/2 {
 		t.Fatalf("only %d names saved before the kill", len(acked))
 	}

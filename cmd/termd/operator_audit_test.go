@@ -22,47 +22,26 @@ func TestOperatorAuditKillNine(t *testing.T) {
 	n := newNode(t, "")
 	n.start()
 
-	const workers = 4
 	var (
 		mu    sync.Mutex
 		acked []string
-		wg    sync.WaitGroup
-		stop  = make(chan struct{})
 	)
-	client := &http.Client{Timeout: 5 * time.Second}
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				path := fmt.Sprintf("/v1/devices/k9op-%d-%d/block", w, i)
-				req, _ := http.NewRequest("POST", "http://"+n.adminAddr+path, nil)
-				req.Header.Set("Authorization", "Bearer "+testToken)
-				resp, err := client.Do(req)
-				if err != nil {
-					return // killed
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusNoContent {
-					mu.Lock()
-					acked = append(acked, path)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	time.Sleep(700 * time.Millisecond)
-	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = n.cmd.Wait()
-	close(stop)
-	wg.Wait()
+	killDuring(t, n, 4, func(client *http.Client, w, i int) bool {
+		path := fmt.Sprintf("/v1/devices/k9op-%d-%d/block", w, i)
+		req, _ := http.NewRequest("POST", "http://"+n.adminAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false // killed
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNoContent {
+			mu.Lock()
+			acked = append(acked, path)
+			mu.Unlock()
+		}
+		return true
+	})
 	if len(acked) < 20 {
 		t.Fatalf("only %d requests answered before the kill", len(acked))
 	}
@@ -90,4 +69,35 @@ func TestOperatorAuditKillNine(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests answered before SIGKILL, all %d in the audit after the restart (%d recorded)", len(acked), len(acked), len(recorded))
+}
+
+// killDuring runs workers goroutines calling do(client, worker, i) for
+// i = 0, 1, … until do returns false, SIGKILLs the node 700 ms in and
+// waits for the workers to see it.
+func killDuring(t *testing.T, n *node, workers int, do func(client *http.Client, w, i int) bool) {
+	t.Helper()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	client := &http.Client{Timeout: 5 * time.Second}
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !do(client, w, i) {
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(700 * time.Millisecond)
+	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = n.cmd.Wait()
+	close(stop)
+	wg.Wait()
 }
