@@ -52,6 +52,19 @@ func TestDeviceFilters(t *testing.T) {
 	if resp := f.do(t, "PUT", "/v1/device-filters/all", opsToken, body("")); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("an empty query (every device): %d", resp.StatusCode)
 	}
+	// A name with a slash, a percent sign and non-ASCII, escaped in the path.
+	odd := "EU/ÄÖ 50%"
+	if resp := f.do(t, "PUT", "/v1/device-filters/"+url.PathEscape(odd), opsToken, body("fw=1")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("odd name: %d", resp.StatusCode)
+	}
+	var oddF api.DeviceFilter
+	read(f.do(t, "GET", "/v1/device-filters/"+url.PathEscape(odd), readToken, ""), &oddF)
+	if oddF.Name != odd || oddF.Query != "fw=1" {
+		t.Fatalf("odd name read back: %+v", oddF)
+	}
+	if resp := f.do(t, "DELETE", "/v1/device-filters/"+url.PathEscape(odd), opsToken, ""); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("odd name delete: %d", resp.StatusCode)
+	}
 
 	// Read with a read-only token, one and all.
 	var one api.DeviceFilter
