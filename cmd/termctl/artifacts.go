@@ -81,27 +81,8 @@ their digest.`,
 				fmt.Fprintf(w, "%s\t%d\t%s\n", x.SHA256, x.Size, a.msTime(x.CreatedMs, timeLayout))
 			}
 		}))
-	cmd.AddCommand(&cobra.Command{
-		Use:   "rm SHA256",
-		Short: "Remove a stored artifact (refused while a release refers to it)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.call(cmd.Context(), "DELETE", "/v1/artifacts/"+url.PathEscape(args[0]), nil); err != nil {
-				return err
-			}
-			if a.jsonOut {
-				out, _ := json.Marshal(map[string]any{"sha256": args[0], "removed": true})
-				a.printf("%s\n", out)
-				return nil
-			}
-			a.printf("removed %s\n", args[0])
-			return nil
-		},
-	})
+	cmd.AddCommand(a.deleteCmd("rm SHA256", "Remove a stored artifact (refused while a release refers to it)", "sha256", "removed",
+		func(sha string) string { return "/v1/artifacts/" + url.PathEscape(sha) }))
 	return cmd
 }
 

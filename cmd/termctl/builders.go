@@ -7,6 +7,7 @@ package main
 // each, their details drift apart; built here, they cannot.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -79,4 +80,30 @@ func (a *app) opCmds(base, sub string, ops []idOp) []*cobra.Command {
 		cmds[i] = a.idCmd(op.name, op.short+" (POST "+base+"/{id}"+route+")", "POST", base, route)
 	}
 	return cmds
+}
+
+// deleteCmd makes `USE ID`: DELETE path(ID), whose answer has no body, so
+// it prints "VERB ID" (with --json {KEY: ID, VERB: true}).
+func (a *app) deleteCmd(use, short, key, verb string, path func(id string) string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.call(cmd.Context(), "DELETE", path(args[0]), nil); err != nil {
+				return err
+			}
+			if a.jsonOut {
+				out, _ := json.Marshal(map[string]any{key: args[0], verb: true})
+				a.printf("%s\n", out)
+				return nil
+			}
+			a.printf("%s %s\n", verb, args[0])
+			return nil
+		},
+	}
 }

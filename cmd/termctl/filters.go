@@ -5,7 +5,6 @@ package main
 // shows; `termctl devices --filter NAME` runs one.
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -30,27 +29,7 @@ func (a *app) filtersCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.send(cmd.Context(), "PUT", filterPath(args[0]), api.DeviceFilterSave{Query: args[1]})
 		},
-	}, &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a saved device search (DELETE /v1/device-filters/{name})",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.call(cmd.Context(), "DELETE", filterPath(args[0]), nil); err != nil {
-				return err
-			}
-			if a.jsonOut {
-				out, _ := json.Marshal(map[string]any{"name": args[0], "deleted": true})
-				a.printf("%s\n", out)
-				return nil
-			}
-			a.printf("deleted %s\n", args[0])
-			return nil
-		},
-	})
+	}, a.deleteCmd("delete NAME", "Delete a saved device search (DELETE /v1/device-filters/{name})", "name", "deleted", filterPath))
 	return cmd
 }
 

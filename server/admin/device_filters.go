@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,10 +35,20 @@ const maxDeviceFilterBody = 16 << 10
 var errNoDeviceFilters = &protocol.Error{Code: protocol.Unavailable, Message: "this node keeps no saved device filters"}
 
 func (h *handler) registerDeviceFilters(m *http.ServeMux) {
-	m.HandleFunc("GET /v1/device-filters", h.listDeviceFilters)
-	m.HandleFunc("GET /v1/device-filters/{name}", h.getDeviceFilter)
-	m.HandleFunc("PUT /v1/device-filters/{name}", h.putDeviceFilter)
-	m.HandleFunc("DELETE /v1/device-filters/{name}", h.deleteDeviceFilter)
+	for pattern, fn := range map[string]http.HandlerFunc{
+		"GET /v1/device-filters":           h.listDeviceFilters,
+		"GET /v1/device-filters/{name}":    h.getDeviceFilter,
+		"PUT /v1/device-filters/{name}":    h.putDeviceFilter,
+		"DELETE /v1/device-filters/{name}": h.deleteDeviceFilter,
+	} {
+		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if h.opt.DeviceFilters == nil {
+				writeProblem(w, errNoDeviceFilters)
+				return
+			}
+			fn(w, r)
+		})
+	}
 }
 
 // CanonicalDeviceQuery checks a device search query as GET /v1/devices
@@ -50,13 +61,9 @@ func CanonicalDeviceQuery(raw string) (string, error) {
 	if err != nil {
 		return "", badRequest("query: %v", err)
 	}
-	known := map[string]bool{}
-	for _, k := range api.DeviceSearchKeys {
-		known[k] = true
-	}
 	out := url.Values{}
 	for k, vs := range q {
-		if !known[k] {
+		if !slices.Contains(api.DeviceSearchKeys, k) {
 			return "", badRequest("query: %q is not a device search filter (%s)", k, strings.Join(api.DeviceSearchKeys, ", "))
 		}
 		if len(vs) > 1 {
@@ -73,10 +80,6 @@ func CanonicalDeviceQuery(raw string) (string, error) {
 }
 
 func (h *handler) listDeviceFilters(w http.ResponseWriter, r *http.Request) {
-	if h.opt.DeviceFilters == nil {
-		writeProblem(w, errNoDeviceFilters)
-		return
-	}
 	fs, err := h.opt.DeviceFilters.ListDeviceFilters(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
@@ -90,10 +93,6 @@ func (h *handler) listDeviceFilters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getDeviceFilter(w http.ResponseWriter, r *http.Request) {
-	if h.opt.DeviceFilters == nil {
-		writeProblem(w, errNoDeviceFilters)
-		return
-	}
 	f, err := h.opt.DeviceFilters.DeviceFilter(r.Context(), r.PathValue("name"))
 	if err != nil {
 		h.fail(w, r, deviceFilterErr(err, r.PathValue("name")))
@@ -105,10 +104,6 @@ func (h *handler) getDeviceFilter(w http.ResponseWriter, r *http.Request) {
 // putDeviceFilter saves the body's query under the path's name: 201 for
 // a new filter, 200 for a replaced one.
 func (h *handler) putDeviceFilter(w http.ResponseWriter, r *http.Request) {
-	if h.opt.DeviceFilters == nil {
-		writeProblem(w, errNoDeviceFilters)
-		return
-	}
 	var in api.DeviceFilterSave
 	if err := readJSONBody(r, &in, maxDeviceFilterBody); err != nil {
 		h.fail(w, r, err)
@@ -140,10 +135,6 @@ func (h *handler) putDeviceFilter(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) deleteDeviceFilter(w http.ResponseWriter, r *http.Request) {
-	if h.opt.DeviceFilters == nil {
-		writeProblem(w, errNoDeviceFilters)
-		return
-	}
 	name := r.PathValue("name")
 	if err := h.opt.DeviceFilters.DeleteDeviceFilter(r.Context(), name); err != nil {
 		h.fail(w, r, deviceFilterErr(err, name))

@@ -28,11 +28,7 @@ func TestCampaignAndGroupRenderTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a registry of 19,000 devices")
 	}
-	b, err := storage.OpenBadger(t.TempDir(), storage.BadgerOptions{Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openBadger(t)
 	fillRegistry(t, b, fleetSize)
 	ids := make([]string, fleetSize)
 	for i := range ids {

@@ -91,7 +91,7 @@ func devicesPage(w http.ResponseWriter, r *Request) error {
 				d.Current = sf.Name
 			}
 		}
-	} else if !isStatus(err, http.StatusServiceUnavailable) {
+	} else if statusOf(err) != http.StatusServiceUnavailable {
 		return err
 	}
 	if err := r.Get("/v1/devices?"+api1.Encode(), &d.List); err != nil {
@@ -188,12 +188,6 @@ func devicesBulk(w http.ResponseWriter, r *Request) error {
 	}
 	r.Back(w)
 	return nil
-}
-
-// isStatus reports whether err is the API's answer with status.
-func isStatus(err error, status int) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Status == status
 }
 
 // saveDeviceFilter saves the search the page shows under the name typed

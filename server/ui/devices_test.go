@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,21 +15,12 @@ import (
 	"github.com/termd/termd/storage"
 )
 
-// apiGet calls the admin API over HTTP with the operator token.
+// apiGet GETs path from the admin API with the operator token; anything
+// but 200 fails the test.
 func apiGet(t testing.TB, tc *testConsole, path string, out any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", tc.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+opsToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", path, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatal(err)
+	if code := tc.apiCall(t, "GET", path, nil, out); code != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, code)
 	}
 }
 
@@ -43,11 +33,7 @@ func TestDevicesSearchRenderTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a registry of 19,000 devices")
 	}
-	b, err := storage.OpenBadger(t.TempDir(), storage.BadgerOptions{Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openBadger(t)
 	fillRegistry(t, b, fleetSize)
 	tc := startConsole(t, b, func(o *admin.Options) { o.Versions, o.OperatorAudit = b, b })
 	render := tc.renderer(t)
@@ -207,11 +193,7 @@ func TestDevicePagesUnit(t *testing.T) {
 // the API holds what the page did, and a read-only session sees the list
 // but no form, and its forced POST is refused.
 func TestSavedDeviceFilters(t *testing.T) {
-	b, err := storage.OpenBadger(t.TempDir(), storage.BadgerOptions{Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openBadger(t)
 	tc := startConsole(t, b, func(o *admin.Options) { o.OperatorAudit = b })
 	ctx := context.Background()
 	for _, id := range []string{"pos-1", "pos-2", "kiosk-1"} {

@@ -64,11 +64,7 @@ func TestFleetPageRenderTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a registry of 19,000 devices")
 	}
-	b, err := storage.OpenBadger(t.TempDir(), storage.BadgerOptions{Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openBadger(t)
 	fillRegistry(t, b, fleetSize)
 	tc := startConsole(t, b, func(o *admin.Options) { o.Versions = b })
 	render := tc.renderer(t)

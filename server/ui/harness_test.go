@@ -88,6 +88,17 @@ func serveConsole(t testing.TB, node *servertest.Node, opt admin.Options) *testC
 	return &testConsole{URL: "http://" + addr.String(), Node: node, UI: u}
 }
 
+// openBadger opens an on-disk Badger store for the test, closed at its end.
+func openBadger(t testing.TB) *storage.Badger {
+	t.Helper()
+	b, err := storage.OpenBadger(t.TempDir(), storage.BadgerOptions{Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
 // startConsole runs a node (on store, or an in-memory one when nil) with
 // the admin API and the console until the test ends; mod may adjust the
 // API's options.

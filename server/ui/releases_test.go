@@ -514,11 +514,7 @@ func TestReleasePageRenderTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills a store with 19,000 reports")
 	}
-	b, err := storage.OpenBadger(t.TempDir(), storage.BadgerOptions{Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openBadger(t)
 	rc := startReleaseConsole(t, b)
 	var rel api.Release
 	if code := rc.apiCall(t, "POST", "/v1/releases", api.ReleaseCreate{AppID: "pos", Version: "3.0.0", SHA256: strings.Repeat("cd", 32), Size: 1 << 20,

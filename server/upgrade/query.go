@@ -65,21 +65,30 @@ func (s *Service) choose(deviceID, model string, q *protocol.UpgradeQuery) choic
 	return c
 }
 
+// governingCampaign returns the campaign that governs the device's
+// query, if any, and then drops c's offer: a campaign wins over an offer
+// of a release no newer than the campaign's (spec §6.1: the higher
+// version wins).
+func (s *Service) governingCampaign(c *choice, dev, model, app, version string) *protocol.Campaign {
+	camp := s.campaignFor(dev, model, app, version)
+	if camp == nil || c.offer != nil && c.offer.newerThan(camp.Version) {
+		return nil
+	}
+	c.offer, c.firstOffer = nil, false
+	return camp
+}
+
+// mandatory is the offer's mandatory flag: the release's own, or its
+// deadline passed.
+func (s *Service) mandatory(rel *release) bool { return rel.Mandatory || s.pastDeadline(rel) }
+
 // serveQuery answers UPGRADE_QUERY (spec §6.1).
 func (s *Service) serveQuery(req *server.Request, reply func(protocol.Message, error)) {
 	q := req.Msg.(*protocol.UpgradeQuery)
 	s.m.queries.Inc()
 	dev, model := req.DeviceID, req.Model
 	c := s.choose(dev, model, q)
-	ack := &protocol.UpgradeQueryAck{}
-	// A campaign that governs the device wins over an offer of a release
-	// no newer than the campaign's (spec §6.1: the higher version wins).
-	if camp := s.campaignFor(dev, model, q.AppID, q.Version); camp != nil {
-		if c.offer == nil || !c.offer.newerThan(camp.Version) {
-			ack.Campaign = camp
-			c.offer, c.firstOffer = nil, false
-		}
-	}
+	ack := &protocol.UpgradeQueryAck{Campaign: s.governingCampaign(&c, dev, model, q.AppID, q.Version)}
 	var failure *storage.UpgradeFailureMark
 	if q.Launch {
 		// What was written is looked at before the store is read: a
@@ -220,7 +229,7 @@ func (s *Service) queryOutcome(afters []func(), notify []storage.UpgradeReport) 
 func (s *Service) offerOf(rel *release, dev string) (*protocol.Offer, error) {
 	o := &protocol.Offer{
 		ReleaseID: rel.ID, Version: rel.Version, SHA256: rel.sha, Size: uint64(max(rel.Size, 0)),
-		Mandatory: rel.Mandatory || s.pastDeadline(rel), Notes: rel.Notes, ReleaseSig: rel.Sig,
+		Mandatory: s.mandatory(rel), Notes: rel.Notes, ReleaseSig: rel.Sig,
 	}
 	switch {
 	case rel.URL != "" && s.artifacts != nil:

@@ -273,13 +273,12 @@ func (s *Service) nextOffer(dev, model, app, version string) api.NextOffer {
 	n := api.NextOffer{AppID: app, Version: version}
 	c := s.choose(dev, model, &protocol.UpgradeQuery{AppID: app, Version: version})
 	n.Capped = c.capped && c.offer == nil
-	if camp := s.campaignFor(dev, model, app, version); camp != nil && (c.offer == nil || !c.offer.newerThan(camp.Version)) {
+	if camp := s.governingCampaign(&c, dev, model, app, version); camp != nil {
 		n.CampaignID = camp.CampaignID
 		return n
 	}
 	if r := c.offer; r != nil {
-		n.ReleaseID, n.ReleaseVersion, n.Assigned = r.ID, r.Version, !c.firstOffer
-		n.Mandatory = r.Mandatory || s.pastDeadline(r)
+		n.ReleaseID, n.ReleaseVersion, n.Assigned, n.Mandatory = r.ID, r.Version, !c.firstOffer, s.mandatory(r)
 	}
 	return n
 }
